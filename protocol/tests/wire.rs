@@ -1,0 +1,221 @@
+//! Pins the wire format: every message round-trips, and its JSON is exactly what `docs/PROTOCOL.md` shows.
+//! A change that breaks one of these tests breaks deployed clients.
+
+use peerlab_protocol::*;
+use serde_json::json;
+
+fn sample_payload() -> Payload {
+    Payload::from_value(&json!({"kind": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"})).unwrap()
+}
+
+fn client_examples() -> Vec<(ClientMessage, serde_json::Value)> {
+    vec![
+        (
+            ClientMessage::Join {
+                version: 1,
+                name: "Ada".into(),
+                room: "lobby".into(),
+            },
+            json!({"type": "join", "version": 1, "name": "Ada", "room": "lobby"}),
+        ),
+        (
+            ClientMessage::Rename {
+                name: "Ada L.".into(),
+            },
+            json!({"type": "rename", "name": "Ada L."}),
+        ),
+        (
+            ClientMessage::Signal {
+                to: PeerId::from("9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b"),
+                payload: sample_payload(),
+            },
+            json!({"type": "signal", "to": "9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b",
+                   "payload": {"kind": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}),
+        ),
+        (ClientMessage::Leave, json!({"type": "leave"})),
+        (
+            ClientMessage::Ping { nonce: 7 },
+            json!({"type": "ping", "nonce": 7}),
+        ),
+    ]
+}
+
+fn server_examples() -> Vec<(ServerMessage, serde_json::Value)> {
+    let ada = Member {
+        id: PeerId::from("0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
+        name: "Ada".into(),
+    };
+    vec![
+        (
+            ServerMessage::Welcome {
+                version: 1,
+                peer_id: PeerId::from("9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b"),
+                room: "lobby".into(),
+                name: "Grace".into(),
+                members: vec![ada.clone()],
+                ice_servers: vec![
+                    IceServer {
+                        urls: vec!["stun:stun.example.org:3478".into()],
+                        username: None,
+                        credential: None,
+                    },
+                    IceServer {
+                        urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
+                        username: Some("1767225600:9f2c".into()),
+                        credential: Some("c2VjcmV0".into()),
+                    },
+                ],
+                limits: RoomLimits {
+                    max_peers: 8,
+                    max_message_bytes: 65536,
+                },
+                keepalive: KeepAlive {
+                    interval_ms: 15000,
+                    timeout_ms: 45000,
+                },
+            },
+            json!({"type": "welcome", "version": 1, "peer_id": "9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b",
+                   "room": "lobby", "name": "Grace",
+                   "members": [{"id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9", "name": "Ada"}],
+                   "ice_servers": [
+                       {"urls": ["stun:stun.example.org:3478"]},
+                       {"urls": ["turn:turn.example.org:3478?transport=udp"],
+                        "username": "1767225600:9f2c", "credential": "c2VjcmV0"}],
+                   "limits": {"max_peers": 8, "max_message_bytes": 65536},
+                   "keepalive": {"interval_ms": 15000, "timeout_ms": 45000}}),
+        ),
+        (
+            ServerMessage::MemberJoined {
+                member: ada.clone(),
+            },
+            json!({"type": "member_joined", "member": {"id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9", "name": "Ada"}}),
+        ),
+        (
+            ServerMessage::MemberLeft {
+                id: ada.id.clone(),
+                reason: LeaveReason::Timeout,
+            },
+            json!({"type": "member_left", "id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9", "reason": "timeout"}),
+        ),
+        (
+            ServerMessage::MemberRenamed {
+                id: ada.id.clone(),
+                name: "Ada L.".into(),
+            },
+            json!({"type": "member_renamed", "id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9", "name": "Ada L."}),
+        ),
+        (
+            ServerMessage::Signal {
+                from: ada.id.clone(),
+                payload: sample_payload(),
+            },
+            json!({"type": "signal", "from": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                   "payload": {"kind": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}),
+        ),
+        (
+            ServerMessage::Left {
+                room: "lobby".into(),
+            },
+            json!({"type": "left", "room": "lobby"}),
+        ),
+        (
+            ServerMessage::Pong { nonce: 7 },
+            json!({"type": "pong", "nonce": 7}),
+        ),
+        (
+            ServerMessage::Error {
+                code: ErrorCode::RoomFull,
+                message: "room \"lobby\" is full (8 of 8)".into(),
+            },
+            json!({"type": "error", "code": "room_full", "message": "room \"lobby\" is full (8 of 8)"}),
+        ),
+    ]
+}
+
+#[test]
+fn every_client_message_has_a_pinned_shape_and_round_trips() {
+    let examples = client_examples();
+    assert_eq!(examples.len(), CLIENT_MESSAGE_TYPES.len());
+    for (message, expected) in examples {
+        let text = encode_client(&message);
+        let actual: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(actual, expected, "shape of {}", message.kind());
+        assert_eq!(decode_client(&text).unwrap(), message);
+        assert!(CLIENT_MESSAGE_TYPES.contains(&message.kind()));
+    }
+}
+
+#[test]
+fn every_server_message_has_a_pinned_shape_and_round_trips() {
+    for (message, expected) in server_examples() {
+        let text = encode_server(&message);
+        let actual: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(actual, expected);
+        assert_eq!(decode_server(&text).unwrap(), message);
+    }
+}
+
+#[test]
+fn every_error_code_round_trips_as_its_stable_string() {
+    use ErrorCode::*;
+    for code in [
+        MalformedJson,
+        InvalidMessage,
+        UnknownType,
+        MessageTooLarge,
+        BinaryNotSupported,
+        UnsupportedVersion,
+        InvalidName,
+        InvalidRoom,
+        NotJoined,
+        AlreadyJoined,
+        RoomFull,
+        PeerNotFound,
+        ShuttingDown,
+    ] {
+        let text = serde_json::to_string(&code).unwrap();
+        assert_eq!(text, format!("\"{}\"", code.as_str()));
+        assert_eq!(serde_json::from_str::<ErrorCode>(&text).unwrap(), code);
+    }
+}
+
+#[test]
+fn signal_payload_text_is_forwarded_unchanged() {
+    let text = r#"{"type":"signal","to":"abc","payload":{"sdp":"v=0\r\n","n":[1,2,3]}}"#;
+    let ClientMessage::Signal { payload, .. } = decode_client(text).unwrap() else {
+        panic!("not a signal");
+    };
+    assert_eq!(payload.as_json(), r#"{"n":[1,2,3],"sdp":"v=0\r\n"}"#);
+    let forwarded = encode_server(&ServerMessage::Signal {
+        from: PeerId::from("xyz"),
+        payload,
+    });
+    assert_eq!(
+        forwarded,
+        r#"{"type":"signal","from":"xyz","payload":{"n":[1,2,3],"sdp":"v=0\r\n"}}"#
+    );
+}
+
+#[test]
+fn decode_errors_say_what_was_wrong() {
+    fn code(text: &str) -> ErrorCode {
+        decode_client(text).unwrap_err().code()
+    }
+    assert_eq!(code("{not json"), ErrorCode::MalformedJson);
+    assert_eq!(code(""), ErrorCode::MalformedJson);
+    assert_eq!(code(r#"{"type":"join","version":1"#), ErrorCode::MalformedJson);
+    assert_eq!(code("[1,2]"), ErrorCode::InvalidMessage);
+    assert_eq!(code("42"), ErrorCode::InvalidMessage);
+    assert_eq!(code(r#"{"name":"Ada"}"#), ErrorCode::InvalidMessage);
+    assert_eq!(code(r#"{"type":7}"#), ErrorCode::InvalidMessage);
+    assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+    assert_eq!(code(r#"{"type":"join","name":"Ada"}"#), ErrorCode::InvalidMessage);
+    assert_eq!(code(r#"{"type":"signal","to":"a"}"#), ErrorCode::InvalidMessage);
+    assert_eq!(code(r#"{"type":"ping","nonce":-1}"#), ErrorCode::InvalidMessage);
+
+    let err = decode_client(r#"{"type":"dance"}"#).unwrap_err();
+    assert_eq!(err, DecodeError::UnknownType("dance".into()));
+    assert!(err.to_string().contains("known types are join"));
+    let err = decode_client(r#"{"type":"join","name":"Ada"}"#).unwrap_err();
+    assert!(err.to_string().contains("missing field"), "{err}");
+}
