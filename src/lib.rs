@@ -1,1 +1,60 @@
+//! peerlab's browser app: a Leptos single-page app, compiled to wasm, that makes WebRTC visible.
+//!
+//! # Layout
+//! - [`App`]: the router, the shared header (navigation and relay indicator) and the routes.
+//! - [`pages`]: one page per file: home, media, loopback, chat, room and not-found.
+//! - [`components`]: small shared views: navigation, relay indicator, the room panel.
+//! - [`signaling`]: the relay client: a sans-I/O session, the roster model, the WebSocket glue and the
+//!   `use_relay_room` hook.
+//! - [`config`]: `/peerlab.json` and the rule that turns it into the relay URL.
+//! - [`context`]: what `App` provides to every page (configuration, relay status).
+//! - [`error`]: every user-facing error, and the one place a `JsValue` becomes one.
+//! - [`storage`]: the display name remembered in `localStorage`.
+//!
+//! `main.rs` only mounts [`App`]. The pure modules (`config`'s resolution, `signaling::session`,
+//! `signaling::roster`) are tested natively with `cargo test -p peerlab --lib`; the browser glue is tested
+//! in headless Chromium by `tests/browser_*.rs`. This crate deliberately holds no wire types (they are in
+//! `peerlab-protocol`) and, for now, no WebRTC code.
 
+pub mod components;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod pages;
+pub mod signaling;
+pub mod storage;
+
+use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use crate::components::{Nav, RelayIndicator};
+use crate::context::{AppConfig, RelayStatus};
+use crate::pages::{ChatPage, HomePage, LoopbackPage, MediaPage, NotFoundPage, RoomPage};
+
+/// The whole app: configuration and relay status in context, the header, and the routed page.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_context(AppConfig::load());
+    provide_context(RelayStatus::new());
+
+    view! {
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <header class="site-header">
+                <a class="brand" href="/">"peerlab"</a>
+                <Nav />
+                <RelayIndicator />
+            </header>
+            <main id="main" class="page" data-testid="main">
+                <Routes fallback=|| view! { <NotFoundPage /> }>
+                    <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/media") view=MediaPage />
+                    <Route path=path!("/loopback") view=LoopbackPage />
+                    <Route path=path!("/chat") view=ChatPage />
+                    <Route path=path!("/room/:name") view=RoomPage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}

@@ -1,0 +1,26 @@
+//! The header's small relay indicator: whether the current page holds a relay connection, and in what state.
+
+use leptos::prelude::*;
+
+use crate::context::RelayStatus;
+use crate::signaling::ConnectionState;
+
+#[component]
+pub fn RelayIndicator() -> impl IntoView {
+    let status = use_context::<RelayStatus>()
+        .map(|RelayStatus(signal)| signal)
+        .unwrap_or_else(|| RwSignal::new(ConnectionState::Idle));
+    view! {
+        <p
+            class="relay-status"
+            data-testid="relay-status"
+            data-state=move || status.with(|s| s.token())
+            role="status"
+            aria-live="polite"
+        >
+            <span class="relay-dot" aria-hidden="true"></span>
+            "Relay: "
+            {move || status.with(|s| s.label())}
+        </p>
+    }
+}

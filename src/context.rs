@@ -1,0 +1,39 @@
+//! What `App` hands every page through Leptos context: the runtime configuration and the relay status the
+//! header shows.
+//!
+//! Pages ask for these with `use_context` and degrade gracefully when they are absent (a component mounted
+//! alone in a test). This module deliberately holds no connection itself; a relay connection belongs to the
+//! page that opened it.
+
+use leptos::prelude::*;
+
+use crate::config::{self, Config};
+use crate::error::ConfigError;
+use crate::signaling::ConnectionState;
+
+/// The configuration, loaded once per app start from `/peerlab.json`.
+#[derive(Clone, Copy)]
+pub struct AppConfig(pub LocalResource<Result<Config, ConfigError>>);
+
+impl AppConfig {
+    /// Starts loading the configuration; pages await it when they need the relay address.
+    pub fn load() -> Self {
+        AppConfig(LocalResource::new(config::load))
+    }
+}
+
+/// The state of whichever relay connection the current page holds, for the header's indicator.
+#[derive(Clone, Copy)]
+pub struct RelayStatus(pub RwSignal<ConnectionState>);
+
+impl RelayStatus {
+    pub fn new() -> Self {
+        RelayStatus(RwSignal::new(ConnectionState::Idle))
+    }
+}
+
+impl Default for RelayStatus {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,146 @@
+//! Every error the app can show, typed with `thiserror`, and the one place where a browser `JsValue`
+//! becomes one of them.
+//!
+//! Each message is written for the person in front of the page: what went wrong and what to do about it.
+//! This module deliberately holds no recovery logic (no retries, no reconnects); callers decide what to
+//! do, and the views only print `to_string()`.
+
+use peerlab_protocol::{ErrorCode, NameError};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Why the relay address could not be worked out from `peerlab.json` and the page's own address.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "relay_url {url:?} in peerlab.json is not a WebSocket address; write it as ws://host/ws or wss://host/ws"
+    )]
+    BadRelayScheme { url: String },
+    #[error(
+        "relay_url {url:?} in peerlab.json has no host; write it as ws://host/ws or wss://host/ws"
+    )]
+    MissingRelayHost { url: String },
+    #[error(
+        "this page was loaded over {protocol:?}, so the relay address cannot be derived from it; serve the app over http or https, or set relay_url in peerlab.json"
+    )]
+    UnsupportedPageProtocol { protocol: String },
+    #[error(
+        "the page has no host to derive the relay address from; set relay_url in peerlab.json"
+    )]
+    MissingPageHost,
+    #[error(
+        "peerlab.json could not be fetched ({0}); check that the site is reachable and reload"
+    )]
+    Fetch(String),
+    #[error("peerlab.json answered with HTTP status {0}; fix or remove the file on the server")]
+    Status(u16),
+    #[error("peerlab.json is not valid ({0}); it should look like {{\"relay_url\": null}}")]
+    Parse(String),
+}
+
+/// Everything else that can go wrong in the app: talking to the relay, storage, input checks.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the browser could not open a connection to the relay at {url} ({detail}); check the address in peerlab.json")]
+    Connect { url: String, detail: String },
+    #[error("the message could not be sent to the relay ({0}); join the room again")]
+    Send(String),
+    #[error("the relay sent a message this app does not understand ({0}); reload the page to get the current app")]
+    BadFrame(String),
+    #[error("the connection to the relay failed; check that the relay is running and reachable, then join again")]
+    Socket,
+    #[error("not connected to the relay; join a room first")]
+    NotConnected,
+    #[error("{0}")]
+    InvalidName(#[from] NameError),
+    #[error("the browser has no window object; this app must run in a web page")]
+    NoWindow,
+    #[error("the browser's storage failed ({0}); your name will not be remembered")]
+    Storage(String),
+}
+
+impl AppError {
+    /// A connection attempt the browser refused synchronously (for example a malformed URL).
+    pub fn connect(url: &str, cause: &JsValue) -> Self {
+        AppError::Connect {
+            url: url.to_owned(),
+            detail: describe_js(cause),
+        }
+    }
+
+    /// A `WebSocket.send` that threw (usually because the socket is no longer open).
+    pub fn send(cause: &JsValue) -> Self {
+        AppError::Send(describe_js(cause))
+    }
+
+    /// A failing `localStorage` access (private mode, quota, or a disabled storage).
+    pub fn storage(cause: &JsValue) -> Self {
+        AppError::Storage(describe_js(cause))
+    }
+}
+
+impl ConfigError {
+    /// A `fetch` of `peerlab.json` that rejected or returned something that is not a response.
+    pub fn fetch(cause: &JsValue) -> Self {
+        ConfigError::Fetch(describe_js(cause))
+    }
+}
+
+/// Turns whatever a browser API threw into one line of text: the message of an `Error`, a thrown string
+/// as it is, and anything else in its debug form.
+pub fn describe_js(value: &JsValue) -> String {
+    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
+        String::from(error.message())
+    } else if let Some(text) = value.as_string() {
+        text
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// A headline for a typed error from the relay, shown above the relay's own sentence.
+///
+/// The relay's `message` already says what to do; the headline lets a person recognise the case at a
+/// glance, and lets tests and styles key on the code rather than on wording.
+pub fn relay_error_headline(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::RoomFull => "The room is full",
+        ErrorCode::InvalidName => "The relay refused this name",
+        ErrorCode::InvalidRoom => "The relay refused this room name",
+        ErrorCode::UnsupportedVersion => "This app is out of date; reload the page",
+        ErrorCode::ShuttingDown => "The relay is shutting down",
+        ErrorCode::PeerNotFound => "That member has left the room",
+        ErrorCode::MessageTooLarge => "The message was too large for the relay",
+        ErrorCode::NotJoined | ErrorCode::AlreadyJoined => {
+            "The app and the relay disagree about the room"
+        }
+        ErrorCode::MalformedJson
+        | ErrorCode::InvalidMessage
+        | ErrorCode::UnknownType
+        | ErrorCode::BinaryNotSupported => "The relay did not understand the app",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_full_has_a_plain_headline() {
+        assert_eq!(
+            relay_error_headline(ErrorCode::RoomFull),
+            "The room is full"
+        );
+    }
+
+    #[test]
+    fn config_errors_say_what_to_write() {
+        let err = ConfigError::BadRelayScheme {
+            url: "http://relay".into(),
+        };
+        assert!(err.to_string().contains("ws://host/ws"), "{err}");
+        let err = ConfigError::Parse("expected value".into());
+        assert!(err.to_string().contains(r#"{"relay_url": null}"#), "{err}");
+    }
+}

@@ -1,0 +1,18 @@
+//! The app's pages, one file and one `#[component]` each, matched by the routes in `App`.
+//!
+//! Pages compose components and read state; they deliberately never touch `WebSocket` or
+//! `RtcPeerConnection` directly (that is `signaling` and, later, `rtc`).
+
+pub mod chat;
+pub mod home;
+pub mod loopback;
+pub mod media;
+pub mod not_found;
+pub mod room;
+
+pub use chat::ChatPage;
+pub use home::HomePage;
+pub use loopback::LoopbackPage;
+pub use media::MediaPage;
+pub use not_found::NotFoundPage;
+pub use room::RoomPage;

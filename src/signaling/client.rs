@@ -1,0 +1,207 @@
+//! The browser half of signaling: one `WebSocket` to the relay, driven by a [`Session`].
+//!
+//! [`SignalingClient`] owns the socket, every event-handler closure and the keep-alive timer; dropping it
+//! removes the handlers, stops the timer and closes the socket, so nothing outlives the page that asked for
+//! it. It deliberately does not reconnect: a later issue can build that on top by creating a new client
+//! from [`SignalingClient::request`] when it sees [`SignalingEvent::Closed`].
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use futures::channel::mpsc;
+use gloo_timers::callback::Interval;
+use peerlab_protocol::{encode_client, ClientMessage, Payload, PeerId};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+
+use super::session::{Action, JoinRequest, Session, SignalingEvent};
+use crate::error::AppError;
+
+/// The close code sent when the app drops a client on purpose (RFC 6455 "normal closure").
+const NORMAL_CLOSURE: u16 = 1000;
+
+/// The events of one client, in order. The stream ends when the client is dropped.
+pub type SignalingEvents = mpsc::UnboundedReceiver<SignalingEvent>;
+
+/// What the socket handlers and the keep-alive timer share.
+struct Shared {
+    /// Decides what every socket happening means.
+    session: Session,
+    /// Where events go; unbounded because the relay's rate is bounded by its own limits and the app drains
+    /// the stream on every turn of the event loop.
+    events: mpsc::UnboundedSender<SignalingEvent>,
+    /// The running keep-alive timer; dropping it clears the browser interval.
+    keepalive: Option<Interval>,
+}
+
+/// One connection to the relay, joined to one room.
+pub struct SignalingClient {
+    /// The socket; handlers are removed and it is closed on drop.
+    socket: WebSocket,
+    /// The session and channel the handlers share.
+    shared: Rc<RefCell<Shared>>,
+    /// Never called from Rust: held so the handler lives exactly as long as the socket may call it.
+    _on_open: Closure<dyn FnMut(Event)>,
+    /// See `on_open`.
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    /// See `on_open`.
+    _on_error: Closure<dyn FnMut(Event)>,
+    /// See `on_open`.
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl SignalingClient {
+    /// Opens a socket to `url` that joins `request.room` as soon as it opens.
+    ///
+    /// Failing to reach the relay is not an error here: it arrives as [`SignalingEvent::Closed`]. This only
+    /// fails when the browser refuses the URL outright.
+    pub fn connect(
+        url: &str,
+        request: JoinRequest,
+    ) -> Result<(SignalingClient, SignalingEvents), AppError> {
+        let socket = WebSocket::new(url).map_err(|err| AppError::connect(url, &err))?;
+        let (events, receiver) = mpsc::unbounded();
+        let shared = Rc::new(RefCell::new(Shared {
+            session: Session::new(request),
+            events,
+            keepalive: None,
+        }));
+
+        let on_open = {
+            let (shared, socket) = (Rc::clone(&shared), socket.clone());
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                let actions = shared.borrow_mut().session.on_open();
+                perform(&shared, &socket, actions);
+            })
+        };
+        let on_message = {
+            let (shared, socket) = (Rc::clone(&shared), socket.clone());
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let actions = match event.data().as_string() {
+                    Some(text) => shared.borrow_mut().session.on_text(&text),
+                    None => shared.borrow_mut().session.on_binary(),
+                };
+                perform(&shared, &socket, actions);
+            })
+        };
+        let on_error = {
+            let (shared, socket) = (Rc::clone(&shared), socket.clone());
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                let actions = shared.borrow_mut().session.on_socket_error();
+                perform(&shared, &socket, actions);
+            })
+        };
+        let on_close = {
+            let (shared, socket) = (Rc::clone(&shared), socket.clone());
+            Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+                let actions = shared.borrow_mut().session.on_close(
+                    event.code(),
+                    &event.reason(),
+                    event.was_clean(),
+                );
+                perform(&shared, &socket, actions);
+            })
+        };
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+
+        let client = SignalingClient {
+            socket,
+            shared,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_error: on_error,
+            _on_close: on_close,
+        };
+        Ok((client, receiver))
+    }
+
+    /// What this client joined with; a reconnect would join with the same (including renames).
+    pub fn request(&self) -> JoinRequest {
+        self.shared.borrow().session.request().clone()
+    }
+
+    /// Sends `payload` to the member `to`; the relay stamps this client's id as `from`.
+    pub fn send_signal(&self, to: PeerId, payload: Payload) -> Result<(), AppError> {
+        let message = self.shared.borrow().session.signal(to, payload)?;
+        self.send(&message)
+    }
+
+    /// Changes this client's display name; everyone, this client included, gets `member_renamed`.
+    pub fn rename(&self, name: String) -> Result<(), AppError> {
+        let message = self.shared.borrow_mut().session.rename(name)?;
+        self.send(&message)
+    }
+
+    /// Leaves the room but keeps the socket; [`SignalingEvent::Left`] confirms it.
+    pub fn leave(&self) -> Result<(), AppError> {
+        let message = self.shared.borrow().session.leave()?;
+        self.send(&message)
+    }
+
+    fn send(&self, message: &ClientMessage) -> Result<(), AppError> {
+        self.socket
+            .send_with_str(&encode_client(message))
+            .map_err(|err| AppError::send(&err))
+    }
+}
+
+impl Drop for SignalingClient {
+    fn drop(&mut self) {
+        self.socket.set_onopen(None);
+        self.socket.set_onmessage(None);
+        self.socket.set_onerror(None);
+        self.socket.set_onclose(None);
+        if let Ok(mut shared) = self.shared.try_borrow_mut() {
+            shared.keepalive = None;
+        }
+        // Closing only fails for an invalid code or an over-long reason, and both are constants here; a
+        // socket that is already closed accepts `close` silently.
+        let _ = self
+            .socket
+            .close_with_code_and_reason(NORMAL_CLOSURE, "client left");
+        // The closures are freed when the fields drop, right after this, once the socket no longer refers
+        // to them.
+    }
+}
+
+/// Carries out what the session decided.
+fn perform(shared_rc: &Rc<RefCell<Shared>>, socket: &WebSocket, actions: Vec<Action>) {
+    for action in actions {
+        match action {
+            Action::Send(message) => {
+                if let Err(err) = socket.send_with_str(&encode_client(&message)) {
+                    emit(shared_rc, SignalingEvent::Failure(AppError::send(&err)));
+                }
+            }
+            Action::Emit(event) => emit(shared_rc, event),
+            Action::StartKeepalive { interval_ms } => {
+                let timer = keepalive_timer(Rc::downgrade(shared_rc), socket.clone(), interval_ms);
+                shared_rc.borrow_mut().keepalive = Some(timer);
+            }
+            Action::StopKeepalive => shared_rc.borrow_mut().keepalive = None,
+        }
+    }
+}
+
+fn emit(shared: &Rc<RefCell<Shared>>, event: SignalingEvent) {
+    // A closed receiver means the app stopped listening; the event has nobody to go to.
+    let _ = shared.borrow().events.unbounded_send(event);
+}
+
+/// The timer holds the shared state weakly: the state owns the timer, and a strong reference would make a
+/// cycle that keeps both alive after the client is dropped.
+fn keepalive_timer(shared: Weak<RefCell<Shared>>, socket: WebSocket, interval_ms: u32) -> Interval {
+    Interval::new(interval_ms, move || {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let ping = shared.borrow_mut().session.on_keepalive_tick();
+        if let Some(ping) = ping {
+            perform(&shared, &socket, vec![Action::Send(ping)]);
+        }
+    })
+}

@@ -1,0 +1,332 @@
+//! The room as a page shows it: connection state, this client's id and name, the other members, the last
+//! problem and a short activity log, built by folding [`SignalingEvent`]s.
+//!
+//! It is plain data with no `web_sys`, no Leptos and no clock, so the chat and room pages share it through
+//! [`super::hook`] and it is tested natively. It deliberately does not track WebRTC connections; those
+//! belong to `src/rtc` in a later issue.
+
+use peerlab_protocol::{ErrorCode, LeaveReason, Member, PeerId, RoomLimits};
+
+use super::session::SignalingEvent;
+use crate::error::{relay_error_headline, AppError};
+
+/// How many activity lines are kept; older ones scroll away.
+pub const ACTIVITY_LINES: usize = 20;
+
+/// The connection as a person would describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected and not trying.
+    Idle,
+    /// Opening the socket to the relay.
+    Connecting,
+    /// Connected; waiting for the relay to accept the join.
+    Joining,
+    /// In the room.
+    Joined,
+    /// The relay refused the join (for example, the room is full).
+    Refused,
+    /// The connection ended.
+    Closed { code: u16, reason: String },
+}
+
+impl ConnectionState {
+    /// A short label for the status line and the relay indicator.
+    pub fn label(&self) -> String {
+        match self {
+            ConnectionState::Idle => "not connected".into(),
+            ConnectionState::Connecting => "connecting to the relay…".into(),
+            ConnectionState::Joining => "joining the room…".into(),
+            ConnectionState::Joined => "connected".into(),
+            ConnectionState::Refused => "refused by the relay".into(),
+            ConnectionState::Closed { code, reason } if reason.is_empty() => {
+                format!("disconnected (code {code})")
+            }
+            ConnectionState::Closed { code, reason } => {
+                format!("disconnected (code {code}: {reason})")
+            }
+        }
+    }
+
+    /// A stable token for `data-state` attributes, which tests and styles select on.
+    pub fn token(&self) -> &'static str {
+        match self {
+            ConnectionState::Idle => "idle",
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Joining => "joining",
+            ConnectionState::Joined => "joined",
+            ConnectionState::Refused => "refused",
+            ConnectionState::Closed { .. } => "closed",
+        }
+    }
+}
+
+/// A problem to show above the member list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The relay's error code, when the relay sent it; `None` for problems found on this side.
+    pub code: Option<ErrorCode>,
+    /// The line a person reads first.
+    pub headline: String,
+    /// The sentence that says what to do.
+    pub detail: String,
+}
+
+impl Problem {
+    pub fn local(error: &AppError) -> Self {
+        Problem {
+            code: None,
+            headline: "Something went wrong".into(),
+            detail: error.to_string(),
+        }
+    }
+}
+
+/// One room's state as built from the signaling events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Roster {
+    /// The room this roster is about, shown in headings before the relay confirms it.
+    pub room: String,
+    /// Drives the status line and which buttons are offered.
+    pub state: ConnectionState,
+    /// This client's id, shown so a person can match it with what others see.
+    pub self_id: Option<PeerId>,
+    /// This client's name as the relay knows it, updated on renames.
+    pub self_name: Option<String>,
+    /// The other members, oldest first.
+    pub members: Vec<Member>,
+    /// The room's limits from the welcome, so the page can say how many fit.
+    pub limits: Option<RoomLimits>,
+    /// The last problem; cleared when a new connection starts.
+    pub problem: Option<Problem>,
+    /// Recent joins, leaves and renames, newest last, so a person sees what changed.
+    pub activity: Vec<String>,
+}
+
+impl Roster {
+    pub fn new(room: impl Into<String>) -> Self {
+        Roster {
+            room: room.into(),
+            state: ConnectionState::Idle,
+            self_id: None,
+            self_name: None,
+            members: Vec::new(),
+            limits: None,
+            problem: None,
+            activity: Vec::new(),
+        }
+    }
+
+    /// A new connection attempt starts: forget the previous one but keep the activity log.
+    pub fn start_connecting(&mut self) {
+        let activity = std::mem::take(&mut self.activity);
+        *self = Roster {
+            state: ConnectionState::Connecting,
+            activity,
+            ..Roster::new(std::mem::take(&mut self.room))
+        };
+    }
+
+    /// The connection was given up on purpose by this side.
+    pub fn disconnect(&mut self) {
+        self.state = ConnectionState::Idle;
+        self.members.clear();
+        self.self_id = None;
+    }
+
+    /// A problem found before or outside the socket (bad name, bad configuration).
+    pub fn fail(&mut self, error: &AppError) {
+        if matches!(
+            self.state,
+            ConnectionState::Connecting | ConnectionState::Joining
+        ) {
+            self.state = ConnectionState::Idle;
+        }
+        self.problem = Some(Problem::local(error));
+    }
+
+    /// The display name of a member, or of this client.
+    pub fn name_of(&self, id: &PeerId) -> Option<&str> {
+        if self.self_id.as_ref() == Some(id) {
+            return self.self_name.as_deref();
+        }
+        self.members
+            .iter()
+            .find(|m| &m.id == id)
+            .map(|m| m.name.as_str())
+    }
+
+    pub fn apply(&mut self, event: &SignalingEvent) {
+        match event {
+            SignalingEvent::Connected => self.state = ConnectionState::Joining,
+            SignalingEvent::Welcome(welcome) => {
+                self.state = ConnectionState::Joined;
+                self.room = welcome.room.clone();
+                self.self_id = Some(welcome.peer_id.clone());
+                self.self_name = Some(welcome.name.clone());
+                self.members = welcome.members.clone();
+                self.limits = Some(welcome.limits);
+                self.problem = None;
+                self.log(format!("You joined {} as {}", welcome.room, welcome.name));
+            }
+            SignalingEvent::MemberJoined(member) => {
+                self.log(format!("{} joined", member.name));
+                self.members.retain(|m| m.id != member.id);
+                self.members.push(member.clone());
+            }
+            SignalingEvent::MemberLeft { id, reason } => {
+                let name = self.name_of(id).unwrap_or("someone").to_owned();
+                let how = match reason {
+                    LeaveReason::Left => "left",
+                    LeaveReason::Timeout => "timed out",
+                    LeaveReason::Evicted => "was disconnected by the relay",
+                };
+                self.log(format!("{name} {how}"));
+                self.members.retain(|m| &m.id != id);
+            }
+            SignalingEvent::MemberRenamed { id, name } => {
+                let old = self.name_of(id).unwrap_or("someone").to_owned();
+                if self.self_id.as_ref() == Some(id) {
+                    self.self_name = Some(name.clone());
+                    self.log(format!("You are now {name}"));
+                } else {
+                    if let Some(member) = self.members.iter_mut().find(|m| &m.id == id) {
+                        member.name = name.clone();
+                    }
+                    self.log(format!("{old} is now {name}"));
+                }
+            }
+            SignalingEvent::Signal { .. } => {}
+            SignalingEvent::Left { room } => {
+                self.state = ConnectionState::Idle;
+                self.members.clear();
+                self.self_id = None;
+                self.log(format!("You left {room}"));
+            }
+            SignalingEvent::Error { code, message } => {
+                if matches!(
+                    self.state,
+                    ConnectionState::Connecting | ConnectionState::Joining
+                ) {
+                    self.state = ConnectionState::Refused;
+                }
+                self.problem = Some(Problem {
+                    code: Some(*code),
+                    headline: relay_error_headline(*code).into(),
+                    detail: message.clone(),
+                });
+            }
+            SignalingEvent::Failure(error) => self.problem = Some(Problem::local(error)),
+            SignalingEvent::Closed { code, reason, .. } => {
+                if self.state != ConnectionState::Refused {
+                    self.state = ConnectionState::Closed {
+                        code: *code,
+                        reason: reason.clone(),
+                    };
+                }
+                self.members.clear();
+                self.self_id = None;
+            }
+        }
+    }
+
+    fn log(&mut self, line: String) {
+        self.activity.push(line);
+        if self.activity.len() > ACTIVITY_LINES {
+            let excess = self.activity.len() - ACTIVITY_LINES;
+            self.activity.drain(..excess);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signaling::session::tests::{member, welcome_frame};
+    use crate::signaling::session::{Action, JoinRequest, Session};
+
+    /// Feeds relay frames through a real session into a roster, as the browser glue does.
+    fn roster_after(frames: &[&str]) -> Roster {
+        let mut session = Session::new(JoinRequest {
+            room: "lobby".into(),
+            name: "Ada".into(),
+        });
+        let mut roster = Roster::new("lobby");
+        roster.start_connecting();
+        let mut actions = session.on_open();
+        for frame in frames {
+            actions.extend(session.on_text(frame));
+        }
+        for action in actions {
+            if let Action::Emit(event) = action {
+                roster.apply(&event);
+            }
+        }
+        roster
+    }
+
+    #[test]
+    fn welcome_fills_the_member_list() {
+        let welcome = welcome_frame("me", vec![member("p0", "Bob")], 20_000);
+        let roster = roster_after(&[&welcome]);
+        assert_eq!(roster.state, ConnectionState::Joined);
+        assert_eq!(roster.self_id, Some(PeerId::from("me")));
+        assert_eq!(roster.members, vec![member("p0", "Bob")]);
+    }
+
+    #[test]
+    fn joins_leaves_and_renames_update_the_list_and_log() {
+        let welcome = welcome_frame("me", vec![member("p0", "Bob")], 20_000);
+        let roster = roster_after(&[
+            &welcome,
+            r#"{"type":"member_joined","member":{"id":"p2","name":"Cy"}}"#,
+            r#"{"type":"member_renamed","id":"p0","name":"Rob"}"#,
+            r#"{"type":"member_renamed","id":"me","name":"Ada L."}"#,
+            r#"{"type":"member_left","id":"p2","reason":"left"}"#,
+        ]);
+        assert_eq!(roster.members, vec![member("p0", "Rob")]);
+        assert_eq!(roster.self_name.as_deref(), Some("Ada L."));
+        assert_eq!(
+            roster.activity,
+            vec![
+                "You joined lobby as Ada",
+                "Cy joined",
+                "Bob is now Rob",
+                "You are now Ada L.",
+                "Cy left",
+            ]
+        );
+    }
+
+    #[test]
+    fn room_full_is_a_refusal_with_a_clear_headline() {
+        let roster = roster_after(&[
+            r#"{"type":"error","code":"room_full","message":"This room holds at most 8 people."}"#,
+        ]);
+        assert_eq!(roster.state, ConnectionState::Refused);
+        let problem = roster.problem.expect("a refusal is shown");
+        assert_eq!(problem.code, Some(ErrorCode::RoomFull));
+        assert_eq!(problem.headline, "The room is full");
+        assert_eq!(problem.detail, "This room holds at most 8 people.");
+    }
+
+    #[test]
+    fn close_after_refusal_keeps_the_refusal() {
+        let mut roster = roster_after(&[r#"{"type":"error","code":"room_full","message":"full"}"#]);
+        roster.apply(&SignalingEvent::Closed {
+            code: 1000,
+            reason: String::new(),
+            clean: true,
+        });
+        assert_eq!(roster.state, ConnectionState::Refused);
+    }
+
+    #[test]
+    fn activity_log_is_bounded() {
+        let mut roster = Roster::new("lobby");
+        for i in 0..(ACTIVITY_LINES + 5) {
+            roster.apply(&SignalingEvent::MemberJoined(member(&format!("p{i}"), "X")));
+        }
+        assert_eq!(roster.activity.len(), ACTIVITY_LINES);
+    }
+}
