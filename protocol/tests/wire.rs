@@ -5,7 +5,8 @@ use peerlab_protocol::*;
 use serde_json::json;
 
 fn sample_payload() -> Payload {
-    Payload::from_value(&json!({"kind": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"})).unwrap()
+    Payload::from_value(&json!({"kind": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}))
+        .unwrap()
 }
 
 fn client_examples() -> Vec<(ClientMessage, serde_json::Value)> {
@@ -203,15 +204,27 @@ fn decode_errors_say_what_was_wrong() {
     }
     assert_eq!(code("{not json"), ErrorCode::MalformedJson);
     assert_eq!(code(""), ErrorCode::MalformedJson);
-    assert_eq!(code(r#"{"type":"join","version":1"#), ErrorCode::MalformedJson);
+    assert_eq!(
+        code(r#"{"type":"join","version":1"#),
+        ErrorCode::MalformedJson
+    );
     assert_eq!(code("[1,2]"), ErrorCode::InvalidMessage);
     assert_eq!(code("42"), ErrorCode::InvalidMessage);
     assert_eq!(code(r#"{"name":"Ada"}"#), ErrorCode::InvalidMessage);
     assert_eq!(code(r#"{"type":7}"#), ErrorCode::InvalidMessage);
     assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
-    assert_eq!(code(r#"{"type":"join","name":"Ada"}"#), ErrorCode::InvalidMessage);
-    assert_eq!(code(r#"{"type":"signal","to":"a"}"#), ErrorCode::InvalidMessage);
-    assert_eq!(code(r#"{"type":"ping","nonce":-1}"#), ErrorCode::InvalidMessage);
+    assert_eq!(
+        code(r#"{"type":"join","name":"Ada"}"#),
+        ErrorCode::InvalidMessage
+    );
+    assert_eq!(
+        code(r#"{"type":"signal","to":"a"}"#),
+        ErrorCode::InvalidMessage
+    );
+    assert_eq!(
+        code(r#"{"type":"ping","nonce":-1}"#),
+        ErrorCode::InvalidMessage
+    );
 
     let err = decode_client(r#"{"type":"dance"}"#).unwrap_err();
     assert_eq!(err, DecodeError::UnknownType("dance".into()));

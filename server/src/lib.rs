@@ -1,1 +1,187 @@
+//! peerlab's relay: WebRTC signaling between the members of a room, over one WebSocket per client, and the
+//! static host of the built app.
+//!
+//! # Layout
+//! - [`config`]: flags with environment fallbacks, and the checks between them.
+//! - [`rooms`]: room membership as plain data (join, leave, rename, route); no sockets, no time.
+//! - [`socket`]: one connection's loop: reads client messages, answers them, writes its queue, keeps alive.
+//! - this file: [`AppState`], the router ([`app`]) and [`run`], which serves a listener until shutdown.
+//!
+//! The relay never parses SDP or ICE candidates: a signal's payload is forwarded as the JSON text it arrived
+//! as, with `from` stamped by the relay. It keeps no message history and no state beyond room membership.
 
+pub mod config;
+pub mod rooms;
+pub mod socket;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+use rooms::Registry;
+use socket::ConnHandle;
+
+/// How many independent locks the room registry is split into.
+const ROOM_SHARDS: usize = 64;
+
+/// The WebSocket read buffer per connection. Signaling messages are small; tungstenite grows the buffer for
+/// a larger frame and its default (128 KiB) would dominate the memory of an idle connection.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Everything the connections share.
+pub struct AppState {
+    /// The settings the relay was started with.
+    pub config: Config,
+    /// Who is in which room; the only shared mutable state.
+    pub rooms: Registry<ConnHandle>,
+    /// Cancelled when the relay shuts down, so every connection closes with "going away".
+    pub shutdown: CancellationToken,
+    /// Tracks live WebSocket connections so shutdown can wait for them to close.
+    pub connections: TaskTracker,
+    /// Counters reported by `/healthz`.
+    pub counters: Counters,
+}
+
+/// Monotonic counters, for `/healthz` and logs.
+#[derive(Default)]
+pub struct Counters {
+    /// WebSocket connections accepted since start.
+    pub accepted: AtomicU64,
+    /// Signals forwarded to another member.
+    pub signals_relayed: AtomicU64,
+    /// Typed error replies sent.
+    pub errors: AtomicU64,
+    /// Connections closed because their outgoing queue was full.
+    pub evictions: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Arc<Self> {
+        Arc::new(AppState {
+            config,
+            rooms: Registry::new(ROOM_SHARDS),
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            counters: Counters::default(),
+        })
+    }
+}
+
+/// The relay's routes: `/ws`, `/healthz`, and the app from `config.dist` with a fallback to its
+/// `index.html`, so deep links such as `/room/team` load the app.
+pub fn app(state: Arc<AppState>) -> Router {
+    let dist = &state.config.dist;
+    let spa = ServeDir::new(dist)
+        .append_index_html_on_directories(true)
+        .fallback(ServeFile::new(dist.join("index.html")));
+    Router::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(healthz))
+        .fallback_service(spa)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn ws_upgrade(
+    upgrade: WebSocketUpgrade,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    State(state): State<Arc<AppState>>,
+) -> Response {
+    if state.shutdown.is_cancelled() {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "relay is shutting down",
+        )
+            .into_response();
+    }
+    let hard_limit = state.config.hard_frame_limit();
+    let token = state.connections.token();
+    upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(hard_limit * 2)
+        .max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| async move {
+            socket::serve(socket, state, remote).await;
+            drop(token);
+        })
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let c = &state.counters;
+    Json(serde_json::json!({
+        "status": if state.shutdown.is_cancelled() { "shutting_down" } else { "ok" },
+        "connections": state.connections.len(),
+        "rooms": state.rooms.room_count(),
+        "accepted": c.accepted.load(Ordering::Relaxed),
+        "signals_relayed": c.signals_relayed.load(Ordering::Relaxed),
+        "errors": c.errors.load(Ordering::Relaxed),
+        "evictions": c.evictions.load(Ordering::Relaxed),
+    }))
+}
+
+/// Serves `listener` until `shutdown` completes, then tells every client to go, and waits at most
+/// `config.shutdown_grace_ms` for the connections to close.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState::new(config);
+    serve_state(listener, state, shutdown).await
+}
+
+/// Like [`run`], with a state the caller made (tests read its counters).
+pub async fn serve_state(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if state.config.ice_urls.is_empty() {
+        tracing::warn!(
+            "no ICE servers configured (--ice-url): calls connect only between peers that can reach each other directly, such as on one network"
+        );
+    }
+    if !state.config.dist.join("index.html").is_file() {
+        tracing::warn!(dist = %state.config.dist.display(), "no built app found; `/` will answer 404 until `trunk build` has run");
+    }
+    let token = state.shutdown.clone();
+    let grace = Duration::from_millis(state.config.shutdown_grace_ms);
+    let router = app(state.clone());
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing connections");
+        token.cancel();
+    })
+    .await?;
+    state.connections.close();
+    if tokio::time::timeout(grace, state.connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = state.connections.len(),
+            "connections still open after the grace period"
+        );
+    }
+    Ok(())
+}

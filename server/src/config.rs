@@ -1,0 +1,222 @@
+//! The relay's configuration: command-line flags, each with an environment-variable fallback.
+//!
+//! This module only describes and checks settings; it starts nothing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use peerlab_protocol::{IceServer, KeepAlive, RoomLimits};
+
+/// peerlab's relay: carries WebRTC signaling between the members of a room over WebSocket (`/ws`) and serves
+/// the built app (`--dist`) with a single-page-app fallback.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "peerlab-server", version, about)]
+pub struct Config {
+    /// Address to listen on. Use 0.0.0.0:8080 to accept connections from other machines.
+    #[arg(long, env = "PEERLAB_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory holding the built app (the output of `trunk build`); served at `/`.
+    #[arg(long, env = "PEERLAB_DIST", default_value = "dist")]
+    pub dist: PathBuf,
+
+    /// How many members one room holds at most.
+    #[arg(long, env = "PEERLAB_MAX_PEERS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_peers: u32,
+
+    /// The largest text message a client may send, in bytes. Larger ones get a `message_too_large` error;
+    /// frames over four times this size close the connection.
+    #[arg(long, env = "PEERLAB_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(256..=16 * 1024 * 1024))]
+    pub max_message_bytes: u32,
+
+    /// How often the relay pings each client, in milliseconds.
+    #[arg(long, env = "PEERLAB_PING_INTERVAL_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub ping_interval_ms: u64,
+
+    /// A connection from which nothing arrives for this long (milliseconds) is closed and announced as left.
+    #[arg(long, env = "PEERLAB_KEEPALIVE_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(20..))]
+    pub keepalive_timeout_ms: u64,
+
+    /// How many messages may wait for one client. A client whose queue is full is disconnected as a slow
+    /// consumer instead of letting the relay's memory grow.
+    #[arg(long, env = "PEERLAB_QUEUE_CAPACITY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub queue_capacity: u32,
+
+    /// ICE server URL handed to clients (stun:, turn: or turns:); repeat the flag for several.
+    /// Default: none, so calls connect only where peers can reach each other directly (one network).
+    #[arg(long = "ice-url", env = "PEERLAB_ICE_URLS", value_delimiter = ',')]
+    pub ice_urls: Vec<String>,
+
+    /// Username for the turn:/turns: URLs given with --ice-url.
+    #[arg(long, env = "PEERLAB_ICE_USERNAME")]
+    pub ice_username: Option<String>,
+
+    /// Credential for the turn:/turns: URLs given with --ice-url.
+    #[arg(long, env = "PEERLAB_ICE_CREDENTIAL", hide_env_values = true)]
+    pub ice_credential: Option<String>,
+
+    /// On shutdown, how long (milliseconds) to wait for connections to close after telling them to go.
+    #[arg(long, env = "PEERLAB_SHUTDOWN_GRACE_MS", default_value_t = 2_000)]
+    pub shutdown_grace_ms: u64,
+
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "PEERLAB_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// A setting that cannot work, with what to change.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("--keepalive-timeout-ms ({timeout}) must be longer than --ping-interval-ms ({interval}), or live clients would be dropped between pings")]
+    TimeoutNotAfterPing { interval: u64, timeout: u64 },
+    #[error("--ice-url {0:?} must start with stun:, turn: or turns:")]
+    BadIceUrl(String),
+    #[error("TURN URLs need both --ice-username and --ice-credential")]
+    TurnWithoutCredentials,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The defaults are exactly those of the command line with no flags and no environment.
+        Config::parse_from(["peerlab-server"])
+    }
+}
+
+impl Config {
+    /// Checks settings that depend on each other.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.keepalive_timeout_ms <= self.ping_interval_ms {
+            return Err(ConfigError::TimeoutNotAfterPing {
+                interval: self.ping_interval_ms,
+                timeout: self.keepalive_timeout_ms,
+            });
+        }
+        let mut has_turn = false;
+        for url in &self.ice_urls {
+            match url.split(':').next() {
+                Some("stun") => {}
+                Some("turn") | Some("turns") => has_turn = true,
+                _ => return Err(ConfigError::BadIceUrl(url.clone())),
+            }
+        }
+        if has_turn && (self.ice_username.is_none() || self.ice_credential.is_none()) {
+            return Err(ConfigError::TurnWithoutCredentials);
+        }
+        Ok(())
+    }
+
+    /// The ICE servers as clients receive them: one entry per URL, TURN entries with the credentials.
+    pub fn ice_servers(&self) -> Vec<IceServer> {
+        self.ice_urls
+            .iter()
+            .map(|url| {
+                let is_turn = url.starts_with("turn");
+                IceServer {
+                    urls: vec![url.clone()],
+                    username: is_turn.then(|| self.ice_username.clone()).flatten(),
+                    credential: is_turn.then(|| self.ice_credential.clone()).flatten(),
+                }
+            })
+            .collect()
+    }
+
+    /// The room limits announced in `welcome`.
+    pub fn limits(&self) -> RoomLimits {
+        RoomLimits {
+            max_peers: self.max_peers,
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
+
+    /// The keep-alive timing announced in `welcome`.
+    pub fn keepalive(&self) -> KeepAlive {
+        KeepAlive {
+            interval_ms: self.ping_interval_ms,
+            timeout_ms: self.keepalive_timeout_ms,
+        }
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms)
+    }
+
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keepalive_timeout_ms)
+    }
+
+    /// The WebSocket layer's hard frame limit: a frame above it closes the connection (code 1009) instead of
+    /// being read into memory. Below it, oversized messages get a typed error and the connection stays up.
+    pub fn hard_frame_limit(&self) -> usize {
+        self.max_message_bytes as usize * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        let mut all = vec!["peerlab-server"];
+        all.extend_from_slice(args);
+        Config::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_local_and_have_no_ice_servers() {
+        let config = Config::default();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.max_peers, 8);
+        assert!(config.ice_servers().is_empty());
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn keepalive_timeout_must_exceed_ping_interval() {
+        let config = parse(&[
+            "--ping-interval-ms",
+            "1000",
+            "--keepalive-timeout-ms",
+            "1000",
+        ]);
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::TimeoutNotAfterPing {
+                interval: 1000,
+                timeout: 1000
+            })
+        );
+    }
+
+    #[test]
+    fn turn_urls_carry_credentials_and_stun_urls_do_not() {
+        let config = parse(&[
+            "--ice-url",
+            "stun:stun.example.org:3478",
+            "--ice-url",
+            "turn:turn.example.org:3478",
+            "--ice-username",
+            "u",
+            "--ice-credential",
+            "p",
+        ]);
+        assert_eq!(config.validate(), Ok(()));
+        let servers = config.ice_servers();
+        assert_eq!(servers[0].username, None);
+        assert_eq!(servers[1].username.as_deref(), Some("u"));
+        assert_eq!(servers[1].credential.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn bad_ice_settings_are_refused_with_a_reason() {
+        let config = parse(&["--ice-url", "http://x"]);
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::BadIceUrl("http://x".into()))
+        );
+        let config = parse(&["--ice-url", "turn:t:3478"]);
+        assert_eq!(config.validate(), Err(ConfigError::TurnWithoutCredentials));
+        assert!(Config::try_parse_from(["peerlab-server", "--max-peers", "0"]).is_err());
+    }
+}

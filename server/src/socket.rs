@@ -1,0 +1,386 @@
+//! One client connection: a single task that reads the client's messages, answers them, writes what other
+//! members queued for it, pings it, and closes it when it goes quiet, falls behind, or the relay shuts down.
+//!
+//! The loop is generic over the socket (`Stream` + `Sink` of WebSocket messages), so it is the same code for a
+//! real connection and for a test. It does not decide room rules; [`crate::rooms`] does.
+//!
+//! Per connection the relay holds one bounded queue. Messages for a member are serialized once and the same
+//! bytes are queued for every recipient. A member whose queue is full when something is queued for it is
+//! evicted (close code 4001) rather than letting the relay's memory grow.
+
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use peerlab_protocol::{
+    close_code, decode_client, encode_server, validate_name, validate_room, ClientMessage,
+    ErrorCode, LeaveReason, Member, PeerId, ServerMessage, PROTOCOL_VERSION,
+};
+use tokio::sync::mpsc;
+use tokio::time::{interval_at, sleep, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::rooms::JoinRefusal;
+use crate::AppState;
+
+/// How other connections reach this one: its queue, and the switch that evicts it.
+#[derive(Clone, Debug)]
+pub struct ConnHandle {
+    /// Frames waiting to be written to this client, already serialized.
+    tx: mpsc::Sender<Utf8Bytes>,
+    /// Cancelled when the queue was found full: the connection's loop then closes it.
+    evict: CancellationToken,
+}
+
+impl ConnHandle {
+    /// Queues `frame` for this client without waiting. A full queue evicts the client; a closed one means the
+    /// client is already going, and the frame is dropped with it.
+    fn deliver(&self, frame: Utf8Bytes, state: &AppState) {
+        match self.tx.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.evict.is_cancelled() {
+                    state.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                    self.evict.cancel();
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// The room membership of a connection that has joined.
+struct Membership {
+    room: String,
+    id: PeerId,
+    name: String,
+}
+
+/// Why the loop ended, which decides what the others are told.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    Closed,
+    Timeout,
+    Evicted,
+    Shutdown,
+}
+
+/// The part of a connection that interprets messages: its membership and the shared state.
+struct Session {
+    state: Arc<AppState>,
+    handle: ConnHandle,
+    membership: Option<Membership>,
+}
+
+fn frame(message: &ServerMessage) -> Utf8Bytes {
+    Utf8Bytes::from(encode_server(message))
+}
+
+impl Session {
+    fn error(&self, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
+        self.state.counters.errors.fetch_add(1, Ordering::Relaxed);
+        let message = message.into();
+        match &self.membership {
+            Some(m) => tracing::debug!(room = %m.room, peer = %m.id, %code, %message, "refused"),
+            None => tracing::debug!(%code, %message, "refused"),
+        }
+        ServerMessage::Error { code, message }
+    }
+
+    /// Handles one text frame and returns the direct reply, if any.
+    fn on_text(&mut self, text: &str) -> Option<ServerMessage> {
+        let max = self.state.config.max_message_bytes as usize;
+        if text.len() > max {
+            return Some(self.error(
+                ErrorCode::MessageTooLarge,
+                format!(
+                    "the message is {} bytes; the relay accepts at most {max}",
+                    text.len()
+                ),
+            ));
+        }
+        let message = match decode_client(text) {
+            Ok(message) => message,
+            Err(err) => return Some(self.error(err.code(), err.to_string())),
+        };
+        match message {
+            ClientMessage::Join {
+                version,
+                name,
+                room,
+            } => Some(self.join(version, &name, &room)),
+            ClientMessage::Rename { name } => self.rename(&name),
+            ClientMessage::Signal { to, payload } => {
+                let Some(m) = &self.membership else {
+                    return Some(self.not_joined());
+                };
+                let routed = self.state.rooms.with_room(&m.room, |rooms| {
+                    let target = rooms.route(&m.room, &to)?;
+                    let forwarded = ServerMessage::Signal {
+                        from: m.id.clone(),
+                        payload,
+                    };
+                    target.deliver(frame(&forwarded), &self.state);
+                    Some(())
+                });
+                match routed {
+                    Some(()) => {
+                        self.state
+                            .counters
+                            .signals_relayed
+                            .fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
+                    None => {
+                        let room = m.room.clone();
+                        Some(self.error(
+                            ErrorCode::PeerNotFound,
+                            format!("peer {to} is not in room {room:?}; it may have left"),
+                        ))
+                    }
+                }
+            }
+            ClientMessage::Leave => match self.leave(LeaveReason::Left) {
+                Some(room) => Some(ServerMessage::Left { room }),
+                None => Some(self.not_joined()),
+            },
+            ClientMessage::Ping { nonce } => Some(ServerMessage::Pong { nonce }),
+        }
+    }
+
+    /// Whether the loop is about to end by eviction or shutdown (its first `select!` arms handle those).
+    fn ending(&self) -> bool {
+        self.handle.evict.is_cancelled() || self.state.shutdown.is_cancelled()
+    }
+
+    fn not_joined(&self) -> ServerMessage {
+        self.error(
+            ErrorCode::NotJoined,
+            "join a room first: send {\"type\":\"join\",...}",
+        )
+    }
+
+    fn join(&mut self, version: u32, name: &str, room: &str) -> ServerMessage {
+        if let Some(m) = &self.membership {
+            let room = m.room.clone();
+            return self.error(
+                ErrorCode::AlreadyJoined,
+                format!("this connection is already in room {room:?}; send leave before joining another"),
+            );
+        }
+        if version != PROTOCOL_VERSION {
+            return self.error(
+                ErrorCode::UnsupportedVersion,
+                format!("this relay speaks protocol version {PROTOCOL_VERSION}, the app sent {version}; reload the page to get the current app"),
+            );
+        }
+        let name = match validate_name(name) {
+            Ok(name) => name,
+            Err(err) => return self.error(ErrorCode::InvalidName, err.to_string()),
+        };
+        let room = match validate_room(room) {
+            Ok(room) => room,
+            Err(err) => return self.error(ErrorCode::InvalidRoom, err.to_string()),
+        };
+        let id = PeerId(format!("{:032x}", rand::random::<u128>()));
+        let config = &self.state.config;
+        let joined = self.state.rooms.with_room(&room, |rooms| {
+            let joined = rooms.join(
+                &room,
+                id.clone(),
+                name.clone(),
+                self.handle.clone(),
+                config.max_peers,
+            )?;
+            let announce = frame(&ServerMessage::MemberJoined {
+                member: Member {
+                    id: id.clone(),
+                    name: name.clone(),
+                },
+            });
+            for other in &joined.others {
+                other.deliver(announce.clone(), &self.state);
+            }
+            Ok(joined)
+        });
+        match joined {
+            Ok(joined) => {
+                tracing::info!(room = %room, peer = %id, members = joined.members.len() + 1, "joined");
+                self.membership = Some(Membership {
+                    room: room.clone(),
+                    id: id.clone(),
+                    name: name.clone(),
+                });
+                ServerMessage::Welcome {
+                    version: PROTOCOL_VERSION,
+                    peer_id: id,
+                    room,
+                    name,
+                    members: joined.members,
+                    ice_servers: config.ice_servers(),
+                    limits: config.limits(),
+                    keepalive: config.keepalive(),
+                }
+            }
+            Err(JoinRefusal::Full { max_peers }) => self.error(
+                ErrorCode::RoomFull,
+                format!("room {room:?} is full ({max_peers} of {max_peers} members); try again later or choose another room"),
+            ),
+        }
+    }
+
+    fn rename(&mut self, name: &str) -> Option<ServerMessage> {
+        if self.membership.is_none() {
+            return Some(self.not_joined());
+        }
+        let name = match validate_name(name) {
+            Ok(name) => name,
+            Err(err) => return Some(self.error(ErrorCode::InvalidName, err.to_string())),
+        };
+        let m = self.membership.as_mut()?;
+        m.name = name.clone();
+        let renamed = frame(&ServerMessage::MemberRenamed {
+            id: m.id.clone(),
+            name,
+        });
+        let state = &self.state;
+        state.rooms.with_room(&m.room, |rooms| {
+            for member in rooms
+                .rename(&m.room, &m.id, m.name.clone())
+                .unwrap_or_default()
+            {
+                member.deliver(renamed.clone(), state);
+            }
+        });
+        None
+    }
+
+    /// Leaves the room, telling the others why. Returns the room left, or `None` when not in one.
+    fn leave(&mut self, reason: LeaveReason) -> Option<String> {
+        let m = self.membership.take()?;
+        let left = frame(&ServerMessage::MemberLeft {
+            id: m.id.clone(),
+            reason,
+        });
+        let state = &self.state;
+        state.rooms.with_room(&m.room, |rooms| {
+            for other in rooms.leave(&m.room, &m.id).unwrap_or_default() {
+                other.deliver(left.clone(), state);
+            }
+        });
+        tracing::info!(room = %m.room, peer = %m.id, name = %m.name, ?reason, "left");
+        Some(m.room)
+    }
+}
+
+/// Writes `message` unless the connection is being evicted or shut down first, or the client does not take
+/// it within the keep-alive timeout. Returns `false` when the connection should end.
+async fn write<S, E>(sink: &mut S, message: Message, session: &Session) -> bool
+where
+    S: Sink<Message, Error = E> + Unpin,
+{
+    let timeout = session.state.config.keepalive_timeout();
+    tokio::select! {
+        sent = tokio::time::timeout(timeout, sink.send(message)) => matches!(sent, Ok(Ok(()))),
+        _ = session.handle.evict.cancelled() => false,
+        _ = session.state.shutdown.cancelled() => false,
+    }
+}
+
+fn close_frame(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+/// Runs one client connection to its end, then removes its member from the room.
+pub async fn serve<S, E>(socket: S, state: Arc<AppState>, remote: SocketAddr)
+where
+    S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Unpin,
+    E: Display,
+{
+    state.counters.accepted.fetch_add(1, Ordering::Relaxed);
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(state.config.queue_capacity as usize);
+    let evict = CancellationToken::new();
+    let mut session = Session {
+        state: state.clone(),
+        handle: ConnHandle {
+            tx,
+            evict: evict.clone(),
+        },
+        membership: None,
+    };
+    let timeout = state.config.keepalive_timeout();
+    let keepalive = sleep(timeout);
+    tokio::pin!(keepalive);
+    let period = state.config.ping_interval();
+    let mut ping = interval_at(Instant::now() + period, period);
+    tracing::debug!(%remote, "connected");
+
+    let end = loop {
+        tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => {
+                let _ = tokio::time::timeout(timeout, sink.send(close_frame(close_code::GOING_AWAY, "relay shutting down; reconnect"))).await;
+                break End::Shutdown;
+            }
+            _ = evict.cancelled() => {
+                let _ = tokio::time::timeout(timeout, sink.send(close_frame(close_code::SLOW_CONSUMER, "too many unread messages; reconnect"))).await;
+                break End::Evicted;
+            }
+            () = &mut keepalive => {
+                let _ = tokio::time::timeout(timeout, sink.send(close_frame(close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout"))).await;
+                break End::Timeout;
+            }
+            incoming = stream.next() => {
+                keepalive.as_mut().reset(Instant::now() + timeout);
+                let reply = match incoming {
+                    None | Some(Ok(Message::Close(_))) => break End::Closed,
+                    Some(Err(err)) => {
+                        tracing::debug!(%remote, %err, "connection error");
+                        break End::Closed;
+                    }
+                    Some(Ok(Message::Text(text))) => session.on_text(text.as_str()),
+                    Some(Ok(Message::Binary(_))) => Some(session.error(
+                        ErrorCode::BinaryNotSupported,
+                        "binary frames are not part of the protocol; send JSON text",
+                    )),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                };
+                if let Some(reply) = reply {
+                    if !write(&mut sink, Message::Text(frame(&reply)), &session).await {
+                        if session.ending() { continue; }
+                        break End::Closed;
+                    }
+                }
+            }
+            queued = rx.recv() => {
+                // The session holds a sender, so the queue never reports closed while the loop runs.
+                if let Some(frame) = queued {
+                    if !write(&mut sink, Message::Text(frame), &session).await {
+                        if session.ending() { continue; }
+                        break End::Closed;
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if !write(&mut sink, Message::Ping(Default::default()), &session).await {
+                    if session.ending() { continue; }
+                    break End::Closed;
+                }
+            }
+        }
+    };
+    let reason = match end {
+        End::Closed | End::Shutdown => LeaveReason::Left,
+        End::Timeout => LeaveReason::Timeout,
+        End::Evicted => LeaveReason::Evicted,
+    };
+    session.leave(reason);
+    tracing::debug!(%remote, ?end, "disconnected");
+}

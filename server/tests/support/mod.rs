@@ -1,0 +1,239 @@
+//! Test support: a relay on port 0 and a WebSocket client that speaks the protocol.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use peerlab_protocol::{decode_server, ErrorCode, Member, PeerId, ServerMessage};
+use peerlab_server::{AppState, Config};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for something it expects before failing.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A relay running in this test's runtime; dropping it does not stop it, `shutdown` does.
+pub struct Relay {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// The defaults, with the dist directory pointed at nothing so tests do not depend on a build.
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.dist = PathBuf::from("/nonexistent-peerlab-dist");
+    config
+}
+
+impl Relay {
+    pub async fn start() -> Relay {
+        Relay::start_with(test_config()).await
+    }
+
+    pub async fn start_with(config: Config) -> Relay {
+        config.validate().expect("test config is valid");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = AppState::new(config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(peerlab_server::serve_state(
+            listener,
+            state.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Relay {
+            addr,
+            state,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.ws_url()).await
+    }
+
+    /// Connects and joins `room` as `name`, returning the client and its welcome.
+    pub async fn joined(&self, room: &str, name: &str) -> (Client, Welcome) {
+        let mut client = self.client().await;
+        let welcome = client.join(room, name).await;
+        (client, welcome)
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(PATIENCE, &mut self.task)
+            .await
+            .expect("relay stops within the grace period")
+            .expect("relay task did not panic")
+            .expect("relay returned no error");
+    }
+}
+
+/// The useful parts of a `welcome`.
+#[derive(Debug, Clone)]
+pub struct Welcome {
+    pub id: PeerId,
+    pub members: Vec<Member>,
+    pub message: ServerMessage,
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Client { ws }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    pub async fn send(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    pub async fn join(&mut self, room: &str, name: &str) -> Welcome {
+        self.send(json!({"type": "join", "version": 1, "name": name, "room": room}))
+            .await;
+        match self.recv().await {
+            message @ ServerMessage::Welcome { .. } => {
+                let ServerMessage::Welcome {
+                    ref peer_id,
+                    ref members,
+                    ..
+                } = message
+                else {
+                    unreachable!()
+                };
+                Welcome {
+                    id: peer_id.clone(),
+                    members: members.clone(),
+                    message: message.clone(),
+                }
+            }
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    /// The next protocol message, skipping WebSocket pings; panics after [`PATIENCE`].
+    pub async fn recv(&mut self) -> ServerMessage {
+        self.try_recv(PATIENCE)
+            .await
+            .unwrap_or_else(|| panic!("no message within {PATIENCE:?}"))
+    }
+
+    /// The next protocol message within `wait`, or `None` if none arrives (or the connection closed).
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<ServerMessage> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
+            match next {
+                Ok(Message::Text(text)) => {
+                    return Some(
+                        decode_server(&text).unwrap_or_else(|e| {
+                            panic!("relay sent undecodable JSON {text:?}: {e}")
+                        }),
+                    )
+                }
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    /// Asserts that nothing arrives within `wait`.
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        if let Some(message) = self.try_recv(wait).await {
+            panic!("expected no message, got {message:?}");
+        }
+    }
+
+    /// Expects a typed error with `code`, returning its human message.
+    pub async fn expect_error(&mut self, code: ErrorCode) -> String {
+        match self.recv().await {
+            ServerMessage::Error { code: got, message } if got == code => message,
+            other => panic!("expected error {code:?}, got {other:?}"),
+        }
+    }
+
+    /// Proves the connection is still up and answering.
+    pub async fn assert_alive(&mut self) {
+        let nonce = rand_nonce();
+        self.send(json!({"type": "ping", "nonce": nonce})).await;
+        match self.recv().await {
+            ServerMessage::Pong { nonce: got } => assert_eq!(got, nonce),
+            other => panic!("expected pong, got {other:?}"),
+        }
+    }
+
+    /// Waits for the relay to close the connection and returns its close frame.
+    pub async fn expect_close(&mut self) -> Option<CloseFrame> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => panic!("connection not closed within {PATIENCE:?}"),
+                Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(Message::Close(frame)))) => return frame,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+}
+
+fn rand_nonce() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(1)
+}
+
+/// A unique room name per test, so tests that share a relay never see each other.
+pub fn room(tag: &str) -> String {
+    format!("{tag}-{}", rand_nonce())
+}
+
+/// Fetches `path` over plain HTTP/1.1 and returns (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
