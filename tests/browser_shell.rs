@@ -9,6 +9,7 @@
 use std::any::Any;
 
 use gloo_timers::future::TimeoutFuture;
+use leptos::prelude::Owner;
 use peerlab::error::describe_js;
 use peerlab::App;
 use wasm_bindgen::{JsCast, JsValue};
@@ -37,13 +38,18 @@ fn document() -> Result<Document, String> {
 /// A mounted app; unmounts and removes its root when dropped, so tests do not see each other's pages.
 struct Mounted {
     root: HtmlElement,
-    /// The Leptos unmount handle, whose drop tears the view down.
+    /// The Leptos unmount handle, whose drop removes the view.
     handle: Option<Box<dyn Any>>,
+    /// The parent of the app's reactive owner. Dropping the unmount handle alone does not run the router's
+    /// cleanup here, so its window-wide click listener would survive and swallow the next app's link
+    /// clicks; cleaning this owner runs it.
+    owner: Owner,
 }
 
 impl Drop for Mounted {
     fn drop(&mut self) {
         self.handle.take();
+        self.owner.cleanup();
         self.root.remove();
     }
 }
@@ -118,10 +124,12 @@ fn mount_at(path: &str) -> Result<Mounted, String> {
         .ok_or("no body")?
         .append_child(&root)
         .map_err(js)?;
-    let handle = leptos::mount::mount_to(root.clone(), App);
+    let owner = Owner::new();
+    let handle = owner.with(|| leptos::mount::mount_to(root.clone(), App));
     Ok(Mounted {
         root,
         handle: Some(Box::new(handle)),
+        owner,
     })
 }
 
