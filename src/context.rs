@@ -20,6 +20,14 @@ impl AppConfig {
     pub fn load() -> Self {
         AppConfig(LocalResource::new(config::load))
     }
+
+    /// A configuration given in code instead of fetched, for tests and embedders that know the relay.
+    pub fn fixed(config: Config) -> Self {
+        AppConfig(LocalResource::new(move || {
+            let config = config.clone();
+            async move { Ok(config) }
+        }))
+    }
 }
 
 /// The state of whichever relay connection the current page holds, for the header's indicator.

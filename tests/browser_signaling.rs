@@ -172,3 +172,142 @@ async fn leave_is_confirmed_and_keeps_the_socket() -> TestResult {
     );
     Ok(())
 }
+
+/// Waits until `selector` inside `root` exists and `accept` likes its text; returns the text.
+async fn wait_for_text(
+    root: &web_sys::Element,
+    selector: &str,
+    accept: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let mut waited = 0;
+    loop {
+        let text = root
+            .query_selector(selector)
+            .map_err(|e| format!("{e:?}"))?
+            .and_then(|el| el.text_content());
+        if let Some(text) = text.filter(|t| accept(t)) {
+            return Ok(text);
+        }
+        if waited >= WAIT_MS {
+            return Err(format!(
+                "{selector} never showed the expected text; the panel shows: {}",
+                root.text_content().unwrap_or_default()
+            ));
+        }
+        TimeoutFuture::new(20).await;
+        waited += 20;
+    }
+}
+
+#[wasm_bindgen_test]
+async fn room_panel_shows_members_and_a_full_room() -> TestResult {
+    use leptos::prelude::*;
+    use peerlab::components::RoomPanel;
+    use peerlab::config::Config;
+    use peerlab::context::AppConfig;
+    use wasm_bindgen::JsCast;
+
+    let room = random_room();
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let mount =
+        |room: String| -> Result<(web_sys::HtmlElement, Owner, Box<dyn std::any::Any>), String> {
+            let root: web_sys::HtmlElement = document
+                .create_element("div")
+                .map_err(|e| format!("{e:?}"))?
+                .dyn_into()
+                .map_err(|_| "not an HtmlElement".to_owned())?;
+            document
+                .body()
+                .ok_or("no body")?
+                .append_child(&root)
+                .map_err(|e| format!("{e:?}"))?;
+            let owner = Owner::new();
+            let handle = owner.with(|| {
+                leptos::mount::mount_to(root.clone(), move || {
+                    provide_context(AppConfig::fixed(Config {
+                        relay_url: Some(RELAY.to_owned()),
+                    }));
+                    view! { <RoomPanel room=room /> }
+                })
+            });
+            Ok((root, owner, Box::new(handle)))
+        };
+    let join_as = |root: &web_sys::HtmlElement, name: &str| -> TestResult {
+        let input: web_sys::HtmlInputElement = root
+            .query_selector("[data-testid=name-input]")
+            .map_err(|e| format!("{e:?}"))?
+            .ok_or("no name input")?
+            .dyn_into()
+            .map_err(|_| "not an input".to_owned())?;
+        input.set_value(name);
+        let init = web_sys::EventInit::new();
+        init.set_bubbles(true);
+        let event = web_sys::Event::new_with_event_init_dict("input", &init)
+            .map_err(|e| format!("{e:?}"))?;
+        input.dispatch_event(&event).map_err(|e| format!("{e:?}"))?;
+        let button: web_sys::HtmlElement = root
+            .query_selector("[data-testid=join-button]")
+            .map_err(|e| format!("{e:?}"))?
+            .ok_or("no join button")?
+            .dyn_into()
+            .map_err(|_| "not a button".to_owned())?;
+        button.click();
+        Ok(())
+    };
+
+    // One member is already there; the panel lists them and then itself with its peer id.
+    let (_first, mut first_events) = connect(&room, "Early")?;
+    let limits = welcome(&mut first_events).await?.limits;
+    let (root, owner, handle) = mount(room.clone())?;
+    join_as(&root, "Panel")?;
+    wait_for_text(&root, "[data-testid=connection-state]", |t| {
+        t == "connected"
+    })
+    .await?;
+    let members =
+        wait_for_text(&root, "[data-testid=member-list]", |t| t.contains("Early")).await?;
+    assert!(members.contains("Panel (you)"), "members: {members}");
+    let peer_id = wait_for_text(&root, "[data-testid=peer-id]", |t| t.len() > 8).await?;
+    let panel_id = expect(
+        &mut first_events,
+        "the panel joining",
+        |event| match event {
+            SignalingEvent::MemberJoined(member) if member.name == "Panel" => {
+                Some(member.id.to_string())
+            }
+            _ => None,
+        },
+    )
+    .await?;
+    assert_eq!(peer_id, panel_id, "the panel shows the id the others see");
+    drop(handle);
+    owner.cleanup();
+    root.remove();
+    expect(&mut first_events, "the panel leaving", |event| {
+        matches!(event, SignalingEvent::MemberLeft { .. }).then_some(())
+    })
+    .await?;
+
+    // Fill the room to its limit; a newcomer's panel says the room is full.
+    let mut fillers = Vec::new();
+    for i in 1..limits.max_peers {
+        let (client, mut events) = connect(&room, &format!("Filler {i}"))?;
+        welcome(&mut events).await?;
+        fillers.push((client, events));
+    }
+    let (root, owner, handle) = mount(room.clone())?;
+    join_as(&root, "Late")?;
+    let error = wait_for_text(&root, "[data-testid=relay-error]", |t| !t.is_empty()).await?;
+    assert!(error.contains("The room is full"), "error shown: {error}");
+    let code = root
+        .query_selector("[data-testid=relay-error]")
+        .map_err(|e| format!("{e:?}"))?
+        .and_then(|el| el.get_attribute("data-code"));
+    assert_eq!(code.as_deref(), Some("room_full"));
+    drop(handle);
+    owner.cleanup();
+    root.remove();
+    Ok(())
+}
