@@ -21,6 +21,7 @@ have chromedriver || need_apt+=(chromium-driver)
 have redis-server || need_apt+=(redis-server)
 have unshare || need_apt+=(util-linux)
 have ip || need_apt+=(iproute2)
+have curl || need_apt+=(curl)
 have brotli || need_apt+=(brotli)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
