@@ -1,0 +1,29 @@
+// Shared set-up for the end-to-end tests: Debian's Chromium driven by playwright-core, with the flags
+// peerlab's tests always use (fake devices, loopback ICE, no background networking).
+import { chromium } from '../../tools/node_modules/playwright-core/index.mjs';
+
+export const BASE = process.env.PEERLAB_URL ?? 'http://127.0.0.1:18081';
+export const SCREENSHOTS = new URL('../../target/screenshots/', import.meta.url).pathname;
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROME_BIN ?? '/usr/lib/chromium/chromium',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      '--allow-loopback-in-peer-connection', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+    ],
+  });
+}
+
+// Opens a page that records console errors and uncaught exceptions, so a test can assert there were none.
+export async function openPage(browser, path = '/') {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
+  page.on('pageerror', (err) => problems.push(`exception: ${err.message}`));
+  await page.goto(BASE + path);
+  return { context, page, problems };
+}
