@@ -61,6 +61,16 @@ pub struct Config {
     #[arg(long, env = "PEERLAB_SHUTDOWN_GRACE_MS", default_value_t = 2_000)]
     pub shutdown_grace_ms: u64,
 
+    /// Redis URL (redis://host:port) to run as one node of a cluster: members of one room may then sit on
+    /// different relay processes. Without it the relay is single-node and keeps everything in memory.
+    #[arg(long, env = "PEERLAB_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// In a cluster, how often (milliseconds) this node proves it is alive; a node silent for three
+    /// heartbeats has its members announced as left by the others within about four heartbeats.
+    #[arg(long, env = "PEERLAB_CLUSTER_HEARTBEAT_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(50..))]
+    pub cluster_heartbeat_ms: u64,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "PEERLAB_LOG_JSON")]
     pub log_json: bool,

@@ -4,12 +4,14 @@
 //! # Layout
 //! - [`config`]: flags with environment fallbacks, and the checks between them.
 //! - [`rooms`]: room membership as plain data (join, leave, rename, route); no sockets, no time.
+//! - [`cluster`]: scale-out over Redis (membership, events, forwarded signals, node liveness); optional.
 //! - [`socket`]: one connection's loop: reads client messages, answers them, writes its queue, keeps alive.
 //! - this file: [`AppState`], the router ([`app`]) and [`run`], which serves a listener until shutdown.
 //!
 //! The relay never parses SDP or ICE candidates: a signal's payload is forwarded as the JSON text it arrived
 //! as, with `from` stamped by the relay. It keeps no message history and no state beyond room membership.
 
+pub mod cluster;
 pub mod config;
 pub mod rooms;
 pub mod socket;
@@ -17,7 +19,7 @@ pub mod socket;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
@@ -52,6 +54,10 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Tracks live WebSocket connections so shutdown can wait for them to close.
     pub connections: TaskTracker,
+    /// Tracks the cluster's tasks, which shutdown also waits for (they publish the last `left` events).
+    pub background: TaskTracker,
+    /// The link to the other relay nodes, when `--redis-url` is set.
+    pub cluster: OnceLock<Arc<cluster::Cluster>>,
     /// Counters reported by `/healthz`.
     pub counters: Counters,
 }
@@ -76,6 +82,8 @@ impl AppState {
             rooms: Registry::new(ROOM_SHARDS),
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
+            background: TaskTracker::new(),
+            cluster: OnceLock::new(),
             counters: Counters::default(),
         })
     }
@@ -128,6 +136,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> 
         "status": if state.shutdown.is_cancelled() { "shutting_down" } else { "ok" },
         "connections": state.connections.len(),
         "rooms": state.rooms.room_count(),
+        "cluster": state.cluster.get().map(|c| serde_json::json!({"node": c.node(), "up": c.is_up()})),
         "accepted": c.accepted.load(Ordering::Relaxed),
         "signals_relayed": c.signals_relayed.load(Ordering::Relaxed),
         "errors": c.errors.load(Ordering::Relaxed),
@@ -160,6 +169,14 @@ pub async fn serve_state(
     if !state.config.dist.join("index.html").is_file() {
         tracing::warn!(dist = %state.config.dist.display(), "no built app found; `/` will answer 404 until `trunk build` has run");
     }
+    if let Some(url) = state.config.redis_url.clone() {
+        let cluster = cluster::Cluster::start(&url, &state).await.map_err(|err| {
+            std::io::Error::other(format!(
+                "cannot reach Redis at {url}: {err}; start Redis or drop --redis-url to run single-node"
+            ))
+        })?;
+        let _ = state.cluster.set(cluster);
+    }
     let token = state.shutdown.clone();
     let grace = Duration::from_millis(state.config.shutdown_grace_ms);
     let router = app(state.clone());
@@ -174,10 +191,12 @@ pub async fn serve_state(
     })
     .await?;
     state.connections.close();
-    if tokio::time::timeout(grace, state.connections.wait())
-        .await
-        .is_err()
-    {
+    state.background.close();
+    let all_closed = async {
+        state.connections.wait().await;
+        state.background.wait().await;
+    };
+    if tokio::time::timeout(grace, all_closed).await.is_err() {
         tracing::warn!(
             left = state.connections.len(),
             "connections still open after the grace period"

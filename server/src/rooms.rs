@@ -4,11 +4,15 @@
 //! rules (capacity, duplicate joins, routing only inside a room) are tested here without sockets. It knows
 //! nothing of axum, WebSockets or time, and it never mints peer ids: the caller passes them in.
 //!
+//! A member is either *local* (its connection is on this relay, reachable through a handle) or *remote* (on
+//! another relay node of a cluster, reachable through that node). Remote members are a mirror kept only for
+//! rooms that have at least one local member; the cluster layer (`crate::cluster`) feeds it.
+//!
 //! [`Registry`] shards the rooms over several mutexes by room name, so joins and signals in different rooms do
 //! not wait for each other. A std `Mutex` is right here: every critical section is short and never awaits.
 
 use std::collections::hash_map::{DefaultHasher, Entry};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
@@ -31,17 +35,56 @@ pub struct Joined<H> {
     pub others: Vec<H>,
 }
 
+/// The id of one relay node in a cluster.
+pub type NodeId = String;
+
+/// Where a member's connection is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum At<H> {
+    /// On this relay: deliver through the handle.
+    Local(H),
+    /// On another node of the cluster: send through that node.
+    Remote(NodeId),
+}
+
 /// One member as the room keeps it.
 #[derive(Debug)]
 struct Slot<H> {
     name: String,
-    handle: H,
+    at: At<H>,
+}
+
+impl<H: Clone> Slot<H> {
+    fn local(&self) -> Option<H> {
+        match &self.at {
+            At::Local(h) => Some(h.clone()),
+            At::Remote(_) => None,
+        }
+    }
 }
 
 /// The members of one room, in join order (so `welcome` lists them oldest first).
 #[derive(Debug)]
 struct Room<H> {
     members: IndexMap<PeerId, Slot<H>>,
+    /// How many members are local; the room is dropped (with its remote mirror) when this reaches zero.
+    local: usize,
+}
+
+impl<H: Clone> Room<H> {
+    fn local_handles(&self) -> Vec<H> {
+        self.members.values().filter_map(Slot::local).collect()
+    }
+
+    fn member_list(&self) -> Vec<Member> {
+        self.members
+            .iter()
+            .map(|(id, s)| Member {
+                id: id.clone(),
+                name: s.name.clone(),
+            })
+            .collect()
+    }
 }
 
 /// All rooms of one shard.
@@ -68,76 +111,169 @@ impl<H: Clone> Rooms<H> {
         handle: H,
         max_peers: u32,
     ) -> Result<Joined<H>, JoinRefusal> {
-        let entry = self.rooms.entry(room.to_owned()).or_insert_with(|| Room {
-            members: IndexMap::new(),
-        });
-        if entry.members.len() >= max_peers as usize {
+        if self
+            .rooms
+            .get(room)
+            .is_some_and(|r| r.members.len() >= max_peers as usize)
+        {
             return Err(JoinRefusal::Full { max_peers });
         }
-        let members = entry
-            .members
-            .iter()
-            .map(|(id, slot)| Member {
-                id: id.clone(),
-                name: slot.name.clone(),
-            })
-            .collect();
-        let others = entry.members.values().map(|s| s.handle.clone()).collect();
-        entry.members.insert(id, Slot { name, handle });
+        let entry = self.rooms.entry(room.to_owned()).or_insert_with(|| Room {
+            members: IndexMap::new(),
+            local: 0,
+        });
+        let members = entry.member_list();
+        let others = entry.local_handles();
+        entry.members.insert(
+            id,
+            Slot {
+                name,
+                at: At::Local(handle),
+            },
+        );
+        entry.local += 1;
         Ok(Joined { members, others })
     }
 
-    /// Removes `id` from `room` and returns the handles of those who remain (to be told `member_left`).
-    /// Returns `None` if `id` was not there. The last member out removes the room.
+    /// Removes member `id` (local or remote) from `room` and returns the local handles of those who remain
+    /// (to be told `member_left`). Returns `None` if `id` was not there. When the last local member is gone
+    /// the room is dropped, remote mirror included.
     pub fn leave(&mut self, room: &str, id: &PeerId) -> Option<Vec<H>> {
         let Entry::Occupied(mut entry) = self.rooms.entry(room.to_owned()) else {
             return None;
         };
-        entry.get_mut().members.shift_remove(id)?;
-        if entry.get().members.is_empty() {
+        let slot = entry.get_mut().members.shift_remove(id)?;
+        if matches!(slot.at, At::Local(_)) {
+            entry.get_mut().local -= 1;
+        }
+        if entry.get().local == 0 {
             entry.remove();
             return Some(Vec::new());
         }
-        Some(
-            entry
-                .get()
-                .members
-                .values()
-                .map(|s| s.handle.clone())
-                .collect(),
-        )
+        Some(entry.get().local_handles())
     }
 
-    /// Renames `id` and returns every member's handle, the renamed one included.
+    /// Mirrors a member that joined `room` on another node. Only rooms with local members keep a mirror, so
+    /// this returns `None` (nobody to tell) when the room has no local member or already knows `member`.
+    pub fn add_remote(&mut self, room: &str, member: Member, node: NodeId) -> Option<Vec<H>> {
+        let room = self.rooms.get_mut(room)?;
+        if let Some(slot) = room.members.get_mut(&member.id) {
+            slot.name = member.name;
+            return None;
+        }
+        room.members.insert(
+            member.id,
+            Slot {
+                name: member.name,
+                at: At::Remote(node),
+            },
+        );
+        Some(room.local_handles())
+    }
+
+    /// Renames `id` and returns every local member's handle, the renamed one included if it is local.
     pub fn rename(&mut self, room: &str, id: &PeerId, name: String) -> Option<Vec<H>> {
         let room = self.rooms.get_mut(room)?;
         room.members.get_mut(id)?.name = name;
-        Some(room.members.values().map(|s| s.handle.clone()).collect())
+        Some(room.local_handles())
     }
 
-    /// The handle of `to`, if `to` is a member of `room`.
-    pub fn route(&self, room: &str, to: &PeerId) -> Option<H> {
-        self.rooms
-            .get(room)?
-            .members
-            .get(to)
-            .map(|s| s.handle.clone())
+    /// Where `to` is, if `to` is a member of `room`.
+    pub fn route(&self, room: &str, to: &PeerId) -> Option<At<H>> {
+        self.rooms.get(room)?.members.get(to).map(|s| s.at.clone())
     }
 
     /// The members of `room`, oldest first.
     pub fn members(&self, room: &str) -> Vec<Member> {
         self.rooms
             .get(room)
-            .map(|r| {
-                r.members
+            .map(Room::member_list)
+            .unwrap_or_default()
+    }
+
+    /// Every room with local members, and those local members: what a cluster node re-registers after
+    /// losing its connection to the cluster.
+    pub fn local_members(&self) -> Vec<(String, Vec<Member>)> {
+        self.rooms
+            .iter()
+            .map(|(name, room)| {
+                let locals = room
+                    .members
                     .iter()
+                    .filter(|(_, s)| matches!(s.at, At::Local(_)))
                     .map(|(id, s)| Member {
                         id: id.clone(),
                         name: s.name.clone(),
                     })
-                    .collect()
+                    .collect();
+                (name.clone(), locals)
             })
-            .unwrap_or_default()
+            .collect()
+    }
+
+    /// The nodes that hold at least one mirrored remote member.
+    pub fn remote_nodes(&self) -> BTreeSet<NodeId> {
+        self.rooms
+            .values()
+            .flat_map(|r| r.members.values())
+            .filter_map(|s| match &s.at {
+                At::Remote(node) => Some(node.clone()),
+                At::Local(_) => None,
+            })
+            .collect()
+    }
+
+    /// Removes every mirrored member of `node` (a node that died) and returns, per removed member, its room,
+    /// its id and the local handles to tell.
+    pub fn remove_node(&mut self, node: &str) -> Vec<(String, PeerId, Vec<H>)> {
+        let mut removed = Vec::new();
+        for (name, room) in self.rooms.iter_mut() {
+            let gone: Vec<PeerId> = room
+                .members
+                .iter()
+                .filter(|(_, s)| matches!(&s.at, At::Remote(n) if n == node))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in gone {
+                room.members.shift_remove(&id);
+                removed.push((name.clone(), id, room.local_handles()));
+            }
+        }
+        removed
+    }
+
+    /// Makes the remote mirror of `room` equal to `remote` (the cluster's view, local members excluded).
+    /// Returns the members that appeared, the ids that vanished, and the local handles to tell.
+    pub fn reconcile(
+        &mut self,
+        room: &str,
+        remote: Vec<(Member, NodeId)>,
+    ) -> Option<(Vec<Member>, Vec<PeerId>, Vec<H>)> {
+        let room = self.rooms.get_mut(room)?;
+        let wanted: BTreeSet<&PeerId> = remote.iter().map(|(m, _)| &m.id).collect();
+        let vanished: Vec<PeerId> = room
+            .members
+            .iter()
+            .filter(|(id, s)| matches!(s.at, At::Remote(_)) && !wanted.contains(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &vanished {
+            room.members.shift_remove(id);
+        }
+        let mut appeared = Vec::new();
+        for (member, node) in remote {
+            if !room.members.contains_key(&member.id) {
+                room.members.insert(
+                    member.id.clone(),
+                    Slot {
+                        name: member.name.clone(),
+                        at: At::Remote(node),
+                    },
+                );
+                appeared.push(member);
+            }
+        }
+        Some((appeared, vanished, room.local_handles()))
     }
 
     /// How many rooms have at least one member.
@@ -174,12 +310,17 @@ impl<H: Clone> Registry<H> {
         f(&mut guard)
     }
 
-    /// How many rooms have at least one member, over all shards.
-    pub fn room_count(&self) -> usize {
+    /// Runs `f` on every shard in turn (never two locks at once).
+    pub fn each_shard<R>(&self, mut f: impl FnMut(&mut Rooms<H>) -> R) -> Vec<R> {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).room_count())
-            .sum()
+            .map(|s| f(&mut s.lock().unwrap_or_else(|p| p.into_inner())))
+            .collect()
+    }
+
+    /// How many rooms have at least one local member, over all shards.
+    pub fn room_count(&self) -> usize {
+        self.each_shard(|r| r.room_count()).into_iter().sum()
     }
 }
 
@@ -232,7 +373,7 @@ mod tests {
         let mut rooms = Rooms::default();
         rooms.join("one", id("a"), "A".into(), 'a', 8).unwrap();
         rooms.join("two", id("b"), "B".into(), 'b', 8).unwrap();
-        assert_eq!(rooms.route("one", &id("a")), Some('a'));
+        assert_eq!(rooms.route("one", &id("a")), Some(At::Local('a')));
         assert_eq!(rooms.route("one", &id("b")), None);
         assert_eq!(rooms.route("three", &id("a")), None);
     }
@@ -275,8 +416,97 @@ mod tests {
         }
         assert_eq!(registry.room_count(), 20);
         let routed = registry.with_room("room-7", |r| r.route("room-7", &id("p7")));
-        assert_eq!(routed, Some(7));
+        assert_eq!(routed, Some(At::Local(7)));
         let crossed = registry.with_room("room-7", |r| r.route("room-7", &id("p8")));
         assert_eq!(crossed, None);
+    }
+
+    fn member(i: &str, name: &str) -> Member {
+        Member {
+            id: id(i),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn remote_members_are_mirrored_only_where_there_are_local_members() {
+        let mut rooms = Rooms::default();
+        assert_eq!(rooms.add_remote("r", member("x", "X"), "n2".into()), None);
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        assert_eq!(
+            rooms.add_remote("r", member("x", "X"), "n2".into()),
+            Some(vec!['a'])
+        );
+        // A second announcement of the same member changes nothing and tells nobody.
+        assert_eq!(rooms.add_remote("r", member("x", "X"), "n2".into()), None);
+        assert_eq!(rooms.route("r", &id("x")), Some(At::Remote("n2".into())));
+        let c = rooms.join("r", id("c"), "C".into(), 'c', 8).unwrap();
+        assert_eq!(c.members, vec![member("a", "A"), member("x", "X")]);
+        assert_eq!(c.others, vec!['a'], "remote members get no local delivery");
+        assert_eq!(
+            rooms.remote_nodes().into_iter().collect::<Vec<_>>(),
+            vec!["n2".to_string()]
+        );
+    }
+
+    #[test]
+    fn remote_members_count_towards_capacity() {
+        let mut rooms = Rooms::default();
+        rooms.join("r", id("a"), "A".into(), 'a', 2).unwrap();
+        rooms.add_remote("r", member("x", "X"), "n2".into());
+        assert_eq!(
+            rooms.join("r", id("b"), "B".into(), 'b', 2).unwrap_err(),
+            JoinRefusal::Full { max_peers: 2 }
+        );
+    }
+
+    #[test]
+    fn last_local_member_out_drops_the_remote_mirror() {
+        let mut rooms = Rooms::default();
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        rooms.add_remote("r", member("x", "X"), "n2".into());
+        assert_eq!(rooms.leave("r", &id("x")), Some(vec!['a']));
+        rooms.add_remote("r", member("x", "X"), "n2".into());
+        assert_eq!(rooms.leave("r", &id("a")), Some(vec![]));
+        assert_eq!(rooms.room_count(), 0);
+        assert_eq!(rooms.route("r", &id("x")), None);
+    }
+
+    #[test]
+    fn a_dead_node_takes_exactly_its_members_away() {
+        let mut rooms = Rooms::default();
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        rooms.join("s", id("b"), "B".into(), 'b', 8).unwrap();
+        rooms.add_remote("r", member("x", "X"), "n2".into());
+        rooms.add_remote("s", member("y", "Y"), "n2".into());
+        rooms.add_remote("s", member("z", "Z"), "n3".into());
+        let mut removed = rooms.remove_node("n2");
+        removed.sort_by(|l, r| l.1.cmp(&r.1));
+        assert_eq!(
+            removed,
+            vec![
+                ("r".to_string(), id("x"), vec!['a']),
+                ("s".to_string(), id("y"), vec!['b'])
+            ]
+        );
+        assert_eq!(rooms.members("s"), vec![member("b", "B"), member("z", "Z")]);
+    }
+
+    #[test]
+    fn reconcile_reports_who_appeared_and_who_vanished() {
+        let mut rooms = Rooms::default();
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        rooms.add_remote("r", member("x", "X"), "n2".into());
+        let (appeared, vanished, locals) = rooms
+            .reconcile("r", vec![(member("y", "Y"), "n3".into())])
+            .unwrap();
+        assert_eq!(appeared, vec![member("y", "Y")]);
+        assert_eq!(vanished, vec![id("x")]);
+        assert_eq!(locals, vec!['a']);
+        assert_eq!(rooms.members("r"), vec![member("a", "A"), member("y", "Y")]);
+        assert_eq!(
+            rooms.local_members(),
+            vec![("r".to_string(), vec![member("a", "A")])]
+        );
     }
 }

@@ -23,7 +23,8 @@ use tokio::sync::mpsc;
 use tokio::time::{interval_at, sleep, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::rooms::JoinRefusal;
+use crate::cluster::Admission;
+use crate::rooms::{At, JoinRefusal};
 use crate::AppState;
 
 /// How other connections reach this one: its queue, and the switch that evicts it.
@@ -36,9 +37,14 @@ pub struct ConnHandle {
 }
 
 impl ConnHandle {
+    /// Whether both handles reach the same connection.
+    pub(crate) fn is(&self, other: &ConnHandle) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+
     /// Queues `frame` for this client without waiting. A full queue evicts the client; a closed one means the
     /// client is already going, and the frame is dropped with it.
-    fn deliver(&self, frame: Utf8Bytes, state: &AppState) {
+    pub(crate) fn deliver(&self, frame: Utf8Bytes, state: &AppState) {
         match self.tx.try_send(frame) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -91,7 +97,7 @@ impl Session {
     }
 
     /// Handles one text frame and returns the direct reply, if any.
-    fn on_text(&mut self, text: &str) -> Option<ServerMessage> {
+    async fn on_text(&mut self, text: &str) -> Option<ServerMessage> {
         let max = self.state.config.max_message_bytes as usize;
         if text.len() > max {
             return Some(self.error(
@@ -111,19 +117,27 @@ impl Session {
                 version,
                 name,
                 room,
-            } => Some(self.join(version, &name, &room)),
+            } => Some(self.join(version, &name, &room).await),
             ClientMessage::Rename { name } => self.rename(&name),
             ClientMessage::Signal { to, payload } => {
                 let Some(m) = &self.membership else {
                     return Some(self.not_joined());
                 };
-                let routed = self.state.rooms.with_room(&m.room, |rooms| {
+                let state = &self.state;
+                let routed = state.rooms.with_room(&m.room, |rooms| {
                     let target = rooms.route(&m.room, &to)?;
-                    let forwarded = ServerMessage::Signal {
+                    let forwarded = frame(&ServerMessage::Signal {
                         from: m.id.clone(),
                         payload,
-                    };
-                    target.deliver(frame(&forwarded), &self.state);
+                    });
+                    match target {
+                        At::Local(handle) => handle.deliver(forwarded, state),
+                        At::Remote(node) => {
+                            if let Some(cluster) = state.cluster.get() {
+                                cluster.forward(&node, &m.room, &to, forwarded.as_str());
+                            }
+                        }
+                    }
                     Some(())
                 });
                 match routed {
@@ -163,7 +177,7 @@ impl Session {
         )
     }
 
-    fn join(&mut self, version: u32, name: &str, room: &str) -> ServerMessage {
+    async fn join(&mut self, version: u32, name: &str, room: &str) -> ServerMessage {
         if let Some(m) = &self.membership {
             let room = m.room.clone();
             return self.error(
@@ -186,50 +200,92 @@ impl Session {
             Err(err) => return self.error(ErrorCode::InvalidRoom, err.to_string()),
         };
         let id = PeerId(format!("{:032x}", rand::random::<u128>()));
-        let config = &self.state.config;
-        let joined = self.state.rooms.with_room(&room, |rooms| {
-            let joined = rooms.join(
+        let state = self.state.clone();
+        let config = &state.config;
+        let cluster = state.cluster.get().filter(|c| c.is_up());
+        // In a cluster Redis decides capacity; locally the mirror of remote members may lag behind.
+        let local_cap = if cluster.is_some() {
+            u32::MAX
+        } else {
+            config.max_peers
+        };
+        // The member enters the local registry first, unannounced, so that events from other nodes about
+        // this room reach it from now on; it is announced once the cluster has admitted it.
+        let entered = state.rooms.with_room(&room, |rooms| {
+            rooms.join(
                 &room,
                 id.clone(),
                 name.clone(),
                 self.handle.clone(),
-                config.max_peers,
-            )?;
-            let announce = frame(&ServerMessage::MemberJoined {
-                member: Member {
-                    id: id.clone(),
-                    name: name.clone(),
-                },
-            });
-            for other in &joined.others {
-                other.deliver(announce.clone(), &self.state);
-            }
-            Ok(joined)
+                local_cap,
+            )
         });
-        match joined {
-            Ok(joined) => {
-                tracing::info!(room = %room, peer = %id, members = joined.members.len() + 1, "joined");
-                self.membership = Some(Membership {
-                    room: room.clone(),
-                    id: id.clone(),
-                    name: name.clone(),
-                });
-                ServerMessage::Welcome {
-                    version: PROTOCOL_VERSION,
-                    peer_id: id,
-                    room,
-                    name,
-                    members: joined.members,
-                    ice_servers: config.ice_servers(),
-                    limits: config.limits(),
-                    keepalive: config.keepalive(),
-                }
+        let joined = match entered {
+            Ok(joined) => joined,
+            Err(JoinRefusal::Full { max_peers }) => return self.room_full(&room, max_peers),
+        };
+        let admission = match cluster {
+            Some(cluster) => cluster.admit(&room, &id, &name, config.max_peers).await,
+            None => Admission::Unavailable,
+        };
+        let members = match admission {
+            Admission::Full => {
+                state
+                    .rooms
+                    .with_room(&room, |rooms| rooms.leave(&room, &id));
+                return self.room_full(&room, config.max_peers);
             }
-            Err(JoinRefusal::Full { max_peers }) => self.error(
-                ErrorCode::RoomFull,
-                format!("room {room:?} is full ({max_peers} of {max_peers} members); try again later or choose another room"),
-            ),
+            Admission::Admitted(remote) => state.rooms.with_room(&room, |rooms| {
+                for (member, node) in remote {
+                    if let Some(locals) = rooms.add_remote(&room, member.clone(), node) {
+                        let announce = frame(&ServerMessage::MemberJoined { member });
+                        for local in locals.iter().filter(|h| !h.is(&self.handle)) {
+                            local.deliver(announce.clone(), &state);
+                        }
+                    }
+                }
+                rooms
+                    .members(&room)
+                    .into_iter()
+                    .filter(|m| m.id != id)
+                    .collect()
+            }),
+            Admission::Unavailable => joined.members,
+        };
+        let me = Member {
+            id: id.clone(),
+            name: name.clone(),
+        };
+        let announce = frame(&ServerMessage::MemberJoined { member: me.clone() });
+        for other in &joined.others {
+            other.deliver(announce.clone(), &state);
         }
+        if let Some(cluster) = state.cluster.get() {
+            cluster.joined(&room, &me);
+        }
+        tracing::info!(room = %room, peer = %id, members = members.len() + 1, "joined");
+        self.membership = Some(Membership {
+            room: room.clone(),
+            id: id.clone(),
+            name: name.clone(),
+        });
+        ServerMessage::Welcome {
+            version: PROTOCOL_VERSION,
+            peer_id: id,
+            room,
+            name,
+            members,
+            ice_servers: config.ice_servers(),
+            limits: config.limits(),
+            keepalive: config.keepalive(),
+        }
+    }
+
+    fn room_full(&self, room: &str, max_peers: u32) -> ServerMessage {
+        self.error(
+            ErrorCode::RoomFull,
+            format!("room {room:?} is full ({max_peers} of {max_peers} members); try again later or choose another room"),
+        )
     }
 
     fn rename(&mut self, name: &str) -> Option<ServerMessage> {
@@ -255,6 +311,9 @@ impl Session {
                 member.deliver(renamed.clone(), state);
             }
         });
+        if let Some(cluster) = state.cluster.get() {
+            cluster.renamed(&m.room, &m.id, &m.name);
+        }
         None
     }
 
@@ -271,6 +330,9 @@ impl Session {
                 other.deliver(left.clone(), state);
             }
         });
+        if let Some(cluster) = state.cluster.get() {
+            cluster.left(&m.room, &m.id, reason);
+        }
         tracing::info!(room = %m.room, peer = %m.id, name = %m.name, ?reason, "left");
         Some(m.room)
     }
@@ -289,6 +351,10 @@ where
         _ = session.state.shutdown.cancelled() => false,
     }
 }
+
+/// How long the relay tries to deliver a close frame. A client being closed for not reading would not take
+/// it anyway, so this is short.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn close_frame(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame {
@@ -326,15 +392,15 @@ where
         tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => {
-                let _ = tokio::time::timeout(timeout, sink.send(close_frame(close_code::GOING_AWAY, "relay shutting down; reconnect"))).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close_frame(close_code::GOING_AWAY, "relay shutting down; reconnect"))).await;
                 break End::Shutdown;
             }
             _ = evict.cancelled() => {
-                let _ = tokio::time::timeout(timeout, sink.send(close_frame(close_code::SLOW_CONSUMER, "too many unread messages; reconnect"))).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close_frame(close_code::SLOW_CONSUMER, "too many unread messages; reconnect"))).await;
                 break End::Evicted;
             }
             () = &mut keepalive => {
-                let _ = tokio::time::timeout(timeout, sink.send(close_frame(close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout"))).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close_frame(close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout"))).await;
                 break End::Timeout;
             }
             incoming = stream.next() => {
@@ -345,7 +411,7 @@ where
                         tracing::debug!(%remote, %err, "connection error");
                         break End::Closed;
                     }
-                    Some(Ok(Message::Text(text))) => session.on_text(text.as_str()),
+                    Some(Ok(Message::Text(text))) => session.on_text(text.as_str()).await,
                     Some(Ok(Message::Binary(_))) => Some(session.error(
                         ErrorCode::BinaryNotSupported,
                         "binary frames are not part of the protocol; send JSON text",

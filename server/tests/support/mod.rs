@@ -30,9 +30,10 @@ pub struct Relay {
 
 /// The defaults, with the dist directory pointed at nothing so tests do not depend on a build.
 pub fn test_config() -> Config {
-    let mut config = Config::default();
-    config.dist = PathBuf::from("/nonexistent-peerlab-dist");
-    config
+    Config {
+        dist: PathBuf::from("/nonexistent-peerlab-dist"),
+        ..Config::default()
+    }
 }
 
 impl Relay {

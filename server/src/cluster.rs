@@ -1,0 +1,666 @@
+//! Scale-out: several relay processes acting as one, through Redis.
+//!
+//! Each node keeps serving its own connections from its [`Registry`](crate::rooms::Registry); Redis carries
+//! what crosses nodes:
+//! - **Membership** of every room lives in a Redis hash `peerlab:room:<room>` (peer id → `node|seq|name`).
+//!   A join is admitted by one Lua script that drops members of dead nodes, checks the room's capacity
+//!   cluster-wide and adds the newcomer, atomically; it answers with the other members.
+//! - **Events** (joined, left, renamed) go to the channel `peerlab:bus`. Every node subscribes and mirrors
+//!   the remote members of the rooms where it has local members (see `rooms::At::Remote`).
+//! - **Signals** to a member on another node go to that node's channel `peerlab:node:<id>`, already
+//!   serialized with `from` stamped, so the receiving node only routes them.
+//! - **Liveness**: each node refreshes `peerlab:alive:<id>` (expiring after three heartbeats). Nodes check
+//!   the nodes they mirror members of on every heartbeat; a node whose key expired has its members
+//!   announced as left (reason `timeout`) and removed from the hashes.
+//! - **Redis outage**: the node keeps serving its local members (joins fall back to the local capacity
+//!   check). When the subscription comes back, it re-registers its local members and reconciles its mirror
+//!   with the hashes, announcing whoever appeared or vanished meanwhile.
+//!
+//! Everything a socket asks of the cluster is queued to one writer task, so no socket ever waits on Redis
+//! except a join, which must know the room's members.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use peerlab_protocol::{encode_server, LeaveReason, Member, PeerId, ServerMessage};
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::rooms::NodeId;
+use crate::AppState;
+
+const BUS: &str = "peerlab:bus";
+const SEQ_KEY: &str = "peerlab:seq";
+
+fn room_key(room: &str) -> String {
+    format!("peerlab:room:{room}")
+}
+
+fn alive_key(node: &str) -> String {
+    format!("peerlab:alive:{node}")
+}
+
+fn node_channel(node: &str) -> String {
+    format!("peerlab:node:{node}")
+}
+
+/// How long a socket's join waits for Redis before serving the room from local state only.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// How many writes may wait for the writer task; past that, writes are dropped (and the reconciliation
+/// after the next reconnect repairs what they would have said).
+const OUTBOX_CAPACITY: usize = 65_536;
+
+/// Admits a join: removes members of dead nodes, refuses when full, adds the newcomer.
+/// KEYS: room hash, sequence counter. ARGV: id, node, name, max members, alive-key prefix.
+/// Returns the other members as a flat list [id, value, id, value, ...], or nil when full.
+const ADMIT_SCRIPT: &str = r#"
+local members = redis.call('HGETALL', KEYS[1])
+local live = {}
+local count = 0
+for i = 1, #members, 2 do
+  local id, value = members[i], members[i + 1]
+  local node = string.match(value, '^([^|]*)|')
+  if id ~= ARGV[1] and node and redis.call('EXISTS', ARGV[5] .. node) == 1 then
+    count = count + 1
+    live[#live + 1] = id
+    live[#live + 1] = value
+  elseif id ~= ARGV[1] then
+    redis.call('HDEL', KEYS[1], id)
+  end
+end
+if count >= tonumber(ARGV[4]) then
+  return false
+end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. seq .. '|' .. ARGV[3])
+return live
+"#;
+
+/// An event between nodes, on `peerlab:bus`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum BusEvent {
+    Joined {
+        node: NodeId,
+        room: String,
+        id: PeerId,
+        name: String,
+    },
+    Left {
+        node: NodeId,
+        room: String,
+        id: PeerId,
+        reason: LeaveReason,
+    },
+    Renamed {
+        node: NodeId,
+        room: String,
+        id: PeerId,
+        name: String,
+    },
+}
+
+/// One write for the writer task.
+#[derive(Debug)]
+enum Write {
+    Publish {
+        channel: String,
+        payload: String,
+    },
+    Hset {
+        key: String,
+        field: String,
+        value: String,
+    },
+    Hdel {
+        key: String,
+        field: String,
+    },
+}
+
+/// What Redis said about a join.
+pub enum Admission {
+    /// Admitted; these are the other members on any node, oldest first, with the node each is on.
+    Admitted(Vec<(Member, NodeId)>),
+    /// The room is full cluster-wide.
+    Full,
+    /// Redis did not answer: serve the room from local state.
+    Unavailable,
+}
+
+/// This node's link to the cluster.
+pub struct Cluster {
+    /// This node's id, unique per process start.
+    node: NodeId,
+    /// Commands (the admission script, reads); reconnects by itself.
+    commands: ConnectionManager,
+    /// Fire-and-forget writes, kept in order by one writer task.
+    outbox: mpsc::Sender<Write>,
+    /// Whether the subscription is live; false while Redis is unreachable.
+    up: AtomicBool,
+    /// How often this node refreshes its liveness key and checks the others'.
+    heartbeat: Duration,
+    admit: redis::Script,
+}
+
+/// A value in a room hash: `node|seq|name`.
+fn parse_value(value: &str) -> Option<(NodeId, u64, String)> {
+    let mut parts = value.splitn(3, '|');
+    let node = parts.next()?.to_owned();
+    let seq = parts.next()?.parse().ok()?;
+    let name = parts.next()?.to_owned();
+    Some((node, seq, name))
+}
+
+/// Turns the script's flat [id, value, ...] answer into members, oldest first.
+fn members_from_flat(flat: Vec<String>) -> Vec<(Member, NodeId)> {
+    let mut members: Vec<(u64, Member, NodeId)> = flat
+        .chunks_exact(2)
+        .filter_map(|pair| {
+            let (node, seq, name) = parse_value(&pair[1])?;
+            Some((
+                seq,
+                Member {
+                    id: PeerId(pair[0].clone()),
+                    name,
+                },
+                node,
+            ))
+        })
+        .collect();
+    members.sort_by_key(|(seq, _, _)| *seq);
+    members.into_iter().map(|(_, m, n)| (m, n)).collect()
+}
+
+impl Cluster {
+    /// Connects to Redis at `url` and starts this node's tasks (subscriber, writer, heartbeat). Fails when
+    /// Redis cannot be reached at start, so a misconfigured URL is reported at once.
+    pub async fn start(
+        url: &str,
+        state: &Arc<AppState>,
+    ) -> Result<Arc<Cluster>, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1);
+        let commands = client.get_connection_manager_with_config(config).await?;
+        let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
+        let cluster = Arc::new(Cluster {
+            node: format!("{:016x}", rand::random::<u64>()),
+            commands,
+            outbox,
+            up: AtomicBool::new(false),
+            heartbeat: Duration::from_millis(state.config.cluster_heartbeat_ms),
+            admit: redis::Script::new(ADMIT_SCRIPT),
+        });
+        cluster.beat().await?;
+        tracing::info!(node = %cluster.node, "joined the cluster through Redis");
+        let tasks = &state.background;
+        tasks.spawn(writer(
+            cluster.commands.clone(),
+            outbox_rx,
+            state.shutdown.clone(),
+        ));
+        tasks.spawn(subscriber(client, cluster.clone(), state.clone()));
+        tasks.spawn(heartbeat(cluster.clone(), state.clone()));
+        Ok(cluster)
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether Redis is currently reachable (the subscription is live).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    async fn beat(&self) -> Result<(), redis::RedisError> {
+        let ttl = (self.heartbeat * 3).as_millis() as u64;
+        let mut con = self.commands.clone();
+        redis::cmd("SET")
+            .arg(alive_key(&self.node))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl)
+            .query_async::<()>(&mut con)
+            .await
+    }
+
+    /// Asks Redis to admit `id` into `room` (at most `max_peers` members on all nodes).
+    pub async fn admit(&self, room: &str, id: &PeerId, name: &str, max_peers: u32) -> Admission {
+        if !self.is_up() {
+            return Admission::Unavailable;
+        }
+        let mut con = self.commands.clone();
+        let mut invocation = self.admit.key(room_key(room));
+        let call = invocation
+            .key(SEQ_KEY)
+            .arg(id.as_str())
+            .arg(&self.node)
+            .arg(name)
+            .arg(max_peers)
+            .arg("peerlab:alive:")
+            .invoke_async::<Option<Vec<String>>>(&mut con);
+        match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+            Ok(Ok(Some(flat))) => Admission::Admitted(members_from_flat(flat)),
+            Ok(Ok(None)) => Admission::Full,
+            Ok(Err(err)) => {
+                tracing::warn!(%err, room, "Redis refused a join; serving it locally");
+                Admission::Unavailable
+            }
+            Err(_) => {
+                tracing::warn!(
+                    room,
+                    "Redis did not answer a join in time; serving it locally"
+                );
+                Admission::Unavailable
+            }
+        }
+    }
+
+    fn write(&self, write: Write) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(write) {
+            tracing::warn!(
+                "cluster outbox full; a write was dropped (repaired on the next reconciliation)"
+            );
+        }
+    }
+
+    fn publish(&self, event: &BusEvent) {
+        if let Ok(payload) = serde_json::to_string(event) {
+            self.write(Write::Publish {
+                channel: BUS.to_owned(),
+                payload,
+            });
+        }
+    }
+
+    /// Tells the other nodes that a local member joined (after a successful admission).
+    pub fn joined(&self, room: &str, member: &Member) {
+        self.publish(&BusEvent::Joined {
+            node: self.node.clone(),
+            room: room.to_owned(),
+            id: member.id.clone(),
+            name: member.name.clone(),
+        });
+    }
+
+    /// Removes a local member from the room hash and tells the other nodes.
+    pub fn left(&self, room: &str, id: &PeerId, reason: LeaveReason) {
+        self.write(Write::Hdel {
+            key: room_key(room),
+            field: id.0.clone(),
+        });
+        self.publish(&BusEvent::Left {
+            node: self.node.clone(),
+            room: room.to_owned(),
+            id: id.clone(),
+            reason,
+        });
+    }
+
+    /// Records a local member's new name and tells the other nodes.
+    pub fn renamed(&self, room: &str, id: &PeerId, name: &str) {
+        // The sequence number only orders members in `welcome`; a rename keeps the member's place only
+        // approximately (it gets sequence 0 here), which affects the order others list it in, nothing else.
+        self.write(Write::Hset {
+            key: room_key(room),
+            field: id.0.clone(),
+            value: format!("{}|0|{name}", self.node),
+        });
+        self.publish(&BusEvent::Renamed {
+            node: self.node.clone(),
+            room: room.to_owned(),
+            id: id.clone(),
+            name: name.to_owned(),
+        });
+    }
+
+    /// Sends an already serialized frame to member `to` of `room` on `node`.
+    pub fn forward(&self, node: &str, room: &str, to: &PeerId, frame: &str) {
+        self.write(Write::Publish {
+            channel: node_channel(node),
+            payload: format!("{room}\n{to}\n{frame}"),
+        });
+    }
+}
+
+/// Writes queued by sockets, in order, batched into pipelines. After shutdown it keeps draining (the
+/// closing connections queue their `left` events) until the queue has been quiet for a moment.
+async fn writer(
+    mut con: ConnectionManager,
+    mut rx: mpsc::Receiver<Write>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(256);
+    loop {
+        let got = if shutdown.is_cancelled() {
+            match tokio::time::timeout(Duration::from_millis(300), rx.recv_many(&mut batch, 256))
+                .await
+            {
+                Ok(n) => n,
+                Err(_) => return,
+            }
+        } else {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, 256) => n,
+                _ = shutdown.cancelled() => continue,
+            }
+        };
+        if got == 0 {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for write in batch.drain(..) {
+            match write {
+                Write::Publish { channel, payload } => {
+                    pipe.cmd("PUBLISH").arg(channel).arg(payload)
+                }
+                Write::Hset { key, field, value } => {
+                    pipe.cmd("HSET").arg(key).arg(field).arg(value)
+                }
+                Write::Hdel { key, field } => pipe.cmd("HDEL").arg(key).arg(field),
+            }
+            .ignore();
+        }
+        if let Err(err) = pipe.query_async::<()>(&mut con).await {
+            tracing::warn!(%err, "cluster writes failed; they are repaired on reconnection");
+        }
+    }
+}
+
+/// Keeps the subscription to the bus and this node's channel, reconnecting with backoff; after each
+/// (re)connection, re-registers local members and reconciles the mirror.
+async fn subscriber(client: redis::Client, cluster: Arc<Cluster>, state: Arc<AppState>) {
+    let mut backoff = Duration::from_millis(100);
+    let own = node_channel(&cluster.node);
+    while !state.shutdown.is_cancelled() {
+        let connected = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(BUS).await?;
+            pubsub.subscribe(&own).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(REDIS_TIMEOUT, connected).await {
+            Ok(Ok(mut pubsub)) => {
+                match resync(&cluster, &state).await {
+                    Err(err) => tracing::warn!(%err, "could not reconcile with Redis; retrying"),
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        cluster.up.store(true, Ordering::Relaxed);
+                        tracing::info!(node = %cluster.node, "cluster subscription live");
+                        let mut messages = pubsub.on_message();
+                        loop {
+                            tokio::select! {
+                                message = messages.next() => match message {
+                                    Some(message) => {
+                                        let channel = message.get_channel_name().to_owned();
+                                        match message.get_payload::<String>() {
+                                            Ok(payload) if channel == BUS => on_bus(&payload, &cluster, &state),
+                                            Ok(payload) => on_forward(&payload, &state),
+                                            Err(err) => tracing::warn!(%err, "undecodable cluster message"),
+                                        }
+                                    }
+                                    None => break,
+                                },
+                                _ = state.shutdown.cancelled() => return,
+                            }
+                        }
+                        cluster.up.store(false, Ordering::Relaxed);
+                        tracing::warn!("lost the Redis subscription; serving local members only until it returns");
+                    }
+                }
+            }
+            Ok(Err(err)) => tracing::debug!(%err, "Redis unreachable"),
+            Err(_) => tracing::debug!("Redis connection timed out"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Re-registers every local member and makes each room's mirror match Redis.
+async fn resync(cluster: &Cluster, state: &Arc<AppState>) -> Result<(), redis::RedisError> {
+    cluster.beat().await?;
+    let rooms: Vec<(String, Vec<Member>)> = state
+        .rooms
+        .each_shard(|r| r.local_members())
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut con = cluster.commands.clone();
+    for (room, locals) in rooms {
+        let local_ids: BTreeSet<PeerId> = locals.iter().map(|m| m.id.clone()).collect();
+        for member in &locals {
+            // Re-registration ignores capacity: these members are already in the call.
+            let _: Option<Vec<String>> = cluster
+                .admit
+                .key(room_key(&room))
+                .key(SEQ_KEY)
+                .arg(member.id.as_str())
+                .arg(&cluster.node)
+                .arg(&member.name)
+                .arg(u32::MAX)
+                .arg("peerlab:alive:")
+                .invoke_async(&mut con)
+                .await?;
+            cluster.joined(&room, member);
+        }
+        let all: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(room_key(&room))
+            .query_async(&mut con)
+            .await?;
+        let flat = all.into_iter().flat_map(|(k, v)| [k, v]).collect();
+        let remote: Vec<(Member, NodeId)> = members_from_flat(flat)
+            .into_iter()
+            .filter(|(m, node)| !local_ids.contains(&m.id) && node != &cluster.node)
+            .collect();
+        state.rooms.with_room(&room, |rooms| {
+            if let Some((appeared, vanished, locals)) = rooms.reconcile(&room, remote) {
+                for member in appeared {
+                    let frame = encode_server(&ServerMessage::MemberJoined { member });
+                    deliver_all(&locals, &frame, state);
+                }
+                for id in vanished {
+                    let frame = encode_server(&ServerMessage::MemberLeft {
+                        id,
+                        reason: LeaveReason::Timeout,
+                    });
+                    deliver_all(&locals, &frame, state);
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+fn deliver_all(handles: &[crate::socket::ConnHandle], frame: &str, state: &AppState) {
+    let frame = axum::extract::ws::Utf8Bytes::from(frame);
+    for handle in handles {
+        handle.deliver(frame.clone(), state);
+    }
+}
+
+fn on_bus(payload: &str, cluster: &Cluster, state: &AppState) {
+    let event: BusEvent = match serde_json::from_str(payload) {
+        Ok(event) => event,
+        Err(err) => {
+            tracing::warn!(%err, "undecodable bus event");
+            return;
+        }
+    };
+    match event {
+        BusEvent::Joined { node, .. }
+        | BusEvent::Left { node, .. }
+        | BusEvent::Renamed { node, .. }
+            if node == cluster.node => {}
+        BusEvent::Joined {
+            node,
+            room,
+            id,
+            name,
+        } => state.rooms.with_room(&room, |rooms| {
+            let member = Member { id, name };
+            if let Some(locals) = rooms.add_remote(&room, member.clone(), node) {
+                deliver_all(
+                    &locals,
+                    &encode_server(&ServerMessage::MemberJoined { member }),
+                    state,
+                );
+            }
+        }),
+        BusEvent::Left {
+            room, id, reason, ..
+        } => state.rooms.with_room(&room, |rooms| {
+            if let Some(locals) = rooms.leave(&room, &id) {
+                deliver_all(
+                    &locals,
+                    &encode_server(&ServerMessage::MemberLeft { id, reason }),
+                    state,
+                );
+            }
+        }),
+        BusEvent::Renamed { room, id, name, .. } => state.rooms.with_room(&room, |rooms| {
+            if let Some(locals) = rooms.rename(&room, &id, name.clone()) {
+                deliver_all(
+                    &locals,
+                    &encode_server(&ServerMessage::MemberRenamed { id, name }),
+                    state,
+                );
+            }
+        }),
+    }
+}
+
+fn on_forward(payload: &str, state: &AppState) {
+    let mut parts = payload.splitn(3, '\n');
+    let (Some(room), Some(to), Some(frame)) = (parts.next(), parts.next(), parts.next()) else {
+        tracing::warn!("malformed forwarded signal");
+        return;
+    };
+    let to = PeerId(to.to_owned());
+    let target = state.rooms.with_room(room, |rooms| rooms.route(room, &to));
+    if let Some(crate::rooms::At::Local(handle)) = target {
+        handle.deliver(axum::extract::ws::Utf8Bytes::from(frame), state);
+        state
+            .counters
+            .signals_relayed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Refreshes this node's liveness and retires nodes whose liveness expired.
+async fn heartbeat(cluster: Arc<Cluster>, state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(cluster.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => {
+                // Leave the cluster at once rather than after the liveness key expires.
+                let mut con = cluster.commands.clone();
+                let _ = tokio::time::timeout(REDIS_TIMEOUT, redis::cmd("DEL").arg(alive_key(&cluster.node)).query_async::<()>(&mut con)).await;
+                return;
+            }
+        }
+        if !cluster.is_up() {
+            continue;
+        }
+        if let Err(err) = cluster.beat().await {
+            tracing::warn!(%err, "cannot refresh this node's liveness in Redis");
+            continue;
+        }
+        let nodes: BTreeSet<NodeId> = state
+            .rooms
+            .each_shard(|r| r.remote_nodes())
+            .into_iter()
+            .flatten()
+            .collect();
+        for node in nodes {
+            let mut con = cluster.commands.clone();
+            let mut exists = redis::cmd("EXISTS");
+            exists.arg(alive_key(&node));
+            let alive = exists.query_async::<bool>(&mut con);
+            match tokio::time::timeout(REDIS_TIMEOUT, alive).await {
+                Ok(Ok(false)) => retire(&node, &cluster, &state),
+                Ok(Ok(true)) => {}
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Announces every member of a dead node as left and removes them from the room hashes.
+fn retire(node: &str, cluster: &Cluster, state: &AppState) {
+    let removed: Vec<_> = state
+        .rooms
+        .each_shard(|r| r.remove_node(node))
+        .into_iter()
+        .flatten()
+        .collect();
+    tracing::warn!(
+        node,
+        members = removed.len(),
+        "node stopped answering; its members left"
+    );
+    for (room, id, locals) in removed {
+        cluster.write(Write::Hdel {
+            key: room_key(&room),
+            field: id.0.clone(),
+        });
+        let frame = encode_server(&ServerMessage::MemberLeft {
+            id,
+            reason: LeaveReason::Timeout,
+        });
+        deliver_all(&locals, &frame, state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_hash_values_parse_and_order_by_join_sequence() {
+        let flat = vec![
+            "b".to_string(),
+            "n2|9|Bob".to_string(),
+            "a".to_string(),
+            "n1|3|Ada | the first".to_string(),
+            "junk".to_string(),
+            "no-separators".to_string(),
+        ];
+        let members = members_from_flat(flat);
+        assert_eq!(members.len(), 2);
+        assert_eq!(members[0].0.name, "Ada | the first");
+        assert_eq!(members[0].1, "n1");
+        assert_eq!(members[1].0.id, PeerId::from("b"));
+    }
+
+    #[test]
+    fn bus_events_have_a_stable_shape() {
+        let event = BusEvent::Left {
+            node: "n1".into(),
+            room: "r".into(),
+            id: PeerId::from("a"),
+            reason: LeaveReason::Timeout,
+        };
+        let text = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"left","node":"n1","room":"r","id":"a","reason":"timeout"}"#
+        );
+        assert_eq!(serde_json::from_str::<BusEvent>(&text).unwrap(), event);
+    }
+}

@@ -1,0 +1,357 @@
+//! Several relay processes acting as one through a real Redis (Debian's `redis-server`, started here on a
+//! free loopback port): members on different nodes see each other and exchange signals, capacity holds
+//! across nodes, a killed node's members are announced as left, and a node outlives a Redis outage.
+
+mod support;
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use peerlab_protocol::{ErrorCode, LeaveReason, Member, PeerId, ServerMessage};
+use serde_json::json;
+use support::*;
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within 5 s");
+}
+
+/// A `redis-server` on its own port, with persistence off; killed on drop.
+struct Redis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let mut redis = Redis {
+            port: free_port(),
+            child: None,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/setup.sh installs Debian's redis-server)");
+        self.child = Some(child);
+        let port = self.port;
+        wait_until("redis-server accepting connections", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await;
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One relay process in the cluster; killed (SIGKILL, no goodbye) on drop or by `kill`.
+struct Node {
+    port: u16,
+    child: Child,
+}
+
+impl Node {
+    async fn start(redis: &Redis, extra: &[&str]) -> Node {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_peerlab-server"))
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(["--dist", "/nonexistent-peerlab-dist"])
+            .args(["--redis-url", &redis.url()])
+            .args(["--cluster-heartbeat-ms", "200"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the relay binary starts");
+        let node = Node { port, child };
+        node.wait_cluster_up(true).await;
+        node
+    }
+
+    async fn health(&self) -> Option<serde_json::Value> {
+        let addr = format!("127.0.0.1:{}", self.port).parse().ok()?;
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            return None;
+        }
+        let (status, body) = http_get(addr, "/healthz").await;
+        (status == 200)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
+    }
+
+    async fn wait_cluster_up(&self, up: bool) {
+        for _ in 0..100 {
+            if let Some(health) = self.health().await {
+                if health["cluster"]["up"] == up {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "node on port {} did not report cluster up = {up}",
+            self.port
+        );
+    }
+
+    async fn joined(&self, room: &str, name: &str) -> (Client, Welcome) {
+        let mut client = Client::connect(&format!("ws://127.0.0.1:{}/ws", self.port)).await;
+        let welcome = client.join(room, name).await;
+        (client, welcome)
+    }
+
+    async fn client(&self) -> Client {
+        Client::connect(&format!("ws://127.0.0.1:{}/ws", self.port)).await
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads messages until one matches, skipping the others; panics after [`PATIENCE`].
+async fn recv_until(
+    client: &mut Client,
+    what: &str,
+    pred: impl Fn(&ServerMessage) -> bool,
+) -> ServerMessage {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match client.try_recv(left).await {
+            Some(message) if pred(&message) => return message,
+            Some(_) => continue,
+            None => panic!("never got {what}"),
+        }
+    }
+}
+
+fn joined_event(id: &PeerId) -> impl Fn(&ServerMessage) -> bool + '_ {
+    move |m| matches!(m, ServerMessage::MemberJoined { member } if &member.id == id)
+}
+
+fn left_event(id: &PeerId) -> impl Fn(&ServerMessage) -> bool + '_ {
+    move |m| matches!(m, ServerMessage::MemberLeft { id: left, .. } if left == id)
+}
+
+async fn signal(from: &mut Client, to: &PeerId, body: serde_json::Value) {
+    from.send(json!({"type": "signal", "to": to, "payload": body}))
+        .await;
+}
+
+#[tokio::test]
+async fn members_on_different_nodes_see_each_other_and_exchange_signals() {
+    let redis = Redis::start().await;
+    let n1 = Node::start(&redis, &[]).await;
+    let n2 = Node::start(&redis, &[]).await;
+    let room = room("cluster");
+
+    let (mut a, a_w) = n1.joined(&room, "Ada").await;
+    let (mut b, b_w) = n2.joined(&room, "Bob").await;
+    assert_eq!(
+        b_w.members,
+        vec![Member {
+            id: a_w.id.clone(),
+            name: "Ada".into()
+        }],
+        "a newcomer on another node learns the existing member"
+    );
+    recv_until(&mut a, "Bob joined", joined_event(&b_w.id)).await;
+
+    signal(&mut a, &b_w.id, json!({"kind": "offer", "sdp": "v=0"})).await;
+    match recv_until(&mut b, "the offer", |m| {
+        matches!(m, ServerMessage::Signal { .. })
+    })
+    .await
+    {
+        ServerMessage::Signal { from, payload } => {
+            assert_eq!(from, a_w.id, "from is stamped by the sender's node");
+            assert_eq!(
+                payload.parse::<serde_json::Value>().unwrap(),
+                json!({"kind": "offer", "sdp": "v=0"})
+            );
+        }
+        _ => unreachable!(),
+    }
+    signal(&mut b, &a_w.id, json!({"kind": "answer"})).await;
+    let answer = recv_until(&mut a, "the answer", |m| {
+        matches!(m, ServerMessage::Signal { .. })
+    })
+    .await;
+    assert!(matches!(answer, ServerMessage::Signal { from, .. } if from == b_w.id));
+
+    b.send(json!({"type": "rename", "name": "Bea"})).await;
+    let renamed = recv_until(&mut a, "Bob's rename", |m| {
+        matches!(m, ServerMessage::MemberRenamed { .. })
+    })
+    .await;
+    assert_eq!(
+        renamed,
+        ServerMessage::MemberRenamed {
+            id: b_w.id.clone(),
+            name: "Bea".into()
+        }
+    );
+
+    let (mut c, c_w) = n1.joined(&room, "Cy").await;
+    let names: Vec<&str> = c_w.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["Ada", "Bea"],
+        "members from both nodes, oldest first"
+    );
+    recv_until(&mut b, "Cy joined", joined_event(&c_w.id)).await;
+
+    b.send(json!({"type": "leave"})).await;
+    for client in [&mut a, &mut c] {
+        let left = recv_until(client, "Bea left", left_event(&b_w.id)).await;
+        assert_eq!(
+            left,
+            ServerMessage::MemberLeft {
+                id: b_w.id.clone(),
+                reason: LeaveReason::Left
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn room_capacity_holds_across_nodes() {
+    let redis = Redis::start().await;
+    let n1 = Node::start(&redis, &["--max-peers", "2"]).await;
+    let n2 = Node::start(&redis, &["--max-peers", "2"]).await;
+    let room = room("cluster-full");
+    let (_a, _) = n1.joined(&room, "A").await;
+    let (_b, _) = n2.joined(&room, "B").await;
+    for node in [&n1, &n2] {
+        let mut c = node.client().await;
+        c.send(json!({"type": "join", "version": 1, "name": "C", "room": room}))
+            .await;
+        c.expect_error(ErrorCode::RoomFull).await;
+        c.assert_alive().await;
+    }
+}
+
+#[tokio::test]
+async fn a_killed_node_has_its_members_announced_as_left() {
+    let redis = Redis::start().await;
+    let n1 = Node::start(&redis, &["--max-peers", "2"]).await;
+    let mut n2 = Node::start(&redis, &["--max-peers", "2"]).await;
+    let room = room("cluster-kill");
+    let (mut a, _) = n1.joined(&room, "A").await;
+    let (_b, b_w) = n2.joined(&room, "B").await;
+    recv_until(&mut a, "B joined", joined_event(&b_w.id)).await;
+
+    n2.kill();
+    let left = recv_until(&mut a, "B announced as left", left_event(&b_w.id)).await;
+    assert_eq!(
+        left,
+        ServerMessage::MemberLeft {
+            id: b_w.id.clone(),
+            reason: LeaveReason::Timeout
+        }
+    );
+    // The dead node's place in the room is free again (capacity 2).
+    let (_c, c_w) = n1.joined(&room, "C").await;
+    assert_eq!(c_w.members.len(), 1);
+}
+
+#[tokio::test]
+async fn a_node_keeps_serving_its_members_while_redis_is_down_and_rejoins_after() {
+    let mut redis = Redis::start().await;
+    let n1 = Node::start(&redis, &[]).await;
+    let n2 = Node::start(&redis, &[]).await;
+    let room = room("cluster-outage");
+    let (mut a, a_w) = n1.joined(&room, "A").await;
+    let (mut c, c_w) = n1.joined(&room, "C").await;
+    let (mut b, b_w) = n2.joined(&room, "B").await;
+    recv_until(&mut a, "B joined", joined_event(&b_w.id)).await;
+
+    redis.stop();
+    n1.wait_cluster_up(false).await;
+
+    // Local members keep talking, and newcomers can still join this node.
+    signal(&mut a, &c_w.id, json!({"during": "outage"})).await;
+    let got = recv_until(&mut c, "A's signal", |m| {
+        matches!(m, ServerMessage::Signal { .. })
+    })
+    .await;
+    assert!(matches!(got, ServerMessage::Signal { from, .. } if from == a_w.id));
+    let (_d, d_w) = n1.joined(&room, "D").await;
+    assert!(d_w.members.iter().any(|m| m.id == a_w.id));
+    recv_until(&mut a, "D joined", joined_event(&d_w.id)).await;
+
+    redis.restart().await;
+    n1.wait_cluster_up(true).await;
+    n2.wait_cluster_up(true).await;
+
+    // Once both nodes have re-registered, signals cross nodes again (retried while the mirrors settle).
+    let mut delivered = false;
+    for _ in 0..50 {
+        signal(&mut a, &b_w.id, json!({"after": "outage"})).await;
+        if let Some(ServerMessage::Signal { from, .. }) = {
+            let mut found = None;
+            while let Some(message) = b.try_recv(Duration::from_millis(100)).await {
+                if matches!(message, ServerMessage::Signal { .. }) {
+                    found = Some(message);
+                    break;
+                }
+            }
+            found
+        } {
+            assert_eq!(from, a_w.id);
+            delivered = true;
+            break;
+        }
+    }
+    assert!(delivered, "a signal crossed nodes after Redis returned");
+    // And a newcomer on the other node sees the members of both nodes, including the one who joined
+    // during the outage.
+    let (_e, e_w) = n2.joined(&room, "E").await;
+    let mut ids: Vec<PeerId> = e_w.members.iter().map(|m| m.id.clone()).collect();
+    ids.sort();
+    let mut expected = vec![a_w.id, c_w.id, d_w.id, b_w.id];
+    expected.sort();
+    assert_eq!(ids, expected);
+}
