@@ -8,6 +8,8 @@
 use peerlab_protocol::{ErrorCode, NameError};
 use wasm_bindgen::{JsCast, JsValue};
 
+pub use crate::rtc::media_error::MediaError;
+
 /// Why the relay address could not be worked out from `peerlab.json` and the page's own address.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -84,6 +86,58 @@ impl ConfigError {
     /// A `fetch` of `peerlab.json` that rejected or returned something that is not a response.
     pub fn fetch(cause: &JsValue) -> Self {
         ConfigError::Fetch(describe_js(cause))
+    }
+}
+
+/// What can go wrong with a peer connection or data channel, with what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RtcError {
+    #[error("the browser could not create a peer connection ({0}); use a current browser with WebRTC enabled")]
+    Create(String),
+    #[error("{step} failed ({detail}); press Hang up, then Start again")]
+    Negotiation { step: &'static str, detail: String },
+    #[error("the media track could not be added to the connection ({0}); press Hang up, then Start again")]
+    AddTrack(String),
+    #[error("the data channel could not be created ({0}); press Hang up, then Start again")]
+    DataChannel(String),
+    #[error("the message could not be sent ({0}); wait until the data channel is open")]
+    Send(String),
+    #[error("the connection statistics could not be read ({0})")]
+    Stats(String),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+}
+
+impl RtcError {
+    /// A failed step of negotiation (`createOffer`, `setRemoteDescription`, ...).
+    pub fn negotiation(step: &'static str, cause: &JsValue) -> Self {
+        RtcError::Negotiation {
+            step,
+            detail: describe_js(cause),
+        }
+    }
+}
+
+impl MediaError {
+    /// The one place a rejected `getUserMedia` (or `enumerateDevices`) becomes a [`MediaError`]: reads the
+    /// `DOMException`'s `name`, `message` and, for `OverconstrainedError`, `constraint`.
+    pub fn from_js(cause: &JsValue) -> Self {
+        let field = |key: &str| {
+            js_sys::Reflect::get(cause, &JsValue::from_str(key))
+                .ok()
+                .and_then(|v| v.as_string())
+        };
+        match field("name") {
+            Some(name) => MediaError::from_dom(
+                &name,
+                &field("message").unwrap_or_default(),
+                field("constraint").as_deref(),
+            ),
+            None => MediaError::Other {
+                name: "Error".into(),
+                message: describe_js(cause),
+            },
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod pages;
+pub mod rtc;
 pub mod signaling;
 pub mod storage;
 

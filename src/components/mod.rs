@@ -1,12 +1,17 @@
-//! Small views shared by several pages: the site header pieces and the room panel.
+//! Small views shared by several pages: the site header pieces, the room panel, a video tile and a live
+//! chart.
 //!
 //! Components here render state they are given or find in context; they deliberately own no browser
 //! connections themselves (the room panel gets its connection from `signaling::use_relay_room`).
 
+pub mod chart;
 pub mod nav;
 pub mod relay_indicator;
 pub mod room_panel;
+pub mod video;
 
+pub use chart::LineChart;
 pub use nav::Nav;
 pub use relay_indicator::RelayIndicator;
 pub use room_panel::RoomPanel;
+pub use video::VideoView;

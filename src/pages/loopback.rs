@@ -1,17 +1,260 @@
-//! The loopback page: two peer connections in one page. A placeholder until its issue builds it.
+//! The loopback page: two peer connections in one page, made into an inspector.
+//!
+//! The caller sends camera, microphone and a data channel to the callee; every step of the negotiation,
+//! ICE and DTLS appears on a timeline with a sentence saying what happened, the SDP can be read in full and
+//! the stats are charted every second. All WebRTC work is in `rtc::loopback`; this page renders signals.
 
 use leptos::prelude::*;
 
+use crate::components::{LineChart, VideoView};
+use crate::rtc::loopback::{use_loopback, LoopbackOptions, Phase};
+use crate::rtc::peer::PeerStates;
+use crate::rtc::stats::{CandidateInfo, StatsSample};
+
 #[component]
 pub fn LoopbackPage() -> impl IntoView {
+    let lb = use_loopback();
+    let audio = RwSignal::new(true);
+    let video = RwSignal::new(true);
+    let message = RwSignal::new(String::new());
+    let running = move || matches!(lb.phase().get(), Phase::Running | Phase::Starting);
+
+    let send = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let text = message.get_untracked();
+        if !text.is_empty() {
+            lb.send_text(&text);
+            message.set(String::new());
+        }
+    };
+    let charts = lb.charts();
+
     view! {
-        <article>
+        <article class="loopback-page">
             <h1 data-testid="page-loopback">"Loopback"</h1>
-            <p class="not-built">
-                "This page will connect two RTCPeerConnections inside this one page, without any server, "
-                "and show each step: the SDP offer and answer, the ICE candidates as they are gathered, "
-                "the connection states and live statistics from getStats. It is not built yet."
+            <p class="lead">
+                "Two RTCPeerConnections in this one page: the caller sends your camera, microphone and a "
+                "data channel to the callee. Instead of a signaling server, each side's offer, answer and ICE "
+                "candidates are handed straight to the other, so you can watch every step of WebRTC happen."
             </p>
+
+            <section class="panel" aria-labelledby="loopback-controls-heading">
+                <h2 id="loopback-controls-heading">"Controls"</h2>
+                <div class="controls">
+                    <label class="check">
+                        <input
+                            type="checkbox"
+                            data-testid="loopback-audio"
+                            prop:checked=move || audio.get()
+                            on:change=move |ev| audio.set(event_target_checked(&ev))
+                        />
+                        "Audio"
+                    </label>
+                    <label class="check">
+                        <input
+                            type="checkbox"
+                            data-testid="loopback-video"
+                            prop:checked=move || video.get()
+                            on:change=move |ev| video.set(event_target_checked(&ev))
+                        />
+                        "Video"
+                    </label>
+                    <span class="hint">"Untick both for a data channel only."</span>
+                </div>
+                <div class="buttons">
+                    <button
+                        type="submit"
+                        data-testid="loopback-start"
+                        on:click=move |_| lb.start(LoopbackOptions { audio: audio.get_untracked(), video: video.get_untracked() })
+                    >
+                        "Start"
+                    </button>
+                    <button type="button" data-testid="loopback-hangup" disabled=move || !running() on:click=move |_| lb.hang_up()>
+                        "Hang up"
+                    </button>
+                    <button
+                        type="button"
+                        data-testid="loopback-restart-ice"
+                        disabled=move || !running()
+                        on:click=move |_| lb.restart_ice()
+                    >
+                        "Restart ICE"
+                    </button>
+                    <span class="status" data-testid="loopback-phase" data-phase=move || lb.phase().get().as_str()>
+                        {move || lb.phase().get().as_str()}
+                    </span>
+                </div>
+                {move || {
+                    lb.error()
+                        .get()
+                        .map(|e| {
+                            view! {
+                                <div class="problem" role="alert" data-testid="loopback-error">
+                                    <p>{e}</p>
+                                </div>
+                            }
+                        })
+                }}
+            </section>
+
+            <section class="panel" aria-labelledby="videos-heading">
+                <h2 id="videos-heading">"Media"</h2>
+                <div class="video-pair">
+                    <figure class="video-box">
+                        <VideoView stream=lb.local_stream() label="Caller's camera (local)" test_id="loopback-local-video" />
+                        <figcaption>"Caller: what it sends"</figcaption>
+                    </figure>
+                    <figure class="video-box">
+                        <VideoView stream=lb.remote_stream() label="Callee's received video (remote)" test_id="loopback-remote-video" />
+                        <figcaption>"Callee: what arrived over the peer connection"</figcaption>
+                    </figure>
+                </div>
+                <div class="state-grid" data-testid="peer-states">
+                    {move || {
+                        lb.states()
+                            .get()
+                            .map(|(caller, callee)| {
+                                view! {
+                                    <StateTable name="Caller" test_id="caller-state" states=caller />
+                                    <StateTable name="Callee" test_id="callee-state" states=callee />
+                                }
+                            })
+                    }}
+                </div>
+                <SelectedPair sample=lb.caller_stats() />
+            </section>
+
+            <section class="panel" aria-labelledby="data-heading">
+                <h2 id="data-heading">"Data channel"</h2>
+                <form class="message-form" on:submit=send>
+                    <label for="loopback-message">"Message from caller to callee"</label>
+                    <input
+                        id="loopback-message"
+                        type="text"
+                        autocomplete="off"
+                        data-testid="loopback-message"
+                        prop:value=move || message.get()
+                        on:input=move |ev| message.set(event_target_value(&ev))
+                    />
+                    <button type="submit" data-testid="loopback-send" disabled=move || !lb.channel_open().get()>
+                        "Send"
+                    </button>
+                </form>
+                <ul class="received" aria-label="Messages the callee received" aria-live="polite" data-testid="loopback-received">
+                    {move || lb.received().get().into_iter().map(|m| view! { <li data-testid="received-message">{m}</li> }).collect_view()}
+                </ul>
+            </section>
+
+            <section class="panel" aria-labelledby="stats-heading">
+                <h2 id="stats-heading">"Live statistics"</h2>
+                <p class="hint">"Read from getStats once a second: the callee's receive bitrate and frame rate, the caller's round-trip time."</p>
+                <div class="charts">
+                    <LineChart title="Bitrate received" unit="kbit/s" series=Signal::derive(move || charts.get().bitrate) test_id="chart-bitrate" />
+                    <LineChart title="Round-trip time" unit="ms" series=Signal::derive(move || charts.get().rtt) test_id="chart-rtt" />
+                    <LineChart title="Frames per second" unit="fps" series=Signal::derive(move || charts.get().fps) test_id="chart-fps" />
+                </div>
+                <p class="hint" data-testid="inbound-bytes">
+                    {move || {
+                        lb.callee_stats()
+                            .get()
+                            .map(|s| format!(
+                                "Callee has received {:.0} kB of video, {:.0} kB in total; {} packets lost.",
+                                s.snapshot.video_bytes_received / 1000.0,
+                                s.snapshot.bytes_received / 1000.0,
+                                s.snapshot.packets_lost,
+                            ))
+                    }}
+                </p>
+            </section>
+
+            <section class="panel" aria-labelledby="sdp-heading">
+                <h2 id="sdp-heading">"Session descriptions"</h2>
+                <details data-testid="sdp-offer">
+                    <summary>"Offer (SDP)"</summary>
+                    <pre>{move || lb.offer_sdp().get().unwrap_or_else(|| "No offer yet.".into())}</pre>
+                </details>
+                <details data-testid="sdp-answer">
+                    <summary>"Answer (SDP)"</summary>
+                    <pre>{move || lb.answer_sdp().get().unwrap_or_else(|| "No answer yet.".into())}</pre>
+                </details>
+            </section>
+
+            <section class="panel" aria-labelledby="timeline-heading">
+                <h2 id="timeline-heading">"Timeline"</h2>
+                <ol class="timeline" data-testid="timeline" aria-live="polite">
+                    {move || {
+                        lb.timeline()
+                            .get()
+                            .into_iter()
+                            .map(|step| {
+                                let side = step.side.map(|s| s.label()).unwrap_or("page");
+                                view! {
+                                    <li class="step" data-testid="step" data-step=step.kind.code() data-side=side>
+                                        <span class="step-time">{format!("{:.0} ms", step.at_ms)}</span>
+                                        <span class=format!("step-side side-{side}")>{side}</span>
+                                        <span class="step-title">{step.kind.title()}</span>
+                                        <p class="step-why">{step.kind.explanation()}</p>
+                                        {step.sdp.map(|sdp| view! {
+                                            <details><summary>"Show text"</summary><pre>{sdp}</pre></details>
+                                        })}
+                                    </li>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </ol>
+            </section>
         </article>
+    }
+}
+
+#[component]
+fn StateTable(name: &'static str, test_id: &'static str, states: PeerStates) -> impl IntoView {
+    let PeerStates {
+        connection,
+        ice,
+        signaling,
+        gathering,
+    } = states;
+    let connection_attr = connection.clone();
+    view! {
+        <dl class="connection-facts state-table" data-testid=test_id aria-label=format!("{name} states")>
+            <dt class="state-name">{name}</dt>
+            <dd></dd>
+            <dt>"Signaling"</dt>
+            <dd data-testid=format!("{test_id}-signaling")>{move || signaling.get()}</dd>
+            <dt>"ICE gathering"</dt>
+            <dd>{move || gathering.get()}</dd>
+            <dt>"ICE connection"</dt>
+            <dd data-testid=format!("{test_id}-ice")>{move || ice.get()}</dd>
+            <dt>"Connection"</dt>
+            <dd data-testid=format!("{test_id}-connection") data-state=move || connection_attr.get()>
+                {move || connection.get()}
+            </dd>
+        </dl>
+    }
+}
+
+#[component]
+fn SelectedPair(sample: Signal<Option<StatsSample>>) -> impl IntoView {
+    let describe = |c: &CandidateInfo| {
+        format!(
+            "{} {} {}",
+            c.kind.map_or("?", |k| k.as_str()),
+            c.protocol,
+            c.address
+        )
+    };
+    view! {
+        <p class="selected-pair" data-testid="selected-pair">
+            <strong>"Selected candidate pair: "</strong>
+            {move || {
+                sample
+                    .get()
+                    .and_then(|s| s.snapshot.pair)
+                    .map(|p| format!("{} ⇄ {}", describe(&p.local), describe(&p.remote)))
+                    .unwrap_or_else(|| "none yet (ICE has not chosen a path)".into())
+            }}
+        </p>
     }
 }

@@ -1,0 +1,34 @@
+//! The browser side of WebRTC, and the only code in the app that touches `web_sys::Rtc*`,
+//! `MediaDevices` or `getUserMedia`.
+//!
+//! # Layout
+//! - [`negotiation`]: "perfect negotiation" as a sans-I/O state machine, and [`Signal`], the payload two
+//!   peers exchange through any signaling channel. Pure.
+//! - [`stats`]: `getStats` reports parsed into typed samples (bitrate, loss, RTT, frame rate, resolution,
+//!   the selected candidate pair), and the ring buffers the charts draw. Pure.
+//! - [`media_error`] and [`constraints`]: what each `getUserMedia` failure means for the user, and the
+//!   constraints the media page builds. Pure.
+//! - [`timeline`]: the loopback inspector's steps, each with its one-sentence explanation. Pure.
+//! - [`peer`]: [`Peer`], the owner of one `RTCPeerConnection` that carries out the negotiator's decisions,
+//!   trickles ICE, restarts ICE when the connection breaks and exposes its states as signals.
+//! - [`data`]: [`DataChannel`], the owner of one `RTCDataChannel`.
+//! - [`media`]: `use_media_stream` (camera and microphone, devices, switching, mute), the audio level
+//!   meter and snapshots.
+//! - [`loopback`]: `use_loopback`, two peers in one page, for the loopback inspector.
+//!
+//! The pure modules import neither `web_sys` nor Leptos and are tested with `cargo test -p peerlab --lib`.
+//! Every browser object here has one owner whose drop closes it; there is no `Closure::forget`.
+
+pub mod constraints;
+pub mod media_error;
+pub mod negotiation;
+pub mod stats;
+pub mod timeline;
+
+pub mod data;
+mod js;
+pub mod loopback;
+pub mod media;
+pub mod peer;
+
+pub use negotiation::{Candidate, CandidateType, Description, Negotiator, SdpKind, Signal};

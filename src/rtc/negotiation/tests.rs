@@ -1,0 +1,422 @@
+//! Two negotiators wired together through a fake browser that enforces the real signaling-state rules
+//! (an offer cannot be applied in `have-local-offer`, an answer needs an offer, candidates need a remote
+//! description of their generation), str0m style: `progress` runs both sides until nothing is left to do.
+
+use std::collections::VecDeque;
+
+use super::*;
+
+/// The parts of `RTCPeerConnection` negotiation touches, as plain data.
+struct FakePc {
+    name: &'static str,
+    state: SignalingState,
+    local: Option<Description>,
+    remote: Option<Description>,
+    /// The local ICE generation, bumped by an ICE restart.
+    ufrag_generation: u32,
+    /// Media lines this side sends; adding a track bumps it and needs renegotiation.
+    tracks: u32,
+    version: u32,
+    added: Vec<Candidate>,
+}
+
+impl FakePc {
+    fn new(name: &'static str) -> Self {
+        FakePc {
+            name,
+            state: SignalingState::Stable,
+            local: None,
+            remote: None,
+            ufrag_generation: 1,
+            tracks: 0,
+            version: 0,
+            added: Vec::new(),
+        }
+    }
+
+    fn ufrag(&self) -> String {
+        format!("{}{}", self.name, self.ufrag_generation)
+    }
+
+    fn sdp(&mut self, kind: SdpKind) -> Description {
+        self.version += 1;
+        let mut sdp = format!(
+            "v=0\r\no=- {} {} IN IP4 127.0.0.1\r\na=ice-ufrag:{}\r\nm=application\r\n",
+            self.name,
+            self.version,
+            self.ufrag()
+        );
+        for _ in 0..self.tracks {
+            sdp.push_str("m=video\r\n");
+        }
+        Description { kind, sdp }
+    }
+
+    fn candidate(&self, port: u16) -> Candidate {
+        Candidate {
+            candidate: format!("candidate:1 1 udp 2113937151 127.0.0.1 {port} typ host"),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+            username_fragment: Some(self.ufrag()),
+        }
+    }
+}
+
+/// One side: the negotiator, its fake browser, the actions it still has to carry out and its inbox.
+struct Side {
+    neg: Negotiator,
+    pc: FakePc,
+    todo: VecDeque<Action>,
+    inbox: VecDeque<Signal>,
+    notes: Vec<Note>,
+    /// Offers this side sent, to count how many negotiations it started.
+    offers_sent: u32,
+    /// Local candidates gathered and not yet sent.
+    gathered: Vec<Candidate>,
+}
+
+impl Side {
+    fn new(name: &'static str, polite: bool) -> Self {
+        Side {
+            neg: Negotiator::with_politeness(polite),
+            pc: FakePc::new(name),
+            todo: VecDeque::new(),
+            inbox: VecDeque::new(),
+            notes: Vec::new(),
+            offers_sent: 0,
+            gathered: Vec::new(),
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let actions = self.neg.handle(input);
+        self.todo.extend(actions);
+    }
+
+    /// Carries out one action, like the web-sys glue does; returns what it sends to the other side.
+    fn step(&mut self) -> Vec<Signal> {
+        let Some(action) = self.todo.pop_front() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let next = match action {
+            Action::CreateOffer { ice_restart } => {
+                if ice_restart {
+                    self.pc.ufrag_generation += 1;
+                }
+                Some(Input::DescriptionCreated(self.pc.sdp(SdpKind::Offer)))
+            }
+            Action::CreateAnswer => Some(Input::DescriptionCreated(self.pc.sdp(SdpKind::Answer))),
+            Action::SetLocalDescription(desc) => {
+                self.pc.state = match (desc.kind, self.pc.state) {
+                    (SdpKind::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
+                        SignalingState::HaveLocalOffer
+                    }
+                    (SdpKind::Answer, SignalingState::HaveRemoteOffer) => SignalingState::Stable,
+                    (kind, state) => panic!("{}: local {kind:?} in {state:?}", self.pc.name),
+                };
+                self.pc.local = Some(desc.clone());
+                // Gathering starts once the local description is set; its candidates reach the glue after
+                // the description has been sent.
+                self.gathered
+                    .push(self.pc.candidate(5000 + self.pc.version as u16));
+                Some(Input::LocalDescriptionApplied(desc))
+            }
+            Action::Rollback => {
+                assert_eq!(
+                    self.pc.state,
+                    SignalingState::HaveLocalOffer,
+                    "{}",
+                    self.pc.name
+                );
+                self.pc.state = SignalingState::Stable;
+                None
+            }
+            Action::SetRemoteDescription(desc) => {
+                self.pc.state = match (desc.kind, self.pc.state) {
+                    (SdpKind::Offer, SignalingState::Stable) => SignalingState::HaveRemoteOffer,
+                    (SdpKind::Answer, SignalingState::HaveLocalOffer) => SignalingState::Stable,
+                    (kind, state) => panic!("{}: remote {kind:?} in {state:?}", self.pc.name),
+                };
+                let kind = desc.kind;
+                self.pc.remote = Some(desc);
+                Some(Input::RemoteDescriptionApplied(kind))
+            }
+            Action::AddCandidate(candidate) => {
+                let remote = self
+                    .pc
+                    .remote
+                    .as_ref()
+                    .expect("a candidate before any description");
+                assert_eq!(
+                    candidate.username_fragment.as_deref(),
+                    remote.ice_ufrag(),
+                    "{}: candidate of another ICE generation added",
+                    self.pc.name
+                );
+                self.pc.added.push(candidate);
+                None
+            }
+            Action::Send(signal) => {
+                if let Signal::Description(Description {
+                    kind: SdpKind::Offer,
+                    ..
+                }) = &signal
+                {
+                    self.offers_sent += 1;
+                }
+                let is_description = matches!(signal, Signal::Description(_));
+                out.push(signal);
+                if is_description {
+                    out.extend(self.gathered.drain(..).map(Signal::Candidate));
+                }
+                None
+            }
+            Action::Note(note) => {
+                self.notes.push(note);
+                None
+            }
+        };
+        if let Some(input) = next {
+            self.input(input);
+        }
+        out
+    }
+}
+
+/// Runs both sides until neither has anything to do. Local work always runs before any message is
+/// delivered, so two offers started together really cross on the wire (glare).
+fn progress(a: &mut Side, b: &mut Side) {
+    for _ in 0..10_000 {
+        if !a.todo.is_empty() || !b.todo.is_empty() {
+            let to_b = a.step();
+            b.inbox.extend(to_b);
+            let to_a = b.step();
+            a.inbox.extend(to_a);
+            continue;
+        }
+        match (a.inbox.pop_front(), b.inbox.pop_front()) {
+            (None, None) => return,
+            (for_a, for_b) => {
+                if let Some(signal) = for_a {
+                    a.input(Input::SignalReceived(signal));
+                }
+                if let Some(signal) = for_b {
+                    b.input(Input::SignalReceived(signal));
+                }
+            }
+        }
+    }
+    panic!("negotiation did not settle");
+}
+
+fn assert_connected(a: &Side, b: &Side) {
+    assert_eq!(a.pc.state, SignalingState::Stable);
+    assert_eq!(b.pc.state, SignalingState::Stable);
+    assert_eq!(a.pc.local, b.pc.remote, "b applied what a has locally");
+    assert_eq!(b.pc.local, a.pc.remote, "a applied what b has locally");
+    assert!(a.pc.local.is_some() && b.pc.local.is_some());
+}
+
+fn connected_pair() -> (Side, Side) {
+    let mut a = Side::new("a", true);
+    let mut b = Side::new("b", false);
+    a.input(Input::NegotiationNeeded);
+    progress(&mut a, &mut b);
+    assert_connected(&a, &b);
+    (a, b)
+}
+
+#[test]
+fn politeness_follows_the_peer_ids_and_both_sides_agree() {
+    assert!(Negotiator::new("0a", "ff").is_polite());
+    assert!(!Negotiator::new("ff", "0a").is_polite());
+}
+
+#[test]
+fn one_offer_connects_both_sides() {
+    let (a, b) = connected_pair();
+    assert_eq!(a.offers_sent, 1);
+    assert_eq!(b.offers_sent, 0);
+    assert_eq!(a.pc.added.len(), 1, "a added b's candidate");
+    assert_eq!(b.pc.added.len(), 1, "b added a's candidate");
+}
+
+#[test]
+fn polite_peer_yields_on_glare_and_one_connection_results() {
+    let mut polite = Side::new("p", true);
+    let mut impolite = Side::new("i", false);
+    polite.input(Input::NegotiationNeeded);
+    impolite.input(Input::NegotiationNeeded);
+    progress(&mut polite, &mut impolite);
+
+    assert_connected(&polite, &impolite);
+    assert_eq!(polite.offers_sent, 1);
+    assert_eq!(impolite.offers_sent, 1);
+    // The impolite side's offer won: it is the one both sides hold as the offer/answer pair's first half.
+    let offer = impolite
+        .pc
+        .local
+        .as_ref()
+        .expect("impolite has a local description");
+    assert_eq!(offer.kind, SdpKind::Offer);
+    assert!(polite.notes.contains(&Note::OfferCollision {
+        polite: true,
+        ignored: false
+    }));
+    assert!(impolite.notes.contains(&Note::OfferCollision {
+        polite: false,
+        ignored: true
+    }));
+}
+
+#[test]
+fn adding_a_track_renegotiates_and_both_sides_see_it() {
+    let (mut a, mut b) = connected_pair();
+    b.pc.tracks += 1;
+    b.input(Input::NegotiationNeeded);
+    progress(&mut a, &mut b);
+    assert_connected(&a, &b);
+    let remote = a.pc.remote.as_ref().expect("a has b's description");
+    assert!(remote.sdp.contains("m=video"), "{}", remote.sdp);
+    assert_eq!(b.offers_sent, 1, "b offered the new track itself");
+}
+
+#[test]
+fn candidates_that_arrive_before_the_description_are_not_lost() {
+    let mut a = Side::new("a", true);
+    let mut b = Side::new("b", false);
+    a.input(Input::NegotiationNeeded);
+    while !a.todo.is_empty() {
+        let out = a.step();
+        b.inbox.extend(out);
+    }
+    // On the wire: the offer, then its candidate. Deliver them the other way round.
+    assert!(matches!(b.inbox[0], Signal::Description(_)));
+    assert!(matches!(b.inbox[1], Signal::Candidate(_)));
+    b.inbox.swap(0, 1);
+    progress(&mut a, &mut b);
+
+    assert_connected(&a, &b);
+    assert!(b.notes.contains(&Note::CandidateBuffered));
+    assert_eq!(
+        b.pc.added.len(),
+        1,
+        "the early candidate was added after the offer"
+    );
+    assert_eq!(b.neg.buffered_candidates(), 0);
+}
+
+#[test]
+fn ice_restart_renegotiates_with_new_credentials_and_drops_old_candidates() {
+    let (mut a, mut b) = connected_pair();
+    let old_candidate = a.pc.candidate(4000);
+    let old_ufrag = a.pc.ufrag();
+
+    a.input(Input::RestartIce);
+    progress(&mut a, &mut b);
+    assert_connected(&a, &b);
+    let remote = b.pc.remote.as_ref().expect("b has a's description");
+    assert_ne!(
+        remote.ice_ufrag(),
+        Some(old_ufrag.as_str()),
+        "new ICE credentials"
+    );
+
+    let added_before = b.pc.added.len();
+    b.input(Input::SignalReceived(Signal::Candidate(old_candidate)));
+    progress(&mut a, &mut b);
+    assert_eq!(
+        b.pc.added.len(),
+        added_before,
+        "a late candidate of the old generation is not added"
+    );
+    assert!(b.notes.contains(&Note::StaleCandidateDropped));
+}
+
+#[test]
+fn restart_asked_mid_negotiation_waits_for_stable() {
+    let mut a = Side::new("a", true);
+    let mut b = Side::new("b", false);
+    a.input(Input::NegotiationNeeded);
+    a.input(Input::RestartIce);
+    progress(&mut a, &mut b);
+    assert_connected(&a, &b);
+    assert_eq!(
+        a.offers_sent, 2,
+        "the restart ran after the first negotiation"
+    );
+    assert_eq!(
+        b.pc.remote.as_ref().and_then(Description::ice_ufrag),
+        Some("a2")
+    );
+}
+
+#[test]
+fn an_answer_nobody_asked_for_changes_nothing() {
+    let mut n = Negotiator::with_politeness(false);
+    let actions = n.handle(Input::SignalReceived(Signal::Description(Description {
+        kind: SdpKind::Answer,
+        sdp: "v=0\r\n".into(),
+    })));
+    assert_eq!(actions, vec![Action::Note(Note::UnexpectedAnswer)]);
+}
+
+#[test]
+fn signal_json_shape_is_tagged_by_kind() {
+    let offer = Signal::Description(Description {
+        kind: SdpKind::Offer,
+        sdp: "v=0".into(),
+    });
+    assert_eq!(
+        serde_json::to_string(&offer).unwrap(),
+        r#"{"kind":"description","type":"offer","sdp":"v=0"}"#
+    );
+    let candidate = Signal::Candidate(Candidate {
+        candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        username_fragment: Some("ab".into()),
+    });
+    let json = serde_json::to_string(&candidate).unwrap();
+    assert_eq!(
+        json,
+        r#"{"kind":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"ab"}"#
+    );
+    assert_eq!(serde_json::from_str::<Signal>(&json).unwrap(), candidate);
+}
+
+#[test]
+fn candidate_lines_are_read_for_type_protocol_and_address() {
+    for (line, kind) in [
+        (
+            "candidate:1 1 udp 2113937151 127.0.0.1 50000 typ host generation 0",
+            Some(CandidateType::Host),
+        ),
+        (
+            "candidate:2 1 udp 1 203.0.113.9 3478 typ srflx raddr 0.0.0.0 rport 0",
+            Some(CandidateType::Srflx),
+        ),
+        (
+            "candidate:3 1 udp 1 198.51.100.2 3478 typ relay",
+            Some(CandidateType::Relay),
+        ),
+        ("candidate:4 1 udp 1 10.0.0.1 9", None),
+    ] {
+        let c = Candidate {
+            candidate: line.into(),
+            sdp_mid: None,
+            sdp_m_line_index: None,
+            username_fragment: None,
+        };
+        assert_eq!(c.kind(), kind, "{line}");
+        assert_eq!(c.protocol(), Some("udp"));
+    }
+    let c = Candidate {
+        candidate: "candidate:1 1 udp 5 127.0.0.1 50000 typ host".into(),
+        sdp_mid: None,
+        sdp_m_line_index: None,
+        username_fragment: None,
+    };
+    assert_eq!(c.address().as_deref(), Some("127.0.0.1:50000"));
+}

@@ -1,0 +1,607 @@
+//! [`Peer`]: the owner of one `RTCPeerConnection`, carrying out what the [`Negotiator`] decides.
+//!
+//! A `Peer` is built with a callback that sends [`Signal`]s to the other side (through the relay, or, in the
+//! loopback page, straight into the other `Peer`), and is given the other side's signals with
+//! [`Peer::receive`]. It trickles ICE candidates as they are gathered, exposes the connection, ICE,
+//! signaling and gathering states as signals, restarts ICE by itself when the connection stays
+//! `disconnected` past a grace period or goes `failed`, and reports everything that happens as a
+//! [`PeerEvent`] stream (the loopback inspector's timeline is built from it).
+//!
+//! Every browser call runs in one task, one at a time, in the order the negotiator asked for them, so no two
+//! negotiation steps ever interleave. Every listener is attached in [`Peer::new`], before any call that could
+//! fire it (`track` fires inside `setRemoteDescription`). Dropping the `Peer` removes every listener, stops
+//! the restart timer, closes the connection and ends the task and the event stream.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+
+use futures::channel::mpsc;
+use futures::StreamExt;
+use gloo_timers::callback::Timeout;
+use leptos::prelude::*;
+use peerlab_protocol::IceServer;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::spawn_local;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Event, MediaStream, MediaStreamTrack, RtcConfiguration, RtcDataChannelEvent,
+    RtcDataChannelInit, RtcIceCandidateInit, RtcOfferOptions, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+};
+
+use super::data::{DataChannel, DataEvents};
+use super::js;
+use super::negotiation::{
+    Action, Candidate, Description, Input, Negotiator, Note, SdpKind, Signal, SignalingState,
+};
+use super::stats::{parse_report, StatsSnapshot};
+use crate::error::{describe_js, RtcError};
+
+/// How long a connection may stay `disconnected` before the peer restarts ICE. Short interruptions (a
+/// Wi-Fi hiccup) recover on their own within a few seconds; a longer one usually means the path is gone.
+pub const DEFAULT_RESTART_GRACE_MS: u32 = 5_000;
+
+/// How to build a [`Peer`].
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// This side's id; with `remote_id` it decides who is polite.
+    pub local_id: String,
+    /// The other side's id.
+    pub remote_id: String,
+    /// STUN/TURN servers; empty means direct connections only.
+    pub ice_servers: Vec<IceServer>,
+    /// See [`DEFAULT_RESTART_GRACE_MS`].
+    pub restart_grace_ms: u32,
+}
+
+impl PeerConfig {
+    pub fn new(local_id: impl Into<String>, remote_id: impl Into<String>) -> Self {
+        PeerConfig {
+            local_id: local_id.into(),
+            remote_id: remote_id.into(),
+            ice_servers: Vec::new(),
+            restart_grace_ms: DEFAULT_RESTART_GRACE_MS,
+        }
+    }
+}
+
+/// The connection's states as the browser names them, as reactive values. They end as `closed` when the
+/// `Peer` is dropped.
+#[derive(Clone)]
+pub struct PeerStates {
+    /// `connectionState`: new, connecting, connected, disconnected, failed, closed.
+    pub connection: ArcRwSignal<String>,
+    /// `iceConnectionState`: new, checking, connected, completed, disconnected, failed, closed.
+    pub ice: ArcRwSignal<String>,
+    /// `signalingState`: stable, have-local-offer, have-remote-offer, closed.
+    pub signaling: ArcRwSignal<String>,
+    /// `iceGatheringState`: new, gathering, complete.
+    pub gathering: ArcRwSignal<String>,
+}
+
+impl PeerStates {
+    fn new() -> Self {
+        let new = || ArcRwSignal::new("new".to_owned());
+        PeerStates {
+            connection: new(),
+            ice: new(),
+            signaling: ArcRwSignal::new("stable".to_owned()),
+            gathering: new(),
+        }
+    }
+}
+
+/// Everything a `Peer` reports, in order.
+pub enum PeerEvent {
+    /// `createOffer` or `createAnswer` produced this description.
+    DescriptionCreated {
+        description: Description,
+        ice_restart: bool,
+    },
+    LocalDescriptionSet(SdpKind),
+    RemoteDescriptionSet(SdpKind),
+    /// Our own offer was undone because the other side's offer won.
+    RolledBack,
+    /// A local candidate was gathered and sent.
+    LocalCandidate(Candidate),
+    /// Gathering finished (the browser's end-of-candidates).
+    GatheringComplete,
+    /// A remote candidate was handed to ICE.
+    CandidateAdded(Candidate),
+    /// A negotiation decision that changed nothing in the browser.
+    Negotiation(Note),
+    SignalingState(String),
+    IceState(String),
+    ConnectionState(String),
+    /// A remote track arrived (frames flow only once the connection is up).
+    Track {
+        track: MediaStreamTrack,
+        stream: Option<MediaStream>,
+    },
+    /// The other side opened a data channel; it is already wrapped, its handlers attached.
+    DataChannel(DataChannel, DataEvents),
+    /// An ICE restart begins, and why.
+    IceRestart {
+        reason: &'static str,
+    },
+    Error(RtcError),
+}
+
+/// The events of one peer. The stream ends when the peer is dropped.
+pub type PeerEvents = mpsc::UnboundedReceiver<PeerEvent>;
+
+/// Where the other side's signals go: into a peer's queue of inputs. Cheap to clone; delivering to a
+/// dropped peer does nothing.
+#[derive(Clone)]
+pub struct SignalSink(mpsc::UnboundedSender<Input>);
+
+impl SignalSink {
+    pub fn deliver(&self, signal: Signal) {
+        let _ = self.0.unbounded_send(Input::SignalReceived(signal));
+    }
+}
+
+/// What the listeners, the timer and the worker task share.
+struct Shared {
+    /// Decides every negotiation step.
+    negotiator: Negotiator,
+    /// Where events go.
+    events: mpsc::UnboundedSender<PeerEvent>,
+    /// The reactive states, updated by the listeners.
+    states: PeerStates,
+    /// Pending "still disconnected?" check; dropping it cancels the browser timeout.
+    restart_timer: Option<Timeout>,
+}
+
+impl Shared {
+    fn emit(&self, event: PeerEvent) {
+        // A closed receiver means the owner stopped listening.
+        let _ = self.events.unbounded_send(event);
+    }
+}
+
+/// One peer connection. See the module documentation.
+pub struct Peer {
+    pc: RtcPeerConnection,
+    shared: Rc<RefCell<Shared>>,
+    /// The worker task's queue; closed on drop so the task ends.
+    inputs: mpsc::UnboundedSender<Input>,
+    states: PeerStates,
+    polite: bool,
+    /// Held so each listener lives exactly as long as the connection may call it.
+    _on_negotiation_needed: Closure<dyn FnMut(Event)>,
+    _on_ice_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)>,
+    _on_signaling_state: Closure<dyn FnMut(Event)>,
+    _on_ice_state: Closure<dyn FnMut(Event)>,
+    _on_gathering_state: Closure<dyn FnMut(Event)>,
+    _on_connection_state: Closure<dyn FnMut(Event)>,
+    _on_track: Closure<dyn FnMut(RtcTrackEvent)>,
+    _on_data_channel: Closure<dyn FnMut(RtcDataChannelEvent)>,
+}
+
+impl Peer {
+    /// Creates the connection and attaches every listener. `send` is called with each signal for the
+    /// other side; it must not call back into this peer synchronously.
+    pub fn new(
+        config: PeerConfig,
+        send: impl Fn(Signal) + 'static,
+    ) -> Result<(Peer, PeerEvents), RtcError> {
+        let rtc_config = rtc_configuration(&config.ice_servers)
+            .map_err(|err| RtcError::Create(describe_js(&err)))?;
+        let pc = RtcPeerConnection::new_with_configuration(&rtc_config)
+            .map_err(|err| RtcError::Create(describe_js(&err)))?;
+        let send: Rc<dyn Fn(Signal)> = Rc::new(send);
+        let (events, event_rx) = mpsc::unbounded();
+        let (inputs, input_rx) = mpsc::unbounded();
+        let negotiator = Negotiator::new(&config.local_id, &config.remote_id);
+        let polite = negotiator.is_polite();
+        let states = PeerStates::new();
+        let shared = Rc::new(RefCell::new(Shared {
+            negotiator,
+            events,
+            states: states.clone(),
+            restart_timer: None,
+        }));
+
+        let on_negotiation_needed = {
+            let inputs = inputs.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                let _ = inputs.unbounded_send(Input::NegotiationNeeded);
+            })
+        };
+        let on_ice_candidate = {
+            let (shared, send) = (Rc::clone(&shared), Rc::clone(&send));
+            Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(
+                move |event: RtcPeerConnectionIceEvent| match event.candidate() {
+                    Some(c) if !c.candidate().is_empty() => {
+                        let candidate = Candidate {
+                            candidate: c.candidate(),
+                            sdp_mid: c.sdp_mid(),
+                            sdp_m_line_index: c.sdp_m_line_index(),
+                            username_fragment: js::string(&c, "usernameFragment"),
+                        };
+                        shared
+                            .borrow()
+                            .emit(PeerEvent::LocalCandidate(candidate.clone()));
+                        send(Signal::Candidate(candidate));
+                    }
+                    _ => shared.borrow().emit(PeerEvent::GatheringComplete),
+                },
+            )
+        };
+        let on_signaling_state = {
+            let (shared, pc) = (Rc::clone(&shared), pc.clone());
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                let state = js::string(&pc, "signalingState").unwrap_or_default();
+                let mut s = shared.borrow_mut();
+                if let Some(parsed) = SignalingState::parse(&state) {
+                    s.negotiator.handle(Input::SignalingStateChanged(parsed));
+                }
+                s.states.signaling.set(state.clone());
+                s.emit(PeerEvent::SignalingState(state));
+            })
+        };
+        let on_ice_state = {
+            let (shared, pc, inputs) = (Rc::clone(&shared), pc.clone(), inputs.clone());
+            let grace = config.restart_grace_ms;
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                let state = js::string(&pc, "iceConnectionState").unwrap_or_default();
+                on_ice_state_change(&shared, &pc, &inputs, grace, &state);
+            })
+        };
+        let on_gathering_state = {
+            let (shared, pc) = (Rc::clone(&shared), pc.clone());
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                let state = js::string(&pc, "iceGatheringState").unwrap_or_default();
+                shared.borrow().states.gathering.set(state);
+            })
+        };
+        let on_connection_state = {
+            let (shared, pc) = (Rc::clone(&shared), pc.clone());
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                let state = js::string(&pc, "connectionState").unwrap_or_default();
+                let s = shared.borrow();
+                s.states.connection.set(state.clone());
+                s.emit(PeerEvent::ConnectionState(state));
+            })
+        };
+        let on_track = {
+            let shared = Rc::clone(&shared);
+            Closure::<dyn FnMut(RtcTrackEvent)>::new(move |event: RtcTrackEvent| {
+                let stream = event.streams().get(0).dyn_into::<MediaStream>().ok();
+                shared.borrow().emit(PeerEvent::Track {
+                    track: event.track(),
+                    stream,
+                });
+            })
+        };
+        let on_data_channel = {
+            let shared = Rc::clone(&shared);
+            Closure::<dyn FnMut(RtcDataChannelEvent)>::new(move |event: RtcDataChannelEvent| {
+                let (channel, events) = DataChannel::wrap(event.channel());
+                shared
+                    .borrow()
+                    .emit(PeerEvent::DataChannel(channel, events));
+            })
+        };
+        pc.set_onnegotiationneeded(Some(on_negotiation_needed.as_ref().unchecked_ref()));
+        pc.set_onicecandidate(Some(on_ice_candidate.as_ref().unchecked_ref()));
+        pc.set_onsignalingstatechange(Some(on_signaling_state.as_ref().unchecked_ref()));
+        pc.set_oniceconnectionstatechange(Some(on_ice_state.as_ref().unchecked_ref()));
+        pc.set_onicegatheringstatechange(Some(on_gathering_state.as_ref().unchecked_ref()));
+        pc.set_onconnectionstatechange(Some(on_connection_state.as_ref().unchecked_ref()));
+        pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
+        pc.set_ondatachannel(Some(on_data_channel.as_ref().unchecked_ref()));
+
+        spawn_local(run(pc.clone(), Rc::downgrade(&shared), input_rx, send));
+
+        let peer = Peer {
+            pc,
+            shared,
+            inputs,
+            states,
+            polite,
+            _on_negotiation_needed: on_negotiation_needed,
+            _on_ice_candidate: on_ice_candidate,
+            _on_signaling_state: on_signaling_state,
+            _on_ice_state: on_ice_state,
+            _on_gathering_state: on_gathering_state,
+            _on_connection_state: on_connection_state,
+            _on_track: on_track,
+            _on_data_channel: on_data_channel,
+        };
+        Ok((peer, event_rx))
+    }
+
+    /// Hands the peer a signal from the other side.
+    pub fn receive(&self, signal: Signal) {
+        let _ = self.inputs.unbounded_send(Input::SignalReceived(signal));
+    }
+
+    /// A handle that delivers signals to this peer, for whoever carries the other side's signals.
+    pub fn sink(&self) -> SignalSink {
+        SignalSink(self.inputs.clone())
+    }
+
+    /// The connection's states as reactive values.
+    pub fn states(&self) -> PeerStates {
+        self.states.clone()
+    }
+
+    /// Whether this side yields when both sides offer at once.
+    pub fn is_polite(&self) -> bool {
+        self.polite
+    }
+
+    /// Sends `track` (part of `stream`) to the other side; negotiation follows by itself.
+    pub fn add_track(
+        &self,
+        track: &MediaStreamTrack,
+        stream: &MediaStream,
+    ) -> Result<(), RtcError> {
+        // Called through `Function::call2`, which catches: web-sys binds `addTrack` as non-throwing, but
+        // it throws for a track that is already added or a closed connection.
+        let add_track: js_sys::Function = js_sys::Reflect::get(&self.pc, &"addTrack".into())
+            .and_then(|f| f.dyn_into().map_err(JsValue::from))
+            .map_err(|err| RtcError::AddTrack(describe_js(&err)))?;
+        add_track
+            .call2(&self.pc, track, stream)
+            .map(|_| ())
+            .map_err(|err| RtcError::AddTrack(describe_js(&err)))
+    }
+
+    /// Opens a reliable, ordered data channel; the first one triggers negotiation.
+    pub fn create_data_channel(&self, label: &str) -> Result<(DataChannel, DataEvents), RtcError> {
+        let init = RtcDataChannelInit::new();
+        init.set_ordered(true);
+        let channel = self
+            .pc
+            .create_data_channel_with_data_channel_dict(label, &init);
+        Ok(DataChannel::wrap(channel))
+    }
+
+    /// Restarts ICE: new credentials, new candidates, new connectivity checks, same call.
+    pub fn restart_ice(&self) {
+        self.shared.borrow().emit(PeerEvent::IceRestart {
+            reason: "asked for",
+        });
+        let _ = self.inputs.unbounded_send(Input::RestartIce);
+    }
+
+    /// Reads the connection's statistics once. The future owns what it needs, so it may outlive the peer
+    /// (it then fails, as the closed connection has no statistics).
+    pub fn stats(&self) -> impl std::future::Future<Output = Result<StatsSnapshot, RtcError>> {
+        let pc = self.pc.clone();
+        async move {
+            let report = JsFuture::from(pc.get_stats())
+                .await
+                .map_err(|err| RtcError::Stats(describe_js(&err)))?;
+            let values = js_sys::Array::new();
+            for entry in js_sys::Array::from(&report).iter() {
+                values.push(&js_sys::Array::from(&entry).get(1));
+            }
+            let json = js_sys::JSON::stringify(&values)
+                .map_err(|err| RtcError::Stats(describe_js(&err)))?;
+            parse_report(&String::from(json)).map_err(RtcError::Stats)
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.pc.set_onnegotiationneeded(None);
+        self.pc.set_onicecandidate(None);
+        self.pc.set_onsignalingstatechange(None);
+        self.pc.set_oniceconnectionstatechange(None);
+        self.pc.set_onicegatheringstatechange(None);
+        self.pc.set_onconnectionstatechange(None);
+        self.pc.set_ontrack(None);
+        self.pc.set_ondatachannel(None);
+        if let Ok(mut shared) = self.shared.try_borrow_mut() {
+            shared.restart_timer = None;
+        }
+        self.inputs.close_channel();
+        self.pc.close();
+        // `close` fires no state events; show what the connection reports now.
+        let read = |key| js::string(&self.pc, key).unwrap_or_else(|| "closed".to_owned());
+        self.states.connection.set(read("connectionState"));
+        self.states.ice.set(read("iceConnectionState"));
+        self.states.signaling.set(read("signalingState"));
+    }
+}
+
+fn rtc_configuration(servers: &[IceServer]) -> Result<RtcConfiguration, JsValue> {
+    let json = serde_json::json!({ "iceServers": servers });
+    Ok(js::from_json(&json)?.unchecked_into())
+}
+
+/// Tracks the ICE state and decides on automatic restarts: at once on `failed`, after the grace period on
+/// a `disconnected` that does not recover.
+fn on_ice_state_change(
+    shared: &Rc<RefCell<Shared>>,
+    pc: &RtcPeerConnection,
+    inputs: &mpsc::UnboundedSender<Input>,
+    grace_ms: u32,
+    state: &str,
+) {
+    let mut s = shared.borrow_mut();
+    s.states.ice.set(state.to_owned());
+    s.emit(PeerEvent::IceState(state.to_owned()));
+    match state {
+        "failed" => {
+            s.restart_timer = None;
+            s.emit(PeerEvent::IceRestart {
+                reason: "ICE failed",
+            });
+            let _ = inputs.unbounded_send(Input::RestartIce);
+        }
+        "disconnected" => {
+            let (weak, pc, inputs) = (Rc::downgrade(shared), pc.clone(), inputs.clone());
+            s.restart_timer = Some(Timeout::new(grace_ms, move || {
+                let Some(shared) = weak.upgrade() else { return };
+                if js::string(&pc, "iceConnectionState").as_deref() == Some("disconnected") {
+                    shared.borrow().emit(PeerEvent::IceRestart {
+                        reason: "disconnected too long",
+                    });
+                    let _ = inputs.unbounded_send(Input::RestartIce);
+                }
+            }));
+        }
+        _ => s.restart_timer = None,
+    }
+}
+
+/// The worker: takes inputs one at a time and carries out the negotiator's actions in order, feeding each
+/// completed browser call back in. Ends when the peer is dropped.
+async fn run(
+    pc: RtcPeerConnection,
+    shared: Weak<RefCell<Shared>>,
+    mut inputs: mpsc::UnboundedReceiver<Input>,
+    send: Rc<dyn Fn(Signal)>,
+) {
+    while let Some(input) = inputs.next().await {
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
+        let mut todo: VecDeque<Action> = strong.borrow_mut().negotiator.handle(input).into();
+        drop(strong);
+        while let Some(action) = todo.pop_front() {
+            let outcome = perform(&pc, &send, action).await;
+            let Some(strong) = shared.upgrade() else {
+                return;
+            };
+            let mut s = strong.borrow_mut();
+            for event in outcome.events {
+                s.emit(event);
+            }
+            if let Some(input) = outcome.next {
+                todo.extend(s.negotiator.handle(input));
+            }
+        }
+    }
+}
+
+/// What one action led to: events to report and the input to feed back.
+struct Outcome {
+    events: Vec<PeerEvent>,
+    next: Option<Input>,
+}
+
+impl Outcome {
+    fn new(event: Option<PeerEvent>, next: Option<Input>) -> Self {
+        Outcome {
+            events: event.into_iter().collect(),
+            next,
+        }
+    }
+
+    fn failed(step: &'static str, err: &JsValue) -> Self {
+        Outcome::new(
+            Some(PeerEvent::Error(RtcError::negotiation(step, err))),
+            Some(Input::OperationFailed),
+        )
+    }
+}
+
+async fn perform(pc: &RtcPeerConnection, send: &Rc<dyn Fn(Signal)>, action: Action) -> Outcome {
+    match action {
+        Action::CreateOffer { ice_restart } => {
+            let options = RtcOfferOptions::new();
+            options.set_ice_restart(ice_restart);
+            match JsFuture::from(pc.create_offer_with_rtc_offer_options(&options)).await {
+                Ok(value) => created(&value, ice_restart),
+                Err(err) => Outcome::failed("createOffer", &err),
+            }
+        }
+        Action::CreateAnswer => match JsFuture::from(pc.create_answer()).await {
+            Ok(value) => created(&value, false),
+            Err(err) => Outcome::failed("createAnswer", &err),
+        },
+        Action::SetLocalDescription(description) => {
+            let init = description_init(&description);
+            match JsFuture::from(pc.set_local_description(&init)).await {
+                Ok(_) => Outcome::new(
+                    Some(PeerEvent::LocalDescriptionSet(description.kind)),
+                    Some(Input::LocalDescriptionApplied(description)),
+                ),
+                Err(err) => Outcome::failed("setLocalDescription", &err),
+            }
+        }
+        Action::Rollback => {
+            let init = RtcSessionDescriptionInit::new(RtcSdpType::Rollback);
+            match JsFuture::from(pc.set_local_description(&init)).await {
+                Ok(_) => Outcome::new(Some(PeerEvent::RolledBack), None),
+                Err(err) => Outcome::failed("rollback", &err),
+            }
+        }
+        Action::SetRemoteDescription(description) => {
+            let init = description_init(&description);
+            match JsFuture::from(pc.set_remote_description(&init)).await {
+                Ok(_) => Outcome::new(
+                    Some(PeerEvent::RemoteDescriptionSet(description.kind)),
+                    Some(Input::RemoteDescriptionApplied(description.kind)),
+                ),
+                Err(err) => Outcome::failed("setRemoteDescription", &err),
+            }
+        }
+        Action::AddCandidate(candidate) => {
+            let init = RtcIceCandidateInit::new(&candidate.candidate);
+            init.set_sdp_mid(candidate.sdp_mid.as_deref());
+            init.set_sdp_m_line_index(candidate.sdp_m_line_index);
+            if let Some(ufrag) = &candidate.username_fragment {
+                js::set(&init, "usernameFragment", &JsValue::from_str(ufrag));
+            }
+            let added = pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init));
+            match JsFuture::from(added).await {
+                Ok(_) => Outcome::new(Some(PeerEvent::CandidateAdded(candidate)), None),
+                // A candidate that cannot be added does not undo the negotiation it belongs to.
+                Err(err) => Outcome::new(
+                    Some(PeerEvent::Error(RtcError::negotiation(
+                        "addIceCandidate",
+                        &err,
+                    ))),
+                    None,
+                ),
+            }
+        }
+        Action::Send(signal) => {
+            send(signal);
+            Outcome::new(None, None)
+        }
+        Action::Note(note) => Outcome::new(Some(PeerEvent::Negotiation(note)), None),
+    }
+}
+
+fn created(value: &JsValue, ice_restart: bool) -> Outcome {
+    let kind = match js::string(value, "type").as_deref() {
+        Some("offer") => SdpKind::Offer,
+        Some("answer") => SdpKind::Answer,
+        other => {
+            let err = JsValue::from_str(&format!("unexpected description type {other:?}"));
+            return Outcome::failed("createOffer/createAnswer", &err);
+        }
+    };
+    let description = Description {
+        kind,
+        sdp: js::string(value, "sdp").unwrap_or_default(),
+    };
+    Outcome::new(
+        Some(PeerEvent::DescriptionCreated {
+            description: description.clone(),
+            ice_restart: ice_restart && kind == SdpKind::Offer,
+        }),
+        Some(Input::DescriptionCreated(description)),
+    )
+}
+
+fn description_init(description: &Description) -> RtcSessionDescriptionInit {
+    let kind = match description.kind {
+        SdpKind::Offer => RtcSdpType::Offer,
+        SdpKind::Answer => RtcSdpType::Answer,
+    };
+    let init = RtcSessionDescriptionInit::new(kind);
+    init.set_sdp(&description.sdp);
+    init
+}

@@ -1,0 +1,461 @@
+//! Browser tests of `src/rtc` in headless Chromium with fake devices (`--use-fake-device-for-media-stream`):
+//! the media hook and page, and the loopback's two real peer connections over loopback ICE.
+//!
+//! Hooks are run inside a fresh reactive `Owner`, so a test can clean that owner up and check what the hook
+//! released. Waits are bounded polls, never fixed sleeps; a test fails with what it saw when a wait runs out.
+
+#![cfg(target_arch = "wasm32")]
+
+use std::any::Any;
+
+use gloo_timers::future::TimeoutFuture;
+use leptos::prelude::*;
+use peerlab::error::describe_js;
+use peerlab::rtc::constraints::MediaRequest;
+use peerlab::rtc::loopback::{use_loopback, LoopbackOptions, Phase};
+use peerlab::rtc::media::{use_media_stream, TrackKind};
+use peerlab::rtc::timeline::{Side, StepKind};
+use peerlab::rtc::{Description, SdpKind};
+use peerlab::App;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::{
+    Element, Event, EventInit, HtmlElement, HtmlSelectElement, MediaStream, MediaStreamTrack,
+};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// How long media or a connection may take to appear; loopback ICE usually needs well under a second.
+const WAIT_MS: u32 = 15_000;
+
+type TestResult = Result<(), String>;
+
+fn js(err: JsValue) -> String {
+    describe_js(&err)
+}
+
+/// Polls `ready` every 20 ms until it holds, for at most `WAIT_MS`.
+async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) -> TestResult {
+    let mut waited = 0;
+    while !ready() {
+        if waited >= WAIT_MS {
+            return Err(format!("{what}: not within {WAIT_MS} ms"));
+        }
+        TimeoutFuture::new(20).await;
+        waited += 20;
+    }
+    Ok(())
+}
+
+fn tracks(stream: &MediaStream) -> Vec<MediaStreamTrack> {
+    stream
+        .get_tracks()
+        .iter()
+        .filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok())
+        .collect()
+}
+
+fn ready_state(track: &MediaStreamTrack) -> String {
+    js_sys::Reflect::get(track, &"readyState".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn media_hook_yields_live_tracks_and_stops_them_on_cleanup() -> TestResult {
+    let owner = Owner::new();
+    let media = owner.with(use_media_stream);
+    media.start(MediaRequest::default());
+    wait_for("a stream", || {
+        media.stream().with_untracked(Option::is_some)
+    })
+    .await?;
+    let stream = media.stream().get_untracked().ok_or("no stream")?;
+    let opened = tracks(&stream);
+    let kinds: Vec<String> = opened.iter().map(|t| t.kind()).collect();
+    assert!(
+        kinds.contains(&"audio".to_owned()) && kinds.contains(&"video".to_owned()),
+        "{kinds:?}"
+    );
+    for track in &opened {
+        assert_eq!(ready_state(track), "live", "{} track", track.kind());
+    }
+    let infos = media.tracks().get_untracked();
+    let video = infos
+        .iter()
+        .find(|t| t.kind == TrackKind::Video)
+        .ok_or("no video settings")?;
+    assert!(
+        video.width.unwrap_or(0.0) > 0.0,
+        "the settings report a width: {video:?}"
+    );
+
+    owner.cleanup();
+    for track in &opened {
+        assert_eq!(
+            ready_state(track),
+            "ended",
+            "{} track after cleanup",
+            track.kind()
+        );
+    }
+    Ok(())
+}
+
+#[wasm_bindgen_test]
+async fn switching_the_microphone_keeps_the_stream_live() -> TestResult {
+    let owner = Owner::new();
+    let media = owner.with(use_media_stream);
+    media.start(MediaRequest::default());
+    wait_for("a stream and devices", || {
+        media.stream().with_untracked(Option::is_some)
+            && media
+                .devices()
+                .with_untracked(|d| d.iter().filter(|d| d.kind == TrackKind::Audio).count() >= 2)
+    })
+    .await?;
+    let stream = media.stream().get_untracked().ok_or("no stream")?;
+    let old_audio = stream
+        .get_audio_tracks()
+        .get(0)
+        .dyn_into::<MediaStreamTrack>()
+        .map_err(js)?;
+    let current = media.tracks().get_untracked();
+    let current_id = current
+        .iter()
+        .find(|t| t.kind == TrackKind::Audio)
+        .map(|t| t.device_id.clone())
+        .unwrap_or_default();
+    let devices = media.devices().get_untracked();
+    let other = devices
+        .iter()
+        .find(|d| {
+            d.kind == TrackKind::Audio && d.device_id != current_id && d.device_id != "default"
+        })
+        .ok_or_else(|| format!("no second microphone among {devices:?}"))?;
+    assert!(
+        !other.label.is_empty(),
+        "labels are shown once permission is granted"
+    );
+
+    media.switch_device(
+        TrackKind::Audio,
+        MediaRequest {
+            microphone: Some(other.device_id.clone()),
+            ..MediaRequest::default()
+        },
+    );
+    let wanted = other.device_id.clone();
+    wait_for("the new microphone", || {
+        media.tracks().with_untracked(|t| {
+            t.iter()
+                .any(|t| t.kind == TrackKind::Audio && t.device_id == wanted)
+        })
+    })
+    .await?;
+    let same = media.stream().get_untracked().ok_or("stream gone")?;
+    assert!(
+        js_sys::Object::is(&same, &stream),
+        "the same MediaStream object, so a preview keeps playing"
+    );
+    assert_eq!(
+        ready_state(&old_audio),
+        "ended",
+        "the old microphone was released"
+    );
+    for track in tracks(&stream) {
+        assert_eq!(
+            ready_state(&track),
+            "live",
+            "{} track after switching",
+            track.kind()
+        );
+    }
+    assert_eq!(stream.get_audio_tracks().length(), 1);
+    assert_eq!(
+        stream.get_video_tracks().length(),
+        1,
+        "the camera was not touched"
+    );
+    owner.cleanup();
+    Ok(())
+}
+
+/// A mounted app, as in `browser_shell.rs`; unmounted (and its owner cleaned) when dropped.
+struct Mounted {
+    root: HtmlElement,
+    handle: Option<Box<dyn Any>>,
+    owner: Owner,
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        self.handle.take();
+        self.owner.cleanup();
+        self.root.remove();
+    }
+}
+
+impl Mounted {
+    fn at(path: &str) -> Result<Self, String> {
+        let window = web_sys::window().ok_or("no window")?;
+        window
+            .history()
+            .map_err(js)?
+            .replace_state_with_url(&JsValue::NULL, "", Some(path))
+            .map_err(js)?;
+        let document = window.document().ok_or("no document")?;
+        let root: HtmlElement = document
+            .create_element("div")
+            .map_err(js)?
+            .dyn_into()
+            .map_err(|_| "a div is not an HtmlElement".to_owned())?;
+        document
+            .body()
+            .ok_or("no body")?
+            .append_child(&root)
+            .map_err(js)?;
+        let owner = Owner::new();
+        let handle = owner.with(|| leptos::mount::mount_to(root.clone(), App));
+        Ok(Mounted {
+            root,
+            handle: Some(Box::new(handle)),
+            owner,
+        })
+    }
+
+    async fn find(&self, test_id: &str) -> Result<Element, String> {
+        let selector = format!("[data-testid=\"{test_id}\"]");
+        let mut found = None;
+        wait_for(&format!("element {selector}"), || {
+            found = self.root.query_selector(&selector).ok().flatten();
+            found.is_some()
+        })
+        .await
+        .map_err(|e| {
+            format!(
+                "{e}; the app shows: {}",
+                self.root.text_content().unwrap_or_default()
+            )
+        })?;
+        found.ok_or_else(|| "vanished".to_owned())
+    }
+
+    async fn click(&self, test_id: &str) -> TestResult {
+        let el: HtmlElement = self
+            .find(test_id)
+            .await?
+            .dyn_into()
+            .map_err(|_| format!("{test_id} is not HTML"))?;
+        el.click();
+        Ok(())
+    }
+
+    async fn choose(&self, test_id: &str, value: &str) -> TestResult {
+        let select: HtmlSelectElement = self
+            .find(test_id)
+            .await?
+            .dyn_into()
+            .map_err(|_| format!("{test_id} is not a select"))?;
+        select.set_value(value);
+        let init = EventInit::new();
+        init.set_bubbles(true);
+        select
+            .dispatch_event(&Event::new_with_event_init_dict("change", &init).map_err(js)?)
+            .map_err(js)?;
+        Ok(())
+    }
+}
+
+#[wasm_bindgen_test]
+async fn an_impossible_constraint_shows_what_to_do() -> TestResult {
+    let app = Mounted::at("/media")?;
+    app.click("exact-toggle").await?;
+    // The last resolution, 8K, is more than the fake camera (or most real ones) can deliver exactly.
+    app.choose("resolution-select", "5").await?;
+    app.click("media-start").await?;
+    let error = app.find("media-error").await?;
+    assert_eq!(
+        error.get_attribute("data-error").as_deref(),
+        Some("overconstrained")
+    );
+    let text = error.text_content().unwrap_or_default();
+    assert!(
+        text.contains("choose a smaller value"),
+        "error shown: {text:?}"
+    );
+    assert_eq!(error.get_attribute("role").as_deref(), Some("alert"));
+    Ok(())
+}
+
+#[wasm_bindgen_test]
+async fn leaving_the_media_page_turns_the_camera_off() -> TestResult {
+    let app = Mounted::at("/media")?;
+    app.click("media-start").await?;
+    let preview = app.find("media-preview").await?;
+    let mut stream = None;
+    wait_for("the preview to show a stream", || {
+        stream = js_sys::Reflect::get(&preview, &"srcObject".into())
+            .ok()
+            .and_then(|s| s.dyn_into::<MediaStream>().ok());
+        stream.is_some()
+    })
+    .await?;
+    let shown = tracks(&stream.ok_or("no stream")?);
+    assert!(!shown.is_empty());
+    let settings = app.find("track-video").await?;
+    assert_eq!(
+        settings.get_attribute("data-ready-state").as_deref(),
+        Some("live")
+    );
+
+    app.click("nav-home").await?;
+    app.find("page-home").await?;
+    wait_for("every track to end", || {
+        shown.iter().all(|t| ready_state(t) == "ended")
+    })
+    .await?;
+    Ok(())
+}
+
+fn ice_ufrag(sdp: &str) -> Option<String> {
+    Description {
+        kind: SdpKind::Offer,
+        sdp: sdp.to_owned(),
+    }
+    .ice_ufrag()
+    .map(str::to_owned)
+}
+
+#[wasm_bindgen_test]
+async fn loopback_connects_carries_data_and_video_restarts_ice_and_hangs_up() -> TestResult {
+    let owner = Owner::new();
+    let lb = owner.with(use_loopback);
+    lb.start(LoopbackOptions {
+        audio: true,
+        video: true,
+    });
+    let connected = |lb: &peerlab::rtc::loopback::Loopback| {
+        lb.states().get_untracked().is_some_and(|(a, b)| {
+            a.connection.get_untracked() == "connected"
+                && b.connection.get_untracked() == "connected"
+        })
+    };
+    wait_for("both connections connected", || connected(&lb)).await?;
+
+    // The data channel carries text from the caller to the callee.
+    wait_for("the data channel to open", || {
+        lb.channel_open().get_untracked()
+    })
+    .await?;
+    lb.send_text("hello over SCTP");
+    wait_for("the message to arrive", || {
+        lb.received()
+            .with_untracked(|r| r.iter().any(|m| m == "hello over SCTP"))
+    })
+    .await?;
+
+    // Video really flows: the callee's inbound video bytes grow between two stats samples.
+    let video_bytes = || {
+        lb.callee_stats()
+            .with_untracked(|s| s.as_ref().map_or(0.0, |s| s.snapshot.video_bytes_received))
+    };
+    wait_for("inbound video bytes", || video_bytes() > 0.0).await?;
+    let first = video_bytes();
+    wait_for("inbound video bytes to grow", || video_bytes() > first).await?;
+    assert!(
+        lb.remote_stream().with_untracked(Option::is_some),
+        "the callee shows a remote stream"
+    );
+
+    // The timeline shows candidates with their type, the offer and the answer.
+    let timeline = lb.timeline().get_untracked();
+    assert!(timeline
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::LocalCandidate { kind: Some(_), .. })));
+    assert!(timeline
+        .iter()
+        .any(|s| s.kind == StepKind::AnswerCreated && s.side == Some(Side::Callee)));
+    let first_offer = lb.offer_sdp().get_untracked().ok_or("no offer")?;
+
+    // Restart ICE: a new offer with new credentials, an answer, ICE connected again, data still flowing.
+    lb.restart_ice();
+    wait_for("the ICE-restart offer to be answered", || {
+        lb.timeline().with_untracked(|t| {
+            let restart = t
+                .iter()
+                .position(|s| s.kind == StepKind::OfferCreated { ice_restart: true });
+            restart.is_some_and(|i| {
+                t[i..].iter().any(|s| {
+                    s.side == Some(Side::Caller)
+                        && s.kind == StepKind::RemoteDescriptionSet(SdpKind::Answer)
+                })
+            })
+        })
+    })
+    .await?;
+    let second_offer = lb.offer_sdp().get_untracked().ok_or("no restart offer")?;
+    assert_ne!(
+        ice_ufrag(&first_offer),
+        ice_ufrag(&second_offer),
+        "the restart offer has new ICE credentials"
+    );
+    wait_for("ICE connected again on both sides", || {
+        lb.states().get_untracked().is_some_and(|(a, b)| {
+            [a.ice.get_untracked(), b.ice.get_untracked()]
+                .iter()
+                .all(|s| s == "connected" || s == "completed")
+                && a.signaling.get_untracked() == "stable"
+        })
+    })
+    .await?;
+    lb.send_text("after the restart");
+    wait_for("a message after the restart", || {
+        lb.received()
+            .with_untracked(|r| r.iter().any(|m| m == "after the restart"))
+    })
+    .await?;
+    assert!(connected(&lb));
+
+    // Hang up closes both connections.
+    let (caller, callee) = lb.states().get_untracked().ok_or("no states")?;
+    lb.hang_up();
+    assert_eq!(lb.phase().get_untracked(), Phase::HungUp);
+    assert_eq!(caller.connection.get_untracked(), "closed");
+    assert_eq!(callee.connection.get_untracked(), "closed");
+    assert!(
+        lb.local_stream().with_untracked(Option::is_none),
+        "the camera is released"
+    );
+    owner.cleanup();
+    Ok(())
+}
+
+#[wasm_bindgen_test]
+async fn loopback_page_with_data_only_connects_and_shows_candidate_steps() -> TestResult {
+    let app = Mounted::at("/loopback")?;
+    app.click("loopback-audio").await?;
+    app.click("loopback-video").await?;
+    app.click("loopback-start").await?;
+    let state = app.find("callee-state-connection").await?;
+    wait_for("the callee to connect", || {
+        state.get_attribute("data-state").as_deref() == Some("connected")
+    })
+    .await?;
+    let timeline = app.find("timeline").await?;
+    let candidate = timeline
+        .query_selector("[data-step=\"candidate\"]")
+        .map_err(js)?;
+    assert!(candidate.is_some(), "candidate steps are shown");
+    let text = timeline.text_content().unwrap_or_default();
+    assert!(
+        text.contains("typ") || text.contains("host"),
+        "candidate types are named: {text}"
+    );
+    assert!(
+        text.contains("createOffer wrote an SDP offer"),
+        "steps carry their explanation"
+    );
+    Ok(())
+}
