@@ -10,11 +10,13 @@
 //! - [`context`]: what `App` provides to every page (configuration, relay status).
 //! - [`error`]: every user-facing error, and the one place a `JsValue` becomes one.
 //! - [`storage`]: the display name remembered in `localStorage`.
+//! - [`rtc`]: the browser side of WebRTC (negotiation, the `Peer` wrapper, media, stats, the loopback);
+//!   the only module that touches `RtcPeerConnection` or `getUserMedia`.
 //!
 //! `main.rs` only mounts [`App`]. The pure modules (`config`'s resolution, `signaling::session`,
-//! `signaling::roster`) are tested natively with `cargo test -p peerlab --lib`; the browser glue is tested
-//! in headless Chromium by `tests/browser_*.rs`. This crate deliberately holds no wire types (they are in
-//! `peerlab-protocol`) and, for now, no WebRTC code.
+//! `signaling::roster`, `rtc::negotiation`, `rtc::stats` and the other pure `rtc` modules) are tested
+//! natively with `cargo test -p peerlab --lib`; the browser glue is tested in headless Chromium by
+//! `tests/browser_*.rs`. This crate deliberately holds no wire types (they are in `peerlab-protocol`).
 
 pub mod components;
 pub mod config;

@@ -1,7 +1,7 @@
 //! The app's pages, one file and one `#[component]` each, matched by the routes in `App`.
 //!
 //! Pages compose components and read state; they deliberately never touch `WebSocket` or
-//! `RtcPeerConnection` directly (that is `signaling` and, later, `rtc`).
+//! `RtcPeerConnection` directly (that is `signaling` and `rtc`).
 
 pub mod chat;
 pub mod home;

@@ -25,7 +25,7 @@ use super::stats::{Series, StatsSample, StatsSnapshot};
 use super::timeline::{Side, Step, StepKind};
 
 /// How many seconds the charts show.
-pub const CHART_SECONDS: usize = 60;
+pub const CHART_SECONDS: usize = 30;
 
 /// What the loopback sends besides its data channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -370,7 +370,7 @@ pub fn attach_stream(video: &HtmlVideoElement, stream: Option<&MediaStream>) {
     if stream.is_some() {
         // `play` only fails when autoplay is refused; the element's own controls then start it.
         if let Ok(promise) = js_sys::Reflect::get(video, &"play".into())
-            .and_then(|f| f.dyn_into::<js_sys::Function>().map_err(JsValue::from))
+            .and_then(|f| f.dyn_into::<js_sys::Function>())
             .and_then(|play| play.call0(video))
         {
             if let Ok(promise) = promise.dyn_into::<js_sys::Promise>() {

@@ -344,7 +344,7 @@ impl Peer {
         // Called through `Function::call2`, which catches: web-sys binds `addTrack` as non-throwing, but
         // it throws for a track that is already added or a closed connection.
         let add_track: js_sys::Function = js_sys::Reflect::get(&self.pc, &"addTrack".into())
-            .and_then(|f| f.dyn_into().map_err(JsValue::from))
+            .and_then(|f| f.dyn_into())
             .map_err(|err| RtcError::AddTrack(describe_js(&err)))?;
         add_track
             .call2(&self.pc, track, stream)

@@ -144,10 +144,8 @@ pub fn snapshot(stats: &[RawStat]) -> StatsSnapshot {
                     inbound_video = Some(stat);
                 }
             }
-            "transport" => {
-                if stat.dtls_state.is_some() {
-                    snap.dtls_state = stat.dtls_state.clone();
-                }
+            "transport" if stat.dtls_state.is_some() => {
+                snap.dtls_state = stat.dtls_state.clone();
             }
             _ => {}
         }
