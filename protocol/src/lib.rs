@@ -94,6 +94,7 @@ impl<'de> Deserialize<'de> for Payload {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // Inside a tagged enum serde buffers the fields, which a borrowed `RawValue` cannot read from, so the
         // payload goes through a `Value` and back to text. Key order inside objects may change; values do not.
+        // Signals, the common case, skip this path (see `SignalView`) and keep their text exactly.
         let value = serde_json::Value::deserialize(deserializer)?;
         serde_json::value::to_raw_value(&value)
             .map(Payload)
@@ -322,8 +323,40 @@ impl DecodeError {
     }
 }
 
+/// The fields of a signal, borrowed from the frame. Signals are nearly all of the traffic, so they are read
+/// through this flat view first: the payload is then kept as the exact text that arrived, instead of going
+/// through a `serde_json::Value` (which a tagged enum needs).
+#[derive(Deserialize)]
+struct SignalView<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    to: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    from: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+fn signal_view(text: &str) -> Option<SignalView<'_>> {
+    serde_json::from_str::<SignalView>(text)
+        .ok()
+        .filter(|v| v.kind == "signal" && v.payload.is_some())
+}
+
 /// Decodes one text frame from a client, telling malformed JSON, a missing or unknown `type` and bad fields apart.
 pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
+    if let Some(SignalView {
+        to: Some(to),
+        payload: Some(payload),
+        ..
+    }) = signal_view(text)
+    {
+        return Ok(ClientMessage::Signal {
+            to: PeerId(to.into_owned()),
+            payload: Payload(payload.to_owned()),
+        });
+    }
     match serde_json::from_str::<ClientMessage>(text) {
         Ok(message) => Ok(message),
         Err(err) => Err(explain_decode_failure(text, err)),
@@ -370,5 +403,16 @@ pub fn encode_client(message: &ClientMessage) -> String {
 
 /// Decodes one text frame from the relay.
 pub fn decode_server(text: &str) -> Result<ServerMessage, serde_json::Error> {
+    if let Some(SignalView {
+        from: Some(from),
+        payload: Some(payload),
+        ..
+    }) = signal_view(text)
+    {
+        return Ok(ServerMessage::Signal {
+            from: PeerId(from.into_owned()),
+            payload: Payload(payload.to_owned()),
+        });
+    }
     serde_json::from_str(text)
 }

@@ -186,14 +186,52 @@ fn signal_payload_text_is_forwarded_unchanged() {
     let ClientMessage::Signal { payload, .. } = decode_client(text).unwrap() else {
         panic!("not a signal");
     };
-    assert_eq!(payload.as_json(), r#"{"n":[1,2,3],"sdp":"v=0\r\n"}"#);
+    assert_eq!(payload.as_json(), r#"{"sdp":"v=0\r\n","n":[1,2,3]}"#);
     let forwarded = encode_server(&ServerMessage::Signal {
         from: PeerId::from("xyz"),
         payload,
     });
     assert_eq!(
         forwarded,
-        r#"{"type":"signal","from":"xyz","payload":{"n":[1,2,3],"sdp":"v=0\r\n"}}"#
+        r#"{"type":"signal","from":"xyz","payload":{"sdp":"v=0\r\n","n":[1,2,3]}}"#
+    );
+    // The receiving side reads the same bytes back.
+    let ServerMessage::Signal { payload, from } = decode_server(&forwarded).unwrap() else {
+        panic!("not a signal");
+    };
+    assert_eq!(from, PeerId::from("xyz"));
+    assert_eq!(payload.as_json(), r#"{"sdp":"v=0\r\n","n":[1,2,3]}"#);
+}
+
+#[test]
+fn signals_decode_the_same_with_fields_in_any_order_and_extra_fields() {
+    let texts = [
+        r#"{"type":"signal","to":"p","payload":{"a":1}}"#,
+        r#"{"payload":{"a":1},"to":"p","type":"signal"}"#,
+        r#"{"to":"p","type":"signal","from":"forged","payload":{"a":1},"extra":[1]}"#,
+    ];
+    for text in texts {
+        assert_eq!(
+            decode_client(text).unwrap(),
+            ClientMessage::Signal {
+                to: PeerId::from("p"),
+                payload: Payload::from_json(r#"{"a":1}"#).unwrap()
+            },
+            "{text}"
+        );
+    }
+    // Without `to`, a signal is an invalid message, not a signal to nobody.
+    assert_eq!(
+        decode_client(r#"{"type":"signal","payload":{}}"#)
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidMessage
+    );
+    assert_eq!(
+        decode_client(r#"{"type":"signal","to":5,"payload":{}}"#)
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidMessage
     );
 }
 

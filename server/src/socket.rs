@@ -19,41 +19,34 @@ use peerlab_protocol::{
     close_code, decode_client, encode_server, validate_name, validate_room, ClientMessage,
     ErrorCode, LeaveReason, Member, PeerId, ServerMessage, PROTOCOL_VERSION,
 };
-use tokio::sync::mpsc;
-use tokio::time::{interval_at, sleep, Instant};
-use tokio_util::sync::CancellationToken;
+use tokio::time::{sleep_until, Instant};
 
 use crate::cluster::Admission;
+use crate::outbox::{Outbox, Push};
 use crate::rooms::{At, JoinRefusal};
 use crate::AppState;
 
-/// How other connections reach this one: its queue, and the switch that evicts it.
-#[derive(Clone, Debug)]
-pub struct ConnHandle {
-    /// Frames waiting to be written to this client, already serialized.
-    tx: mpsc::Sender<Utf8Bytes>,
-    /// Cancelled when the queue was found full: the connection's loop then closes it.
-    evict: CancellationToken,
+/// How other connections reach this one: its outgoing queue.
+#[derive(Clone)]
+pub struct ConnHandle(Arc<Outbox>);
+
+impl std::fmt::Debug for ConnHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnHandle")
+    }
 }
 
 impl ConnHandle {
     /// Whether both handles reach the same connection.
     pub(crate) fn is(&self, other: &ConnHandle) -> bool {
-        self.tx.same_channel(&other.tx)
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// Queues `frame` for this client without waiting. A full queue evicts the client; a closed one means the
     /// client is already going, and the frame is dropped with it.
     pub(crate) fn deliver(&self, frame: Utf8Bytes, state: &AppState) {
-        match self.tx.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.evict.is_cancelled() {
-                    state.counters.evictions.fetch_add(1, Ordering::Relaxed);
-                    self.evict.cancel();
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        if self.0.push(frame, state.config.queue_capacity as usize) == Push::Evicted {
+            state.counters.evictions.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -167,7 +160,7 @@ impl Session {
 
     /// Whether the loop is about to end by eviction or shutdown (its first `select!` arms handle those).
     fn ending(&self) -> bool {
-        self.handle.evict.is_cancelled() || self.state.shutdown.is_cancelled()
+        self.handle.0.is_evicted() || self.state.shutdown.is_cancelled()
     }
 
     fn not_joined(&self) -> ServerMessage {
@@ -338,16 +331,26 @@ impl Session {
     }
 }
 
-/// Writes `message` unless the connection is being evicted or shut down first, or the client does not take
-/// it within the keep-alive timeout. Returns `false` when the connection should end.
-async fn write<S, E>(sink: &mut S, message: Message, session: &Session) -> bool
+/// Writes `messages` in one flush, unless the connection is evicted or shut down first, or the client does
+/// not take them within the keep-alive timeout. Returns `false` when the connection should end.
+async fn write<S, E>(
+    sink: &mut S,
+    messages: impl IntoIterator<Item = Message>,
+    session: &Session,
+) -> bool
 where
     S: Sink<Message, Error = E> + Unpin,
 {
     let timeout = session.state.config.keepalive_timeout();
+    let all = async {
+        for message in messages {
+            sink.feed(message).await?;
+        }
+        sink.flush().await
+    };
     tokio::select! {
-        sent = tokio::time::timeout(timeout, sink.send(message)) => matches!(sent, Ok(Ok(()))),
-        _ = session.handle.evict.cancelled() => false,
+        sent = tokio::time::timeout(timeout, all) => matches!(sent, Ok(Ok(()))),
+        _ = session.handle.0.evicted() => false,
         _ = session.state.shutdown.cancelled() => false,
     }
 }
@@ -356,11 +359,15 @@ where
 /// it anyway, so this is short.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
-fn close_frame(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
+async fn close<S, E>(sink: &mut S, code: u16, reason: &'static str)
+where
+    S: Sink<Message, Error = E> + Unpin,
+{
+    let frame = Message::Close(Some(CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
-    }))
+    }));
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
 }
 
 /// Runs one client connection to its end, then removes its member from the room.
@@ -371,40 +378,57 @@ where
 {
     state.counters.accepted.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(state.config.queue_capacity as usize);
-    let evict = CancellationToken::new();
+    let outbox = Arc::new(Outbox::default());
     let mut session = Session {
         state: state.clone(),
-        handle: ConnHandle {
-            tx,
-            evict: evict.clone(),
-        },
+        handle: ConnHandle(outbox.clone()),
         membership: None,
     };
+    // One timer serves both the keep-alive deadline and the ping schedule: it fires at whichever comes
+    // first, and an incoming frame only moves `deadline`, never the timer.
     let timeout = state.config.keepalive_timeout();
-    let keepalive = sleep(timeout);
-    tokio::pin!(keepalive);
     let period = state.config.ping_interval();
-    let mut ping = interval_at(Instant::now() + period, period);
+    let mut deadline = Instant::now() + timeout;
+    let mut next_ping = Instant::now() + period;
+    let timer = sleep_until(next_ping.min(deadline));
+    tokio::pin!(timer);
     tracing::debug!(%remote, "connected");
 
     let end = loop {
         tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => {
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close_frame(close_code::GOING_AWAY, "relay shutting down; reconnect"))).await;
+                close(&mut sink, close_code::GOING_AWAY, "relay shutting down; reconnect").await;
                 break End::Shutdown;
             }
-            _ = evict.cancelled() => {
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close_frame(close_code::SLOW_CONSUMER, "too many unread messages; reconnect"))).await;
-                break End::Evicted;
+            () = outbox.ready() => {
+                if outbox.is_evicted() {
+                    close(&mut sink, close_code::SLOW_CONSUMER, "too many unread messages; reconnect").await;
+                    break End::Evicted;
+                }
+                let frames = outbox.take();
+                if !write(&mut sink, frames.into_iter().map(Message::Text), &session).await {
+                    if session.ending() { continue; }
+                    break End::Closed;
+                }
             }
-            () = &mut keepalive => {
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close_frame(close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout"))).await;
-                break End::Timeout;
+            () = &mut timer => {
+                let now = Instant::now();
+                if now >= deadline {
+                    close(&mut sink, close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout").await;
+                    break End::Timeout;
+                }
+                if now >= next_ping {
+                    next_ping = now + period;
+                    if !write(&mut sink, [Message::Ping(Default::default())], &session).await {
+                        if session.ending() { continue; }
+                        break End::Closed;
+                    }
+                }
+                timer.as_mut().reset(next_ping.min(deadline));
             }
             incoming = stream.next() => {
-                keepalive.as_mut().reset(Instant::now() + timeout);
+                deadline = Instant::now() + timeout;
                 let reply = match incoming {
                     None | Some(Ok(Message::Close(_))) => break End::Closed,
                     Some(Err(err)) => {
@@ -419,29 +443,15 @@ where
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                 };
                 if let Some(reply) = reply {
-                    if !write(&mut sink, Message::Text(frame(&reply)), &session).await {
+                    if !write(&mut sink, [Message::Text(frame(&reply))], &session).await {
                         if session.ending() { continue; }
                         break End::Closed;
                     }
-                }
-            }
-            queued = rx.recv() => {
-                // The session holds a sender, so the queue never reports closed while the loop runs.
-                if let Some(frame) = queued {
-                    if !write(&mut sink, Message::Text(frame), &session).await {
-                        if session.ending() { continue; }
-                        break End::Closed;
-                    }
-                }
-            }
-            _ = ping.tick() => {
-                if !write(&mut sink, Message::Ping(Default::default()), &session).await {
-                    if session.ending() { continue; }
-                    break End::Closed;
                 }
             }
         }
     };
+    outbox.close();
     let reason = match end {
         End::Closed | End::Shutdown => LeaveReason::Left,
         End::Timeout => LeaveReason::Timeout,

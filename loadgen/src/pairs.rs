@@ -1,0 +1,309 @@
+//! Scenario `pairs`: members in pairs (each pair its own room), one of each pair signalling the other with
+//! SDP-sized payloads, open loop: at a fixed total rate, or as fast as the sockets take them (`--rate 0`).
+//! Reports latency percentiles (send to receive, measured in this process), delivered messages per second,
+//! and the relays' CPU time per thousand delivered messages.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{check_loopback, connect, cpu_ms, join, quantile, source, Ws};
+use crate::Target;
+
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    target: Target,
+    /// How many pairs.
+    #[arg(long, default_value_t = 500)]
+    pairs: usize,
+    /// Total messages per second over all pairs; 0 sends as fast as possible.
+    #[arg(long, default_value_t = 20_000)]
+    rate: u64,
+    /// Size of each signal's payload in bytes (an SDP offer is about 1.5 KB).
+    #[arg(long, default_value_t = 1500)]
+    payload_bytes: usize,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 2)]
+    warmup_secs: u64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+}
+
+/// The signal text with a fixed-width timestamp field that each send overwrites.
+struct Template {
+    text: String,
+    stamp_at: usize,
+}
+
+const STAMP_WIDTH: usize = 20;
+
+impl Template {
+    fn new(to: &str, payload_bytes: usize) -> Template {
+        // The stamp is a string: JSON numbers may not have the leading zeros a fixed width needs.
+        let head = format!(r#"{{"type":"signal","to":"{to}","payload":{{"t":""#);
+        let stamp_at = head.len();
+        let pad = payload_bytes.saturating_sub(20);
+        let text = format!(
+            r#"{head}{:0width$}","sdp":"{}"}}}}"#,
+            0,
+            "v".repeat(pad),
+            width = STAMP_WIDTH
+        );
+        Template { text, stamp_at }
+    }
+
+    fn stamped(&self, nanos: u64) -> String {
+        let mut text = self.text.clone();
+        text.replace_range(
+            self.stamp_at..self.stamp_at + STAMP_WIDTH,
+            &format!("{nanos:0width$}", width = STAMP_WIDTH),
+        );
+        text
+    }
+}
+
+/// Reads the timestamp back out of a forwarded signal without parsing the whole JSON.
+fn stamp_of(frame: &str) -> Option<u64> {
+    let at = frame.find("\"t\":\"")? + 5;
+    frame.get(at..at + STAMP_WIDTH)?.parse().ok()
+}
+
+struct Shared {
+    origin: Instant,
+    /// Messages received inside the measured window.
+    delivered: AtomicU64,
+    /// Messages sent inside the measured window.
+    sent: AtomicU64,
+    /// Nanoseconds since `origin` when measuring starts and stops.
+    window: (AtomicU64, AtomicU64),
+}
+
+impl Shared {
+    fn now(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+
+    fn in_window(&self, t: u64) -> bool {
+        let start = self.window.0.load(Ordering::Relaxed);
+        let end = self.window.1.load(Ordering::Relaxed);
+        start != 0 && t >= start && (end == 0 || t < end)
+    }
+}
+
+async fn sender(
+    ws: futures_util::stream::SplitSink<Ws, Message>,
+    template: Template,
+    period: Option<Duration>,
+    offset: Duration,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut ws = ws;
+    match period {
+        Some(period) => {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                }
+                let t = shared.now();
+                ws.send(Message::text(template.stamped(t))).await?;
+                if shared.in_window(t) {
+                    shared.sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        None => loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            for _ in 0..16 {
+                let t = shared.now();
+                ws.feed(Message::text(template.stamped(t))).await?;
+                if shared.in_window(t) {
+                    shared.sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            ws.flush().await?;
+            // Give the receivers on this runtime their turn.
+            tokio::task::yield_now().await;
+        },
+    }
+}
+
+async fn receiver(
+    mut ws: futures_util::stream::SplitStream<Ws>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<u64> {
+    let mut latencies = Vec::new();
+    loop {
+        let next = tokio::select! {
+            next = ws.next() => next,
+            _ = stop.wait_for(|s| *s) => return latencies,
+        };
+        let Some(Ok(Message::Text(text))) = next else {
+            if next.is_none() {
+                return latencies;
+            }
+            continue;
+        };
+        let Some(sent) = stamp_of(&text) else {
+            continue;
+        };
+        if shared.in_window(sent) {
+            latencies.push(shared.now().saturating_sub(sent) / 1000);
+            shared.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+pub async fn run(o: Options) -> anyhow::Result<()> {
+    let Target {
+        relays,
+        relay_pids,
+        sources,
+    } = o.target;
+    check_loopback(&relays)?;
+    let shared = Arc::new(Shared {
+        origin: Instant::now(),
+        delivered: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        window: (AtomicU64::new(0), AtomicU64::new(0)),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let period = (o.rate > 0).then(|| Duration::from_secs_f64(o.pairs as f64 / o.rate as f64));
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    let tag = format!(
+        "{:x}",
+        shared.origin.elapsed().as_nanos() ^ std::process::id() as u128
+    );
+    for i in 0..o.pairs {
+        let room = format!("pair-{tag}-{i}");
+        // With several relays the two members of a pair sit on different nodes.
+        let a_relay = relays[i % relays.len()];
+        let b_relay = relays[(i + 1) % relays.len()];
+        let mut a = connect(a_relay, source(2 * i, sources)).await?;
+        join(&mut a, &room, "a").await?;
+        let mut b = connect(b_relay, source(2 * i + 1, sources)).await?;
+        let (b_id, _) = join(&mut b, &room, "b").await?;
+        let (a_sink, a_stream) = a.split();
+        // B only reads; its sending half is not needed.
+        let (_, b_stream) = b.split();
+        // A's incoming side (member_joined and pings) is drained so the relay never sees it fall behind.
+        receivers.push(tokio::spawn(receiver(
+            a_stream,
+            shared.clone(),
+            stop_rx.clone(),
+        )));
+        receivers.push(tokio::spawn(receiver(
+            b_stream,
+            shared.clone(),
+            stop_rx.clone(),
+        )));
+        let offset = period
+            .map(|p| p.mul_f64(i as f64 / o.pairs as f64))
+            .unwrap_or_default();
+        senders.push(tokio::spawn(sender(
+            a_sink,
+            Template::new(b_id.as_str(), o.payload_bytes),
+            period,
+            offset,
+            shared.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    tokio::time::sleep(Duration::from_secs(o.warmup_secs)).await;
+    let cpu = |pids: &[u32]| -> anyhow::Result<f64> { pids.iter().map(|&p| cpu_ms(p)).sum() };
+    let cpu_before = cpu(&relay_pids)?;
+    shared
+        .window
+        .0
+        .store(shared.now().max(1), Ordering::Relaxed);
+    let measured = Instant::now();
+    tokio::time::sleep(Duration::from_secs(o.duration_secs)).await;
+    shared.window.1.store(shared.now(), Ordering::Relaxed);
+    let cpu_after = cpu(&relay_pids)?;
+    let elapsed = measured.elapsed().as_secs_f64();
+    // Let messages sent inside the window arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop_tx.send(true);
+    for s in senders {
+        let _ = s.await;
+    }
+    let mut latencies: Vec<u64> = Vec::new();
+    for r in receivers {
+        if let Ok(mut l) = r.await {
+            latencies.append(&mut l);
+        }
+    }
+    latencies.sort_unstable();
+    let sent = shared.sent.load(Ordering::Relaxed);
+    let delivered = latencies.len() as u64;
+    let relay_cpu = cpu_after - cpu_before;
+    println!("scenario: pairs");
+    println!(
+        "pairs: {} over {} relay(s); payload {} B; target rate: {}",
+        o.pairs,
+        relays.len(),
+        o.payload_bytes,
+        if o.rate == 0 {
+            "as fast as possible".to_string()
+        } else {
+            format!("{} msg/s", o.rate)
+        }
+    );
+    println!(
+        "sent: {sent} in {elapsed:.1} s ({:.0} msg/s)",
+        sent as f64 / elapsed
+    );
+    println!(
+        "delivered: {delivered} ({:.0} msg/s), lost: {}",
+        delivered as f64 / elapsed,
+        sent.saturating_sub(delivered)
+    );
+    println!(
+        "latency us: p50 {} p99 {} p99.9 {} max {}",
+        quantile(&latencies, 0.5),
+        quantile(&latencies, 0.99),
+        quantile(&latencies, 0.999),
+        latencies.last().copied().unwrap_or(0)
+    );
+    if !relay_pids.is_empty() {
+        println!(
+            "relay CPU: {relay_cpu:.0} ms in {elapsed:.1} s ({:.0}% of one core), {:.2} ms per 1000 delivered messages",
+            relay_cpu / elapsed / 10.0,
+            relay_cpu / (delivered.max(1) as f64 / 1000.0)
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timestamp_survives_the_relay() {
+        let template = Template::new("abc", 200);
+        let text = template.stamped(123_456_789);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["payload"]["t"], "00000000000123456789");
+        // The relay may reorder the payload's keys; the stamp is found wherever it is.
+        let forwarded = format!(
+            r#"{{"type":"signal","from":"x","payload":{}}}"#,
+            value["payload"]
+        );
+        assert_eq!(stamp_of(&forwarded), Some(123_456_789));
+        assert!(text.len() >= 200);
+    }
+}

@@ -1,0 +1,106 @@
+//! Scenario `storm`: K members, already connected, join one room at the same moment. Measures the time from
+//! releasing the joins until every member has learned of every other (from its `welcome` and the
+//! `member_joined` events), over several runs.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use peerlab_protocol::ServerMessage;
+use tokio::sync::watch;
+
+use crate::common::{check_loopback, connect, next_message, quantile, send_join, source, Ws};
+use crate::Target;
+
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    target: Target,
+    /// How many members join the room.
+    #[arg(long, default_value_t = 200)]
+    members: usize,
+    /// How many storms (each into a fresh room, with fresh connections).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+/// Joins when released and returns when it knows `others` other members.
+async fn member(
+    mut ws: Ws,
+    room: String,
+    others: usize,
+    mut go: watch::Receiver<Option<Instant>>,
+) -> anyhow::Result<(Instant, Ws)> {
+    let _ = go.wait_for(|g| g.is_some()).await;
+    send_join(&mut ws, &room, "storm").await?;
+    let mut known = HashSet::new();
+    while known.len() < others {
+        match next_message(&mut ws).await? {
+            ServerMessage::Welcome { members, .. } => {
+                known.extend(members.into_iter().map(|m| m.id))
+            }
+            ServerMessage::MemberJoined { member } => {
+                known.insert(member.id);
+            }
+            ServerMessage::Error { code, message } => bail!("join refused: {code}: {message}"),
+            _ => {}
+        }
+    }
+    Ok((Instant::now(), ws))
+}
+
+pub async fn run(o: Options) -> anyhow::Result<()> {
+    let Target {
+        relays, sources, ..
+    } = o.target;
+    check_loopback(&relays)?;
+    let mut times = Vec::new();
+    for run in 0..o.runs {
+        let room = format!("storm-{}-{run}", std::process::id());
+        let (go_tx, go_rx) = watch::channel(None);
+        let mut tasks = Vec::with_capacity(o.members);
+        for i in 0..o.members {
+            let ws = connect(relays[i % relays.len()], source(i, sources)).await?;
+            tasks.push(tokio::spawn(member(
+                ws,
+                room.clone(),
+                o.members - 1,
+                go_rx.clone(),
+            )));
+        }
+        // Let every task reach its wait before the start.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let start = Instant::now();
+        let _ = go_tx.send(Some(start));
+        let mut last = start;
+        let mut sockets = Vec::with_capacity(o.members);
+        for task in tasks {
+            let (done, ws) = task.await??;
+            last = last.max(done);
+            sockets.push(ws);
+        }
+        let took = last - start;
+        println!(
+            "run {}: {} members fully announced in {:.1} ms",
+            run + 1,
+            o.members,
+            took.as_secs_f64() * 1000.0
+        );
+        times.push(took.as_micros() as u64);
+        drop(sockets);
+        // Let the relay announce the departures before the next storm.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    times.sort_unstable();
+    println!("scenario: storm");
+    println!(
+        "{} members over {} relay(s), {} runs: median {:.1} ms, best {:.1} ms, worst {:.1} ms",
+        o.members,
+        relays.len(),
+        o.runs,
+        quantile(&times, 0.5) as f64 / 1000.0,
+        times.first().copied().unwrap_or(0) as f64 / 1000.0,
+        times.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+    Ok(())
+}
