@@ -111,6 +111,8 @@ pub fn use_media_stream() -> MediaHandle {
         status: RwSignal::new(MediaStatus::Idle),
         generation: StoredValue::new(0),
     };
+    // List the devices at once, so the pickers are filled before Start (names stay hidden until then).
+    spawn_local(async move { handle.refresh_devices().await });
     on_cleanup(move || {
         handle.generation.try_update_value(|g| *g += 1);
         if let Some(Some(stream)) = handle.stream.try_update_untracked(Option::take) {
@@ -143,6 +145,10 @@ impl MediaHandle {
 
     /// Opens camera and/or microphone as `request` says, replacing (and stopping) any current stream.
     pub fn start(&self, request: MediaRequest) {
+        if !request.video && !request.audio {
+            self.error.set(Some(MediaError::NothingRequested));
+            return;
+        }
         let generation = self.next_generation();
         self.status.set(MediaStatus::Opening);
         let this = *self;

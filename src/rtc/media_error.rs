@@ -20,6 +20,8 @@ pub enum MediaError {
     InsecureContext,
     #[error("this browser has no camera or microphone support (navigator.mediaDevices is missing); use a current Chrome, Firefox or Safari")]
     Unsupported,
+    #[error("nothing to open; tick Camera, Microphone or both, then press Start")]
+    NothingRequested,
     #[error("opening the camera or microphone was interrupted; press Start again")]
     Aborted,
     #[error("the request for camera or microphone is not valid ({0}); this is a bug in peerlab")]
@@ -63,6 +65,7 @@ impl MediaError {
             MediaError::Overconstrained { .. } => "overconstrained",
             MediaError::InsecureContext => "insecure-context",
             MediaError::Unsupported => "unsupported",
+            MediaError::NothingRequested => "nothing-requested",
             MediaError::Aborted => "aborted",
             MediaError::InvalidRequest(_) => "invalid-request",
             MediaError::Other { .. } => "other",
