@@ -18,7 +18,7 @@ pub struct Options {
     /// How many connections to hold (spread round-robin over the relays).
     #[arg(long, default_value_t = 1000)]
     connections: usize,
-    /// Members per room (rooms are filled one after the other).
+    /// Members per room (rooms are filled one after the other); 0 holds connections that never join.
     #[arg(long, default_value_t = 8)]
     room_size: usize,
     /// Seconds to hold the connections after the last one joined, before measuring.
@@ -32,12 +32,14 @@ const IN_FLIGHT: u32 = 256;
 async fn member(
     relay: std::net::SocketAddr,
     source: std::net::Ipv4Addr,
-    room: String,
+    room: Option<String>,
     joined: OwnedSemaphorePermit,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut ws = connect(relay, source).await?;
-    join(&mut ws, &room, "idle").await?;
+    if let Some(room) = room {
+        join(&mut ws, &room, "idle").await?;
+    }
     // Welcome received: let the next connection start.
     drop(joined);
     // Keep reading, so the relay's pings are answered, until told to stop.
@@ -64,7 +66,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let mut tasks = Vec::with_capacity(o.connections);
     for i in 0..o.connections {
         let relay = relays[i % relays.len()];
-        let room = format!("idle-{}-{}", i % relays.len(), i / o.room_size.max(1));
+        let room =
+            (o.room_size > 0).then(|| format!("idle-{}-{}", i % relays.len(), i / o.room_size));
         let permit = in_flight.clone().acquire_owned().await?;
         tasks.push(tokio::spawn(member(
             relay,

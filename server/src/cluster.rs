@@ -486,7 +486,7 @@ async fn resync(cluster: &Cluster, state: &Arc<AppState>) -> Result<(), redis::R
 }
 
 fn deliver_all(handles: &[crate::socket::ConnHandle], frame: &str, state: &AppState) {
-    let frame = axum::extract::ws::Utf8Bytes::from(frame);
+    let frame = tokio_tungstenite::tungstenite::Utf8Bytes::from(frame);
     for handle in handles {
         handle.deliver(frame.clone(), state);
     }
@@ -552,7 +552,10 @@ fn on_forward(payload: &str, state: &AppState) {
     let to = PeerId(to.to_owned());
     let target = state.rooms.with_room(room, |rooms| rooms.route(room, &to));
     if let Some(crate::rooms::At::Local(handle)) = target {
-        handle.deliver(axum::extract::ws::Utf8Bytes::from(frame), state);
+        handle.deliver(
+            tokio_tungstenite::tungstenite::Utf8Bytes::from(frame),
+            state,
+        );
         state
             .counters
             .signals_relayed

@@ -6,6 +6,7 @@
 //! - [`rooms`]: room membership as plain data (join, leave, rename, route); no sockets, no time.
 //! - [`cluster`]: scale-out over Redis (membership, events, forwarded signals, node liveness); optional.
 //! - [`outbox`]: a connection's bounded outgoing queue, which holds no buffer while empty.
+//! - [`upgrade`]: the WebSocket handshake, and the read wrapper that keeps idle connections' buffers empty.
 //! - [`socket`]: one connection's loop: reads client messages, answers them, writes its queue, keeps alive.
 //! - this file: [`AppState`], the router ([`app`]) and [`run`], which serves a listener until shutdown.
 //!
@@ -17,6 +18,7 @@ pub mod config;
 pub mod outbox;
 pub mod rooms;
 pub mod socket;
+pub mod upgrade;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,9 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
@@ -42,15 +42,6 @@ use socket::ConnHandle;
 
 /// How many independent locks the room registry is split into.
 const ROOM_SHARDS: usize = 64;
-
-/// The WebSocket read buffer per connection. Signaling messages are small; tungstenite grows the buffer for
-/// a larger frame and its default (128 KiB) would dominate the memory of an idle connection.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
-
-/// How many bytes of queued frames are gathered before one write to the socket. Frames taken from the
-/// outbox together are fed then flushed, so a burst (a join storm, a flurry of candidates) costs a few
-/// syscalls instead of one per frame. The buffer grows only as far as a burst needs.
-const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 /// Everything the connections share.
 pub struct AppState {
@@ -105,37 +96,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .append_index_html_on_directories(true)
         .fallback(ServeFile::new(dist.join("index.html")));
     Router::new()
-        .route("/ws", get(ws_upgrade))
+        .route("/ws", get(upgrade::ws_upgrade))
         .route("/healthz", get(healthz))
         .fallback_service(spa)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-async fn ws_upgrade(
-    upgrade: WebSocketUpgrade,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    State(state): State<Arc<AppState>>,
-) -> Response {
-    if state.shutdown.is_cancelled() {
-        return (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "relay is shutting down",
-        )
-            .into_response();
-    }
-    let hard_limit = state.config.hard_frame_limit();
-    let token = state.connections.token();
-    upgrade
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(WRITE_BUFFER_BYTES + hard_limit * 2)
-        .max_message_size(hard_limit)
-        .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| async move {
-            socket::serve(socket, state, remote).await;
-            drop(token);
-        })
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {

@@ -11,8 +11,8 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// What happened to a pushed frame.
 #[derive(Debug, PartialEq, Eq)]

@@ -13,13 +13,14 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use peerlab_protocol::{
     close_code, decode_client, encode_server, validate_name, validate_room, ClientMessage,
     ErrorCode, LeaveReason, Member, PeerId, ServerMessage, PROTOCOL_VERSION,
 };
 use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::cluster::Admission;
 use crate::outbox::{Outbox, Push};
@@ -110,7 +111,10 @@ impl Session {
                 version,
                 name,
                 room,
-            } => Some(self.join(version, &name, &room).await),
+            } => {
+                // Boxed so the connection's long-lived future is not sized for a join's (Redis) state.
+                Some(Box::pin(self.join(version, &name, &room)).await)
+            }
             ClientMessage::Rename { name } => self.rename(&name),
             ClientMessage::Signal { to, payload } => {
                 let Some(m) = &self.membership else {
@@ -331,6 +335,10 @@ impl Session {
     }
 }
 
+/// Every `.await` inside the connection loop that holds a large state (a write, a message's handling) is
+/// boxed: the loop's future lives as long as the connection, and its size is the largest state it may be
+/// in, so boxing keeps an idle connection small and costs one short-lived allocation per burst.
+///
 /// Writes `messages` in one flush, unless the connection is evicted or shut down first, or the client does
 /// not take them within the keep-alive timeout. Returns `false` when the connection should end.
 async fn write<S, E>(
@@ -364,7 +372,7 @@ where
     S: Sink<Message, Error = E> + Unpin,
 {
     let frame = Message::Close(Some(CloseFrame {
-        code,
+        code: code.into(),
         reason: Utf8Bytes::from_static(reason),
     }));
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
@@ -377,7 +385,9 @@ where
     E: Display,
 {
     state.counters.accepted.fetch_add(1, Ordering::Relaxed);
-    let (mut sink, mut stream) = socket.split();
+    // The socket is not split: reading and writing take turns in one loop, and a split would cost an
+    // extra shared allocation per connection.
+    let mut socket = socket;
     let outbox = Arc::new(Outbox::default());
     let mut session = Session {
         state: state.clone(),
@@ -398,16 +408,16 @@ where
         tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => {
-                close(&mut sink, close_code::GOING_AWAY, "relay shutting down; reconnect").await;
+                Box::pin(close(&mut socket, close_code::GOING_AWAY, "relay shutting down; reconnect")).await;
                 break End::Shutdown;
             }
             () = outbox.ready() => {
                 if outbox.is_evicted() {
-                    close(&mut sink, close_code::SLOW_CONSUMER, "too many unread messages; reconnect").await;
+                    Box::pin(close(&mut socket, close_code::SLOW_CONSUMER, "too many unread messages; reconnect")).await;
                     break End::Evicted;
                 }
                 let frames = outbox.take();
-                if !write(&mut sink, frames.into_iter().map(Message::Text), &session).await {
+                if !Box::pin(write(&mut socket, frames.into_iter().map(Message::Text), &session)).await {
                     if session.ending() { continue; }
                     break End::Closed;
                 }
@@ -415,19 +425,19 @@ where
             () = &mut timer => {
                 let now = Instant::now();
                 if now >= deadline {
-                    close(&mut sink, close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout").await;
+                    Box::pin(close(&mut socket, close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout")).await;
                     break End::Timeout;
                 }
                 if now >= next_ping {
                     next_ping = now + period;
-                    if !write(&mut sink, [Message::Ping(Default::default())], &session).await {
+                    if !Box::pin(write(&mut socket, [Message::Ping(Default::default())], &session)).await {
                         if session.ending() { continue; }
                         break End::Closed;
                     }
                 }
                 timer.as_mut().reset(next_ping.min(deadline));
             }
-            incoming = stream.next() => {
+            incoming = socket.next() => {
                 deadline = Instant::now() + timeout;
                 let reply = match incoming {
                     None | Some(Ok(Message::Close(_))) => break End::Closed,
@@ -435,15 +445,17 @@ where
                         tracing::debug!(%remote, %err, "connection error");
                         break End::Closed;
                     }
-                    Some(Ok(Message::Text(text))) => session.on_text(text.as_str()).await,
+                    Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
                     Some(Ok(Message::Binary(_))) => Some(session.error(
                         ErrorCode::BinaryNotSupported,
                         "binary frames are not part of the protocol; send JSON text",
                     )),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-                };
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
+                }
+                // Serialized at once, so the (large) message itself is not held across the write.
+                .map(|reply| frame(&reply));
                 if let Some(reply) = reply {
-                    if !write(&mut sink, [Message::Text(frame(&reply))], &session).await {
+                    if !Box::pin(write(&mut socket, [Message::Text(reply)], &session)).await {
                         if session.ending() { continue; }
                         break End::Closed;
                     }

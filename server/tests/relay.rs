@@ -425,3 +425,11 @@ async fn serves_the_app_with_spa_fallback_and_health() {
     assert_eq!(health["status"], "ok");
     std::fs::remove_dir_all(dist).ok();
 }
+
+#[tokio::test]
+async fn a_plain_http_request_to_the_websocket_endpoint_is_told_what_it_is() {
+    let relay = Relay::start().await;
+    let (status, body) = http_get(relay.addr, "/ws").await;
+    assert_eq!(status, 426);
+    assert!(body.contains("WebSocket"), "{body}");
+}
