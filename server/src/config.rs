@@ -71,6 +71,11 @@ pub struct Config {
     #[arg(long, env = "PEERLAB_CLUSTER_HEARTBEAT_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(50..))]
     pub cluster_heartbeat_ms: u64,
 
+    /// Worker threads for connections; 0 means one per CPU core. With 1 the relay runs on a single thread,
+    /// which saves the cross-thread wake-ups of a multi-threaded runtime when one core is enough.
+    #[arg(long, env = "PEERLAB_THREADS", default_value_t = 0)]
+    pub threads: usize,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "PEERLAB_LOG_JSON")]
     pub log_json: bool,
