@@ -114,6 +114,11 @@ pub enum ClientMessage {
         name: String,
         /// The room to enter; the chat lobby is the room `lobby`. Checked by [`validate_room`].
         room: String,
+        /// A join token for `room` (see `docs/PROTOCOL.md`), needed only when the relay protects rooms. It
+        /// comes from the room link (`/room/NAME?token=...`); absent on the wire when `None`, so the shape of
+        /// an unprotected join is unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
     /// Change one's display name; every member, including the sender, gets `member_renamed`.
     Rename { name: String },
@@ -220,6 +225,9 @@ pub enum ServerMessage {
     Left { room: String },
     /// The answer to `ping`.
     Pong { nonce: u64 },
+    /// New ICE servers that replace those of `welcome`, sent before time-limited TURN credentials expire.
+    /// The app hands them to `RTCPeerConnection.setConfiguration`; connections already up keep working.
+    IceServers { ice_servers: Vec<IceServer> },
     /// The relay refused something; the connection stays open unless the relay closes it.
     Error {
         code: ErrorCode,
@@ -256,8 +264,18 @@ pub enum ErrorCode {
     RoomFull,
     /// The signal's `to` is not a member of the sender's room.
     PeerNotFound,
-    /// The relay is shutting down; reconnect (possibly elsewhere).
+    /// The relay is shutting down; reconnect (possibly elsewhere). Sent just before the 1001 close.
     ShuttingDown,
+    /// The client sent messages faster than the relay's rate limit; the message was dropped.
+    RateLimited,
+    /// The relay holds as many rooms as it is configured for, and the `join` would have opened another.
+    TooManyRooms,
+    /// The relay protects rooms and the `join` carried no token.
+    TokenRequired,
+    /// The join token is malformed, was signed with another secret, or is for another room.
+    TokenInvalid,
+    /// The join token was valid but its expiry time has passed.
+    TokenExpired,
 }
 
 impl ErrorCode {
@@ -277,7 +295,39 @@ impl ErrorCode {
             ErrorCode::RoomFull => "room_full",
             ErrorCode::PeerNotFound => "peer_not_found",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::TokenRequired => "token_required",
+            ErrorCode::TokenInvalid => "token_invalid",
+            ErrorCode::TokenExpired => "token_expired",
         }
+    }
+
+    /// Every code, in declaration order: what metrics enumerate and tests iterate.
+    pub const ALL: [ErrorCode; 18] = [
+        ErrorCode::MalformedJson,
+        ErrorCode::InvalidMessage,
+        ErrorCode::UnknownType,
+        ErrorCode::MessageTooLarge,
+        ErrorCode::BinaryNotSupported,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::InvalidName,
+        ErrorCode::InvalidRoom,
+        ErrorCode::NotJoined,
+        ErrorCode::AlreadyJoined,
+        ErrorCode::RoomFull,
+        ErrorCode::PeerNotFound,
+        ErrorCode::ShuttingDown,
+        ErrorCode::RateLimited,
+        ErrorCode::TooManyRooms,
+        ErrorCode::TokenRequired,
+        ErrorCode::TokenInvalid,
+        ErrorCode::TokenExpired,
+    ];
+
+    /// This code's position in [`ErrorCode::ALL`], so counters can live in a plain array.
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -297,6 +347,10 @@ pub mod close_code {
     pub const KEEPALIVE_TIMEOUT: u16 = 4000;
     /// The client did not read its messages and its outgoing queue stayed full.
     pub const SLOW_CONSUMER: u16 = 4001;
+    /// The client kept sending far above the rate limit after its messages were already being dropped.
+    pub const RATE_LIMITED: u16 = 4002;
+    /// The connection joined no room within the join timeout.
+    pub const JOIN_TIMEOUT: u16 = 4003;
 }
 
 /// What was wrong with a frame a client sent.

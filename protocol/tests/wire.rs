@@ -16,6 +16,7 @@ fn client_examples() -> Vec<(ClientMessage, serde_json::Value)> {
                 version: 1,
                 name: "Ada".into(),
                 room: "lobby".into(),
+                token: None,
             },
             json!({"type": "join", "version": 1, "name": "Ada", "room": "lobby"}),
         ),
@@ -124,6 +125,19 @@ fn server_examples() -> Vec<(ServerMessage, serde_json::Value)> {
             json!({"type": "pong", "nonce": 7}),
         ),
         (
+            ServerMessage::IceServers {
+                ice_servers: vec![IceServer {
+                    urls: vec!["turn:turn.example.org:3478".into()],
+                    username: Some("1767229200:9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b".into()),
+                    credential: Some("3Rr0VCtgUlnRxmtBxGVA4eHEkzU=".into()),
+                }],
+            },
+            json!({"type": "ice_servers", "ice_servers": [
+                {"urls": ["turn:turn.example.org:3478"],
+                 "username": "1767229200:9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b",
+                 "credential": "3Rr0VCtgUlnRxmtBxGVA4eHEkzU="}]}),
+        ),
+        (
             ServerMessage::Error {
                 code: ErrorCode::RoomFull,
                 message: "room \"lobby\" is full (8 of 8)".into(),
@@ -158,26 +172,51 @@ fn every_server_message_has_a_pinned_shape_and_round_trips() {
 
 #[test]
 fn every_error_code_round_trips_as_its_stable_string() {
-    use ErrorCode::*;
-    for code in [
-        MalformedJson,
-        InvalidMessage,
-        UnknownType,
-        MessageTooLarge,
-        BinaryNotSupported,
-        UnsupportedVersion,
-        InvalidName,
-        InvalidRoom,
-        NotJoined,
-        AlreadyJoined,
-        RoomFull,
-        PeerNotFound,
-        ShuttingDown,
-    ] {
+    for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
         let text = serde_json::to_string(&code).unwrap();
         assert_eq!(text, format!("\"{}\"", code.as_str()));
         assert_eq!(serde_json::from_str::<ErrorCode>(&text).unwrap(), code);
+        assert_eq!(code.index(), i, "ALL lists {code} in declaration order");
     }
+    let wire: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(
+        wire,
+        [
+            "malformed_json",
+            "invalid_message",
+            "unknown_type",
+            "message_too_large",
+            "binary_not_supported",
+            "unsupported_version",
+            "invalid_name",
+            "invalid_room",
+            "not_joined",
+            "already_joined",
+            "room_full",
+            "peer_not_found",
+            "shutting_down",
+            "rate_limited",
+            "too_many_rooms",
+            "token_required",
+            "token_invalid",
+            "token_expired",
+        ]
+    );
+}
+
+#[test]
+fn join_with_a_token_has_a_pinned_shape_and_round_trips() {
+    let message = ClientMessage::Join {
+        version: 1,
+        name: "Ada".into(),
+        room: "team".into(),
+        token: Some("v1.1767225600.q2-Pj7d3mD5bY0x3VqJzQk1aCkq7Y0f0S4mV8tN2cE8".into()),
+    };
+    let expected = json!({"type": "join", "version": 1, "name": "Ada", "room": "team",
+                          "token": "v1.1767225600.q2-Pj7d3mD5bY0x3VqJzQk1aCkq7Y0f0S4mV8tN2cE8"});
+    let text = encode_client(&message);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), expected);
+    assert_eq!(decode_client(&text).unwrap(), message);
 }
 
 #[test]
