@@ -59,6 +59,7 @@ pub async fn send_join(ws: &mut Ws, room: &str, name: &str) -> anyhow::Result<()
         version: PROTOCOL_VERSION,
         name: name.into(),
         room: room.into(),
+        token: None,
     };
     ws.send(Message::text(encode_client(&join))).await?;
     Ok(())
