@@ -66,8 +66,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let mut tasks = Vec::with_capacity(o.connections);
     for i in 0..o.connections {
         let relay = relays[i % relays.len()];
-        let room =
-            (o.room_size > 0).then(|| format!("idle-{}-{}", i % relays.len(), i / o.room_size));
+        let room = (o.room_size > 0).then(|| {
+            format!(
+                "idle-{}-{}-{}",
+                std::process::id(),
+                i % relays.len(),
+                i / o.room_size
+            )
+        });
         let permit = in_flight.clone().acquire_owned().await?;
         tasks.push(tokio::spawn(member(
             relay,
