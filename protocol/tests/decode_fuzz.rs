@@ -15,7 +15,8 @@ fn target(data: &[u8]) {
     };
     match decode_client(text) {
         Ok(message) => {
-            let again = decode_client(&encode_client(&message)).expect("re-encoded message decodes");
+            let again =
+                decode_client(&encode_client(&message)).expect("re-encoded message decodes");
             assert_eq!(again, message, "round trip of {text:?}");
         }
         Err(err) => {
@@ -58,7 +59,8 @@ const SEEDS: &[&str] = &[
 ];
 
 /// Bytes that steer mutations towards JSON structure.
-const INTERESTING: &[u8] = b"{}[]\":,\\0123456789-+.eEtrufalsn \t\r\n\x00\x7f\xc3\xa9\xf0\x9f\x98\x80";
+const INTERESTING: &[u8] =
+    b"{}[]\":,\\0123456789-+.eEtrufalsn \t\r\n\x00\x7f\xc3\xa9\xf0\x9f\x98\x80";
 
 #[test]
 fn no_input_panics_the_client_decoder() {

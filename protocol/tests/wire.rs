@@ -215,7 +215,10 @@ fn join_with_a_token_has_a_pinned_shape_and_round_trips() {
     let expected = json!({"type": "join", "version": 1, "name": "Ada", "room": "team",
                           "token": "v1.1767225600.q2-Pj7d3mD5bY0x3VqJzQk1aCkq7Y0f0S4mV8tN2cE8"});
     let text = encode_client(&message);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), expected);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        expected
+    );
     assert_eq!(decode_client(&text).unwrap(), message);
 }
 

@@ -6,8 +6,45 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use peerlab_protocol::{IceServer, KeepAlive, RoomLimits};
+
+use crate::credentials::{parse_ttl, turn_credentials};
+
+/// peerlab's relay: carries WebRTC signaling between the members of a room over WebSocket (`/ws`) and serves
+/// the built app (`--dist`) with a single-page-app fallback.
+// The command line is the relay's flags or a subcommand. With no subcommand the relay runs, so
+// `peerlab-server --bind ...` means what it always meant.
+#[derive(Debug, Parser)]
+#[command(
+    name = "peerlab-server",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the relay binary can do besides relaying.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Prints a join token for a protected room; append it to the room link as `?token=...`.
+    Token {
+        /// The room the token opens (only this room).
+        #[arg(long)]
+        room: String,
+        /// How long the token stays valid: 90s, 30m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+        ttl: Duration,
+        /// The secret the relay checks tokens with (the relay's --join-secret).
+        #[arg(long, env = "PEERLAB_JOIN_SECRET", hide_env_values = true)]
+        secret: String,
+    },
+}
 
 /// peerlab's relay: carries WebRTC signaling between the members of a room over WebSocket (`/ws`) and serves
 /// the built app (`--dist`) with a single-page-app fallback.
@@ -76,6 +113,67 @@ pub struct Config {
     #[arg(long, env = "PEERLAB_THREADS", default_value_t = 0)]
     pub threads: usize,
 
+    /// A web page origin (scheme://host[:port]) allowed to open the relay's WebSocket; repeat for several,
+    /// or give `*` to allow any. Pages the relay serves itself (same origin) and clients that send no
+    /// Origin (not browsers) are always allowed, so by default other web sites cannot use the relay.
+    #[arg(
+        long = "allowed-origin",
+        env = "PEERLAB_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Extra sources for the served app's Content-Security-Policy `connect-src`, for an app whose
+    /// peerlab.json points at a relay on another origin (for example wss://relay.example.org).
+    #[arg(
+        long = "csp-connect-src",
+        env = "PEERLAB_CSP_CONNECT_SRC",
+        value_delimiter = ','
+    )]
+    pub csp_connect_src: Vec<String>,
+
+    /// Messages per second one connection may send, sustained; 0 turns the limit off. A message over it is
+    /// dropped (`rate_limited`); a client sending well over twice this is closed (4002).
+    #[arg(long, env = "PEERLAB_RATE_LIMIT", default_value_t = 200)]
+    pub rate_limit: u32,
+
+    /// How many messages one connection may send at once before the rate limit applies (a join's burst of
+    /// ICE candidates to every member); also how many dropped messages close the connection.
+    #[arg(long, env = "PEERLAB_RATE_BURST", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: u32,
+
+    /// Open WebSocket connections allowed per client IP address; 0 means no cap. Off by default because
+    /// behind a reverse proxy every client has the proxy's address.
+    #[arg(long, env = "PEERLAB_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: u32,
+
+    /// How many rooms the relay holds at once; a join that would open one more gets `too_many_rooms`.
+    #[arg(long, env = "PEERLAB_MAX_ROOMS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rooms: u32,
+
+    /// A connection that is in no room for this long (milliseconds) is closed (4003), so idle sockets that
+    /// never join cannot pile up.
+    #[arg(long, env = "PEERLAB_JOIN_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub join_timeout_ms: u64,
+
+    /// Protects every room: a join must carry a token signed with this secret (see `peerlab-server token`).
+    #[arg(long, env = "PEERLAB_JOIN_SECRET", hide_env_values = true)]
+    pub join_secret: Option<String>,
+
+    /// A turn:/turns: URL for which the relay issues each client time-limited credentials (coturn
+    /// `use-auth-secret`); repeat for several. Needs --turn-secret.
+    #[arg(long = "turn-url", env = "PEERLAB_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// The secret shared with the TURN server (coturn `static-auth-secret`).
+    #[arg(long, env = "PEERLAB_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// How long issued TURN credentials stay valid (30m, 1h, ...); the relay sends fresh ones to each
+    /// client when three quarters of this have passed.
+    #[arg(long, env = "PEERLAB_TURN_TTL", default_value = "1h", value_parser = parse_ttl)]
+    pub turn_ttl: Duration,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "PEERLAB_LOG_JSON")]
     pub log_json: bool,
@@ -90,6 +188,16 @@ pub enum ConfigError {
     BadIceUrl(String),
     #[error("TURN URLs need both --ice-username and --ice-credential")]
     TurnWithoutCredentials,
+    #[error("--turn-url {0:?} must start with turn: or turns:")]
+    BadTurnUrl(String),
+    #[error("--turn-url and --turn-secret go together: give both or neither")]
+    TurnSecretWithoutUrls,
+    #[error("--allowed-origin {0:?} must be `*` or scheme://host[:port] with nothing after it")]
+    BadOrigin(String),
+    #[error(
+        "--turn-ttl must be at least 2 seconds, so credentials can be refreshed before they expire"
+    )]
+    TurnTtlTooShort,
 }
 
 impl Default for Config {
@@ -119,7 +227,55 @@ impl Config {
         if has_turn && (self.ice_username.is_none() || self.ice_credential.is_none()) {
             return Err(ConfigError::TurnWithoutCredentials);
         }
+        if let Some(url) = self
+            .turn_urls
+            .iter()
+            .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            return Err(ConfigError::BadTurnUrl(url.clone()));
+        }
+        if self.turn_urls.is_empty() != self.turn_secret.is_none() {
+            return Err(ConfigError::TurnSecretWithoutUrls);
+        }
+        if self.turn_ttl < Duration::from_secs(2) {
+            return Err(ConfigError::TurnTtlTooShort);
+        }
+        for origin in &self.allowed_origins {
+            let well_formed = origin == "*"
+                || origin.split_once("://").is_some_and(|(scheme, rest)| {
+                    !scheme.is_empty() && !rest.is_empty() && !rest.contains('/')
+                });
+            if !well_formed {
+                return Err(ConfigError::BadOrigin(origin.clone()));
+            }
+        }
         Ok(())
+    }
+
+    /// The ICE servers for one client, with fresh TURN credentials for `peer` when a TURN secret is set,
+    /// and the Unix time (seconds) at which those credentials expire (`None` without a TURN secret).
+    pub fn ice_servers_for(&self, peer: &str, now_unix: u64) -> (Vec<IceServer>, Option<u64>) {
+        let mut servers = self.ice_servers();
+        let Some(secret) = &self.turn_secret else {
+            return (servers, None);
+        };
+        let expiry = now_unix + self.turn_ttl.as_secs();
+        let (username, credential) = turn_credentials(secret.as_bytes(), peer, expiry);
+        servers.push(IceServer {
+            urls: self.turn_urls.clone(),
+            username: Some(username),
+            credential: Some(credential),
+        });
+        (servers, Some(expiry))
+    }
+
+    /// How long after issuing TURN credentials the relay sends fresh ones: three quarters of their life.
+    pub fn turn_refresh_after(&self) -> Duration {
+        self.turn_ttl * 3 / 4
+    }
+
+    pub fn join_timeout(&self) -> Duration {
+        Duration::from_millis(self.join_timeout_ms)
     }
 
     /// The ICE servers as clients receive them: one entry per URL, TURN entries with the credentials.
@@ -233,5 +389,85 @@ mod tests {
         let config = parse(&["--ice-url", "turn:t:3478"]);
         assert_eq!(config.validate(), Err(ConfigError::TurnWithoutCredentials));
         assert!(Config::try_parse_from(["peerlab-server", "--max-peers", "0"]).is_err());
+        let config = parse(&["--turn-url", "turn:t:3478"]);
+        assert_eq!(config.validate(), Err(ConfigError::TurnSecretWithoutUrls));
+        let config = parse(&["--turn-url", "stun:t:3478", "--turn-secret", "s"]);
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::BadTurnUrl("stun:t:3478".into()))
+        );
+        let config = parse(&["--allowed-origin", "https://app.example.org/path"]);
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::BadOrigin(
+                "https://app.example.org/path".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn relay_flags_still_parse_without_a_subcommand_and_token_is_a_subcommand() {
+        let cli = Cli::try_parse_from([
+            "peerlab-server",
+            "--bind",
+            "127.0.0.1:9000",
+            "--max-peers",
+            "3",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.config.bind.to_string(), "127.0.0.1:9000");
+        assert_eq!(cli.config.max_peers, 3);
+        let cli = Cli::try_parse_from([
+            "peerlab-server",
+            "token",
+            "--room",
+            "team",
+            "--ttl",
+            "30m",
+            "--secret",
+            "s",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Token { room, ttl, secret }) => {
+                assert_eq!(
+                    (room.as_str(), ttl.as_secs(), secret.as_str()),
+                    ("team", 1_800, "s")
+                );
+            }
+            other => panic!("expected the token subcommand, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn turn_secret_gives_each_peer_its_own_expiring_credentials() {
+        let config = parse(&[
+            "--turn-url",
+            "turn:turn.example.org:3478",
+            "--turn-secret",
+            "north-wind",
+            "--turn-ttl",
+            "1h",
+        ]);
+        assert_eq!(config.validate(), Ok(()));
+        let (servers, expiry) =
+            config.ice_servers_for("9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b", 1_767_225_600);
+        assert_eq!(expiry, Some(1_767_229_200));
+        assert_eq!(servers.len(), 1);
+        assert_eq!(
+            servers[0].urls,
+            vec!["turn:turn.example.org:3478".to_string()]
+        );
+        assert_eq!(
+            servers[0].username.as_deref(),
+            Some("1767229200:9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b")
+        );
+        // The same vector as `credentials::tests`, computed with Python's hmac module.
+        assert_eq!(
+            servers[0].credential.as_deref(),
+            Some("7sV/Qd9ZyhHfRhBVmfBFsKS4sco=")
+        );
+        assert_eq!(config.turn_refresh_after().as_secs(), 2_700);
     }
 }

@@ -6,8 +6,12 @@
 //! - [`rooms`]: room membership as plain data (join, leave, rename, route); no sockets, no time.
 //! - [`cluster`]: scale-out over Redis (membership, events, forwarded signals, node liveness); optional.
 //! - [`outbox`]: a connection's bounded outgoing queue, which holds no buffer while empty.
-//! - [`upgrade`]: the WebSocket handshake, and the read wrapper that keeps idle connections' buffers empty.
+//! - [`limits`]: the per-connection rate limiter and the per-address connection count, as plain data.
+//! - [`credentials`]: join tokens for protected rooms and time-limited TURN credentials (HMACs, no clock).
+//! - [`upgrade`]: the WebSocket handshake (Origin check, per-address cap), and the read wrapper that keeps
+//!   idle connections' buffers empty.
 //! - [`socket`]: one connection's loop: reads client messages, answers them, writes its queue, keeps alive.
+//! - [`http`]: security headers on every response, the Origin rule, and `/metrics`.
 //! - this file: [`AppState`], the router ([`app`]) and [`run`], which serves a listener until shutdown.
 //!
 //! The relay never parses SDP or ICE candidates: a signal's payload is forwarded as the JSON text it arrived
@@ -15,6 +19,9 @@
 
 pub mod cluster;
 pub mod config;
+pub mod credentials;
+pub mod http;
+pub mod limits;
 pub mod outbox;
 pub mod rooms;
 pub mod socket;
@@ -27,6 +34,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::middleware;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
@@ -36,7 +44,8 @@ use tokio_util::task::TaskTracker;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
-pub use config::Config;
+pub use config::{Cli, Command, Config};
+use peerlab_protocol::ErrorCode;
 use rooms::Registry;
 use socket::ConnHandle;
 
@@ -57,21 +66,54 @@ pub struct AppState {
     pub background: TaskTracker,
     /// The link to the other relay nodes, when `--redis-url` is set.
     pub cluster: OnceLock<Arc<cluster::Cluster>>,
-    /// Counters reported by `/healthz`.
+    /// Counters reported by `/healthz` and `/metrics`.
     pub counters: Counters,
+    /// Open connections per client address, for `--max-connections-per-ip`.
+    pub per_ip: Arc<limits::IpLimiter>,
+    /// The served app's Content-Security-Policy, kept until `index.html` changes.
+    pub csp: http::CspCache,
 }
 
-/// Monotonic counters, for `/healthz` and logs.
+/// Monotonic counters, for `/healthz`, `/metrics` and logs.
 #[derive(Default)]
 pub struct Counters {
     /// WebSocket connections accepted since start.
     pub accepted: AtomicU64,
+    /// Text and binary messages received from clients, counted before any limit applies.
+    pub messages_received: AtomicU64,
     /// Signals forwarded to another member.
     pub signals_relayed: AtomicU64,
-    /// Typed error replies sent.
-    pub errors: AtomicU64,
+    /// Typed error replies sent, indexed by [`ErrorCode::index`].
+    pub errors_by_code: [AtomicU64; ErrorCode::ALL.len()],
     /// Connections closed because their outgoing queue was full.
     pub evictions: AtomicU64,
+    /// Connections closed for sending far over the rate limit (4002).
+    pub closed_rate_limited: AtomicU64,
+    /// Connections closed for joining no room in time (4003).
+    pub closed_join_timeout: AtomicU64,
+    /// Connections closed for silence past the keep-alive timeout (4000).
+    pub closed_keepalive: AtomicU64,
+    /// WebSocket handshakes refused because of their Origin (403).
+    pub refused_origin: AtomicU64,
+    /// WebSocket handshakes refused because their address held too many connections (429).
+    pub refused_per_ip: AtomicU64,
+}
+
+impl Counters {
+    /// Counts one typed error reply.
+    pub fn error(&self, code: ErrorCode) {
+        self.errors_by_code[code.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many typed errors with `code` were sent.
+    pub fn errors_with(&self, code: ErrorCode) -> u64 {
+        self.errors_by_code[code.index()].load(Ordering::Relaxed)
+    }
+
+    /// How many typed errors were sent in all.
+    pub fn errors(&self) -> u64 {
+        ErrorCode::ALL.iter().map(|&c| self.errors_with(c)).sum()
+    }
 }
 
 impl AppState {
@@ -84,12 +126,15 @@ impl AppState {
             background: TaskTracker::new(),
             cluster: OnceLock::new(),
             counters: Counters::default(),
+            per_ip: Arc::default(),
+            csp: http::CspCache::default(),
         })
     }
 }
 
-/// The relay's routes: `/ws`, `/healthz`, and the app from `config.dist` with a fallback to its
-/// `index.html`, so deep links such as `/room/team` load the app.
+/// The relay's routes: `/ws`, `/healthz`, `/metrics`, and the app from `config.dist` with a fallback to
+/// its `index.html`, so deep links such as `/room/team` load the app. Every response carries the security
+/// headers of [`http::security_headers`].
 pub fn app(state: Arc<AppState>) -> Router {
     let dist = &state.config.dist;
     let spa = ServeDir::new(dist)
@@ -98,7 +143,12 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(upgrade::ws_upgrade))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(http::metrics))
         .fallback_service(spa)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::security_headers,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -112,7 +162,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> 
         "cluster": state.cluster.get().map(|c| serde_json::json!({"node": c.node(), "up": c.is_up()})),
         "accepted": c.accepted.load(Ordering::Relaxed),
         "signals_relayed": c.signals_relayed.load(Ordering::Relaxed),
-        "errors": c.errors.load(Ordering::Relaxed),
+        "errors": c.errors(),
         "evictions": c.evictions.load(Ordering::Relaxed),
     }))
 }

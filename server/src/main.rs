@@ -1,12 +1,19 @@
-//! The relay's entry point: parses flags, sets up logging, binds, and serves until SIGINT or SIGTERM.
+//! The relay's entry point: parses flags, sets up logging, binds, and serves until SIGINT or SIGTERM; or,
+//! with the `token` subcommand, prints a join token for a protected room.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
-use peerlab_server::Config;
+use peerlab_server::{Cli, Command, Config};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Token { room, ttl, secret }) = cli.command {
+        return print_token(&room, ttl, &secret);
+    }
+    let config = cli.config;
     let runtime = if config.threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -20,6 +27,23 @@ fn main() -> anyhow::Result<()> {
     .build()
     .context("cannot start the async runtime")?;
     runtime.block_on(serve(config))
+}
+
+/// Prints a join token for `room` on stdout (alone, so scripts can capture it) and how to use it on stderr.
+fn print_token(room: &str, ttl: std::time::Duration, secret: &str) -> anyhow::Result<()> {
+    let room = peerlab_protocol::validate_room(room).context("not a valid room name")?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("the system clock is before 1970")?
+        .as_secs();
+    let token =
+        peerlab_server::credentials::mint_join_token(secret.as_bytes(), &room, now + ttl.as_secs());
+    println!("{token}");
+    eprintln!(
+        "valid for {}s; share the room link /room/{room}?token={token}",
+        ttl.as_secs()
+    );
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -10,10 +10,12 @@
 //!
 //! [`Registry`] shards the rooms over several mutexes by room name, so joins and signals in different rooms do
 //! not wait for each other. A std `Mutex` is right here: every critical section is short and never awaits.
+//! It also counts the rooms across shards, so a cap on rooms (`--max-rooms`) is exact.
 
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use indexmap::IndexMap;
@@ -24,6 +26,8 @@ use peerlab_protocol::{Member, PeerId};
 pub enum JoinRefusal {
     /// The room already holds `max_peers` members.
     Full { max_peers: u32 },
+    /// The room does not exist and the relay already holds `max_rooms` rooms.
+    TooManyRooms { max_rooms: u32 },
 }
 
 /// What a successful join tells the caller.
@@ -280,11 +284,19 @@ impl<H: Clone> Rooms<H> {
     pub fn room_count(&self) -> usize {
         self.rooms.len()
     }
+
+    /// Whether `room` exists (has at least one local member).
+    pub fn contains(&self, room: &str) -> bool {
+        self.rooms.contains_key(room)
+    }
 }
 
 /// The rooms of the whole relay, sharded by room name.
 pub struct Registry<H> {
     shards: Box<[Mutex<Rooms<H>>]>,
+    /// Rooms over all shards. Changed only while the shard whose room appears or vanishes is locked, so a
+    /// join that reserves a place for a new room cannot race another past the cap.
+    rooms: AtomicUsize,
 }
 
 impl<H: Clone> Registry<H> {
@@ -294,20 +306,63 @@ impl<H: Clone> Registry<H> {
             shards: (0..shards.max(1))
                 .map(|_| Mutex::new(Rooms::default()))
                 .collect(),
+            rooms: AtomicUsize::new(0),
         }
     }
 
-    /// Runs `f` on the shard that holds `room`.
-    pub fn with_room<R>(&self, room: &str, f: impl FnOnce(&mut Rooms<H>) -> R) -> R {
+    fn lock(&self, room: &str) -> std::sync::MutexGuard<'_, Rooms<H>> {
         let mut hasher = DefaultHasher::new();
         room.hash(&mut hasher);
         let shard = &self.shards[(hasher.finish() as usize) % self.shards.len()];
         // A panic while holding the lock cannot leave a shard half-changed in a way later calls would trip on
         // (each operation is one map update), so a poisoned lock is taken over rather than spreading the panic.
-        let mut guard = shard
+        shard
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the shard that holds `room`.
+    pub fn with_room<R>(&self, room: &str, f: impl FnOnce(&mut Rooms<H>) -> R) -> R {
+        let mut guard = self.lock(room);
+        let before = guard.room_count();
+        let result = f(&mut guard);
+        let after = guard.room_count();
+        if after > before {
+            self.rooms.fetch_add(after - before, Ordering::Relaxed);
+        } else if before > after {
+            self.rooms.fetch_sub(before - after, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Joins like [`Rooms::join`], unless `room` does not exist yet and the relay already holds
+    /// `max_rooms` rooms.
+    pub fn join(
+        &self,
+        room: &str,
+        id: PeerId,
+        name: String,
+        handle: H,
+        max_peers: u32,
+        max_rooms: u32,
+    ) -> Result<Joined<H>, JoinRefusal> {
+        let mut guard = self.lock(room);
+        let opens = !guard.contains(room);
+        if opens
+            && self
+                .rooms
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < max_rooms as usize).then_some(n + 1)
+                })
+                .is_err()
+        {
+            return Err(JoinRefusal::TooManyRooms { max_rooms });
+        }
+        let joined = guard.join(room, id, name, handle, max_peers);
+        if opens && joined.is_err() {
+            self.rooms.fetch_sub(1, Ordering::Relaxed);
+        }
+        joined
     }
 
     /// Runs `f` on every shard in turn (never two locks at once).
@@ -320,7 +375,7 @@ impl<H: Clone> Registry<H> {
 
     /// How many rooms have at least one local member, over all shards.
     pub fn room_count(&self) -> usize {
-        self.each_shard(|r| r.room_count()).into_iter().sum()
+        self.rooms.load(Ordering::Relaxed)
     }
 }
 
@@ -419,6 +474,38 @@ mod tests {
         assert_eq!(routed, Some(At::Local(7)));
         let crossed = registry.with_room("room-7", |r| r.route("room-7", &id("p8")));
         assert_eq!(crossed, None);
+    }
+
+    #[test]
+    fn registry_caps_rooms_but_not_joins_into_existing_ones() {
+        let registry = Registry::new(4);
+        for i in 0..3 {
+            let room = format!("room-{i}");
+            registry
+                .join(&room, id(&format!("p{i}")), "N".into(), i, 8, 3)
+                .unwrap();
+        }
+        assert_eq!(
+            registry
+                .join("room-3", id("x"), "X".into(), 9, 8, 3)
+                .unwrap_err(),
+            JoinRefusal::TooManyRooms { max_rooms: 3 }
+        );
+        registry
+            .join("room-1", id("y"), "Y".into(), 10, 8, 3)
+            .expect("an existing room still takes members");
+        registry.with_room("room-0", |r| r.leave("room-0", &id("p0")));
+        assert_eq!(registry.room_count(), 2);
+        registry
+            .join("room-3", id("x"), "X".into(), 9, 8, 3)
+            .expect("a closed room frees a place");
+        assert_eq!(
+            registry.room_count(),
+            registry
+                .each_shard(|r| r.room_count())
+                .into_iter()
+                .sum::<usize>()
+        );
     }
 
     fn member(i: &str, name: &str) -> Member {

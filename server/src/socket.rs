@@ -7,11 +7,17 @@
 //! Per connection the relay holds one bounded queue. Messages for a member are serialized once and the same
 //! bytes are queued for every recipient. A member whose queue is full when something is queued for it is
 //! evicted (close code 4001) rather than letting the relay's memory grow.
+//!
+//! The loop also enforces the per-connection limits: a token-bucket rate limit on incoming messages
+//! ([`crate::limits::RateLimiter`]; 4002 for a client far over it), a join timeout for connections in no
+//! room (4003), and join tokens for protected rooms. When TURN credentials are issued it sends fresh ones
+//! (`ice_servers`) before they expire.
 
 use std::fmt::Display;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use peerlab_protocol::{
@@ -23,6 +29,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::cluster::Admission;
+use crate::credentials::verify_join_token;
+use crate::limits::{RateLimiter, Verdict};
 use crate::outbox::{Outbox, Push};
 use crate::rooms::{At, JoinRefusal};
 use crate::AppState;
@@ -65,6 +73,8 @@ enum End {
     Closed,
     Timeout,
     Evicted,
+    RateLimited,
+    JoinTimeout,
     Shutdown,
 }
 
@@ -73,6 +83,16 @@ struct Session {
     state: Arc<AppState>,
     handle: ConnHandle,
     membership: Option<Membership>,
+    /// When to send fresh TURN credentials; set while in a room on a relay that issues them.
+    refresh_at: Option<Instant>,
+}
+
+/// The current Unix time in seconds, for token and credential expiry.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn frame(message: &ServerMessage) -> Utf8Bytes {
@@ -81,7 +101,7 @@ fn frame(message: &ServerMessage) -> Utf8Bytes {
 
 impl Session {
     fn error(&self, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
-        self.state.counters.errors.fetch_add(1, Ordering::Relaxed);
+        self.state.counters.error(code);
         let message = message.into();
         match &self.membership {
             Some(m) => tracing::debug!(room = %m.room, peer = %m.id, %code, %message, "refused"),
@@ -111,9 +131,10 @@ impl Session {
                 version,
                 name,
                 room,
+                token,
             } => {
                 // Boxed so the connection's long-lived future is not sized for a join's (Redis) state.
-                Some(Box::pin(self.join(version, &name, &room)).await)
+                Some(Box::pin(self.join(version, &name, &room, token.as_deref())).await)
             }
             ClientMessage::Rename { name } => self.rename(&name),
             ClientMessage::Signal { to, payload } => {
@@ -174,7 +195,13 @@ impl Session {
         )
     }
 
-    async fn join(&mut self, version: u32, name: &str, room: &str) -> ServerMessage {
+    async fn join(
+        &mut self,
+        version: u32,
+        name: &str,
+        room: &str,
+        token: Option<&str>,
+    ) -> ServerMessage {
         if let Some(m) = &self.membership {
             let room = m.room.clone();
             return self.error(
@@ -196,6 +223,11 @@ impl Session {
             Ok(room) => room,
             Err(err) => return self.error(ErrorCode::InvalidRoom, err.to_string()),
         };
+        if let Some(secret) = &self.state.config.join_secret {
+            if let Err(err) = verify_join_token(secret.as_bytes(), &room, token, unix_now()) {
+                return self.error(err.code(), err.to_string());
+            }
+        }
         let id = PeerId(format!("{:032x}", rand::random::<u128>()));
         let state = self.state.clone();
         let config = &state.config;
@@ -208,18 +240,23 @@ impl Session {
         };
         // The member enters the local registry first, unannounced, so that events from other nodes about
         // this room reach it from now on; it is announced once the cluster has admitted it.
-        let entered = state.rooms.with_room(&room, |rooms| {
-            rooms.join(
-                &room,
-                id.clone(),
-                name.clone(),
-                self.handle.clone(),
-                local_cap,
-            )
-        });
+        let entered = state.rooms.join(
+            &room,
+            id.clone(),
+            name.clone(),
+            self.handle.clone(),
+            local_cap,
+            config.max_rooms,
+        );
         let joined = match entered {
             Ok(joined) => joined,
             Err(JoinRefusal::Full { max_peers }) => return self.room_full(&room, max_peers),
+            Err(JoinRefusal::TooManyRooms { max_rooms }) => {
+                return self.error(
+                    ErrorCode::TooManyRooms,
+                    format!("this relay holds its maximum of {max_rooms} rooms; join an existing room or try again later"),
+                )
+            }
         };
         let admission = match cluster {
             Some(cluster) => cluster.admit(&room, &id, &name, config.max_peers).await,
@@ -266,13 +303,15 @@ impl Session {
             id: id.clone(),
             name: name.clone(),
         });
+        let (ice_servers, expiry) = config.ice_servers_for(id.as_str(), unix_now());
+        self.refresh_at = expiry.map(|_| Instant::now() + config.turn_refresh_after());
         ServerMessage::Welcome {
             version: PROTOCOL_VERSION,
             peer_id: id,
             room,
             name,
             members,
-            ice_servers: config.ice_servers(),
+            ice_servers,
             limits: config.limits(),
             keepalive: config.keepalive(),
         }
@@ -317,6 +356,7 @@ impl Session {
     /// Leaves the room, telling the others why. Returns the room left, or `None` when not in one.
     fn leave(&mut self, reason: LeaveReason) -> Option<String> {
         let m = self.membership.take()?;
+        self.refresh_at = None;
         let left = frame(&ServerMessage::MemberLeft {
             id: m.id.clone(),
             reason,
@@ -332,6 +372,23 @@ impl Session {
         }
         tracing::info!(room = %m.room, peer = %m.id, name = %m.name, ?reason, "left");
         Some(m.room)
+    }
+
+    /// Fresh ICE servers for this member, and when to send the next ones.
+    fn refreshed_ice_servers(&mut self) -> Option<ServerMessage> {
+        let m = self.membership.as_ref()?;
+        let config = &self.state.config;
+        let (ice_servers, _) = config.ice_servers_for(m.id.as_str(), unix_now());
+        self.refresh_at = Some(Instant::now() + config.turn_refresh_after());
+        Some(ServerMessage::IceServers { ice_servers })
+    }
+
+    /// The earliest of the connection's deadlines besides keep-alive: a join timeout or a refresh.
+    fn next_deadline(&self, join_deadline: Option<Instant>) -> Option<Instant> {
+        match (join_deadline, self.refresh_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -371,11 +428,29 @@ async fn close<S, E>(sink: &mut S, code: u16, reason: &'static str)
 where
     S: Sink<Message, Error = E> + Unpin,
 {
+    close_with_notice(sink, None, code, reason).await;
+}
+
+/// Sends `notice` (a typed error saying why) and then the close frame, within [`CLOSE_TIMEOUT`] together.
+async fn close_with_notice<S, E>(
+    sink: &mut S,
+    notice: Option<ServerMessage>,
+    code: u16,
+    reason: &'static str,
+) where
+    S: Sink<Message, Error = E> + Unpin,
+{
     let frame = Message::Close(Some(CloseFrame {
         code: code.into(),
         reason: Utf8Bytes::from_static(reason),
     }));
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
+    let all = async {
+        if let Some(notice) = notice {
+            sink.feed(Message::Text(self::frame(&notice))).await?;
+        }
+        sink.send(frame).await
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, all).await;
 }
 
 /// Runs one client connection to its end, then removes its member from the room.
@@ -393,14 +468,32 @@ where
         state: state.clone(),
         handle: ConnHandle(outbox.clone()),
         membership: None,
+        refresh_at: None,
     };
+    let config = &state.config;
+    let mut limiter = RateLimiter::new(
+        config.rate_limit,
+        config.rate_burst,
+        Instant::now().into_std(),
+    );
+    // Set while the connection is in no room: it must join (again) by then.
+    let mut join_deadline = Some(Instant::now() + config.join_timeout());
     // One timer serves both the keep-alive deadline and the ping schedule: it fires at whichever comes
     // first, and an incoming frame only moves `deadline`, never the timer.
     let timeout = state.config.keepalive_timeout();
     let period = state.config.ping_interval();
     let mut deadline = Instant::now() + timeout;
     let mut next_ping = Instant::now() + period;
-    let timer = sleep_until(next_ping.min(deadline));
+    let wake = |session: &Session,
+                join_deadline: Option<Instant>,
+                next_ping: Instant,
+                deadline: Instant| {
+        let keepalive = next_ping.min(deadline);
+        session
+            .next_deadline(join_deadline)
+            .map_or(keepalive, |other| other.min(keepalive))
+    };
+    let timer = sleep_until(wake(&session, join_deadline, next_ping, deadline));
     tokio::pin!(timer);
     tracing::debug!(%remote, "connected");
 
@@ -408,7 +501,11 @@ where
         tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => {
-                Box::pin(close(&mut socket, close_code::GOING_AWAY, "relay shutting down; reconnect")).await;
+                let notice = session.error(
+                    ErrorCode::ShuttingDown,
+                    "the relay is shutting down; reconnect, possibly to another relay",
+                );
+                Box::pin(close_with_notice(&mut socket, Some(notice), close_code::GOING_AWAY, "relay shutting down; reconnect")).await;
                 break End::Shutdown;
             }
             () = outbox.ready() => {
@@ -425,8 +522,22 @@ where
             () = &mut timer => {
                 let now = Instant::now();
                 if now >= deadline {
+                    state.counters.closed_keepalive.fetch_add(1, Ordering::Relaxed);
                     Box::pin(close(&mut socket, close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout")).await;
                     break End::Timeout;
+                }
+                if join_deadline.is_some_and(|at| now >= at) {
+                    state.counters.closed_join_timeout.fetch_add(1, Ordering::Relaxed);
+                    Box::pin(close(&mut socket, close_code::JOIN_TIMEOUT, "joined no room in time; reconnect to join")).await;
+                    break End::JoinTimeout;
+                }
+                if session.refresh_at.is_some_and(|at| now >= at) {
+                    if let Some(fresh) = session.refreshed_ice_servers() {
+                        if !Box::pin(write(&mut socket, [Message::Text(frame(&fresh))], &session)).await {
+                            if session.ending() { continue; }
+                            break End::Closed;
+                        }
+                    }
                 }
                 if now >= next_ping {
                     next_ping = now + period;
@@ -435,25 +546,56 @@ where
                         break End::Closed;
                     }
                 }
-                timer.as_mut().reset(next_ping.min(deadline));
+                timer.as_mut().reset(wake(&session, join_deadline, next_ping, deadline));
             }
             incoming = socket.next() => {
-                deadline = Instant::now() + timeout;
-                let reply = match incoming {
-                    None | Some(Ok(Message::Close(_))) => break End::Closed,
-                    Some(Err(err)) => {
+                let now = Instant::now();
+                deadline = now + timeout;
+                let verdict = match &incoming {
+                    Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_))) => {
+                        if !matches!(incoming, Some(Ok(Message::Ping(_)))) {
+                            state.counters.messages_received.fetch_add(1, Ordering::Relaxed);
+                        }
+                        limiter.check(now.into_std())
+                    }
+                    _ => Verdict::Allow,
+                };
+                let was_joined = session.membership.is_some();
+                let reply = match (verdict, incoming) {
+                    (_, None | Some(Ok(Message::Close(_)))) => break End::Closed,
+                    (_, Some(Err(err))) => {
                         tracing::debug!(%remote, %err, "connection error");
                         break End::Closed;
                     }
-                    Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
-                    Some(Ok(Message::Binary(_))) => Some(session.error(
+                    (Verdict::Close, _) => {
+                        state.counters.closed_rate_limited.fetch_add(1, Ordering::Relaxed);
+                        Box::pin(close(&mut socket, close_code::RATE_LIMITED, "far over the message rate limit")).await;
+                        break End::RateLimited;
+                    }
+                    (Verdict::Drop, _) => None,
+                    (Verdict::Refuse, _) => Some(session.error(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "more than {} messages a second (bursts of {}); messages are dropped until you slow down",
+                            config.rate_limit, config.rate_burst
+                        ),
+                    )),
+                    (Verdict::Allow, Some(Ok(Message::Text(text)))) => Box::pin(session.on_text(text.as_str())).await,
+                    (Verdict::Allow, Some(Ok(Message::Binary(_)))) => Some(session.error(
                         ErrorCode::BinaryNotSupported,
                         "binary frames are not part of the protocol; send JSON text",
                     )),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
+                    (Verdict::Allow, Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => None,
                 }
                 // Serialized at once, so the (large) message itself is not held across the write.
                 .map(|reply| frame(&reply));
+                if session.membership.is_some() != was_joined {
+                    join_deadline = match session.membership {
+                        Some(_) => None,
+                        None => Some(now + config.join_timeout()),
+                    };
+                    timer.as_mut().reset(wake(&session, join_deadline, next_ping, deadline));
+                }
                 if let Some(reply) = reply {
                     if !Box::pin(write(&mut socket, [Message::Text(reply)], &session)).await {
                         if session.ending() { continue; }
@@ -467,7 +609,8 @@ where
     let reason = match end {
         End::Closed | End::Shutdown => LeaveReason::Left,
         End::Timeout => LeaveReason::Timeout,
-        End::Evicted => LeaveReason::Evicted,
+        End::Evicted | End::RateLimited => LeaveReason::Evicted,
+        End::JoinTimeout => LeaveReason::Left,
     };
     session.leave(reason);
     tracing::debug!(%remote, ?end, "disconnected");

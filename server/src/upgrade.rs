@@ -6,6 +6,10 @@
 //! costs a syscall per few hundred bytes. `LazyRead` reads from the socket into one scratch buffer per thread
 //! and keeps leftovers only while a frame is partly consumed; tungstenite's own buffer can then be tiny.
 //!
+//! Before answering 101 it refuses handshakes from web pages of origins the relay does not serve or list
+//! (403, see [`crate::http::origin_allowed`]) and from addresses that already hold
+//! `--max-connections-per-ip` connections (429), so neither costs a connection task.
+//!
 //! This module knows nothing of the protocol or rooms; it hands a ready `WebSocketStream` to
 //! [`crate::socket::serve`].
 
@@ -13,6 +17,7 @@ use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -85,6 +90,30 @@ pub async fn ws_upgrade(
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
         return refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
     };
+    if !crate::http::origin_allowed(headers, &state.config.allowed_origins) {
+        state
+            .counters
+            .refused_origin
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%remote, origin = ?headers.get(header::ORIGIN), "WebSocket from another origin refused");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "pages from this origin may not use this relay; its operator can allow them with --allowed-origin",
+        );
+    }
+    let Some(slot) = state
+        .per_ip
+        .acquire(remote.ip(), state.config.max_connections_per_ip)
+    else {
+        state
+            .counters
+            .refused_per_ip
+            .fetch_add(1, Ordering::Relaxed);
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many connections from this address; close some and try again",
+        );
+    };
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut request);
 
@@ -105,6 +134,7 @@ pub async fn ws_upgrade(
             }
             Err(err) => tracing::debug!(%remote, %err, "WebSocket upgrade failed"),
         }
+        drop(slot);
         drop(token);
     });
 

@@ -386,10 +386,12 @@ async fn client_that_never_reads_is_evicted_and_the_others_keep_going() {
 }
 
 #[tokio::test]
-async fn shutdown_tells_clients_to_go_away() {
+async fn shutdown_tells_clients_to_reconnect_elsewhere_then_closes() {
     let relay = Relay::start().await;
     let (mut a, _) = relay.joined(&room("bye"), "A").await;
     let shutdown = tokio::spawn(relay.shutdown());
+    let notice = a.expect_error(ErrorCode::ShuttingDown).await;
+    assert!(notice.contains("reconnect"), "{notice}");
     let close = a.expect_close().await.expect("a close frame");
     assert_eq!(u16::from(close.code), close_code::GOING_AWAY);
     assert!(close.reason.contains("reconnect"));

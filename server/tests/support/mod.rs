@@ -107,6 +107,35 @@ impl Client {
         Client { ws }
     }
 
+    /// Connects as a browser page from `origin` would; the HTTP status if the relay refuses.
+    pub async fn connect_from(url: &str, origin: &str) -> Result<Client, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::Error;
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Client { ws }),
+            Err(Error::Http(response)) => Err(response.status().as_u16()),
+            Err(other) => panic!("unexpected handshake failure: {other}"),
+        }
+    }
+
+    /// Sends a join with `token` and returns the relay's answer (a welcome or an error).
+    pub async fn join_with_token(
+        &mut self,
+        room: &str,
+        name: &str,
+        token: Option<&str>,
+    ) -> ServerMessage {
+        self.send(
+            json!({"type": "join", "version": 1, "name": name, "room": room, "token": token}),
+        )
+        .await;
+        self.recv().await
+    }
+
     pub async fn send_text(&mut self, text: &str) {
         self.ws.send(Message::text(text)).await.unwrap();
     }
@@ -220,6 +249,15 @@ pub fn room(tag: &str) -> String {
 
 /// Fetches `path` over plain HTTP/1.1 and returns (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (status, _, body) = http_get_with_headers(addr, path).await;
+    (status, body)
+}
+
+/// Fetches `path` over plain HTTP/1.1 and returns (status, headers with lower-case names, body).
+pub async fn http_get_with_headers(
+    addr: SocketAddr,
+    path: &str,
+) -> (u16, Vec<(String, String)>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
@@ -235,6 +273,20 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+/// The value of header `name` (lower case) in `headers`.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }

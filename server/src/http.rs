@@ -1,0 +1,313 @@
+//! The relay's plain HTTP side: security headers on every response, the Origin check for the WebSocket,
+//! and the Prometheus exposition at `/metrics`.
+//!
+//! The Content-Security-Policy allows exactly what the built app uses: its own scripts, the inline module
+//! script trunk writes into `index.html` (allowed by its SHA-256 hash, read from the served file, so no
+//! `'unsafe-inline'`), WebAssembly compilation (`'wasm-unsafe-eval'`) and connections to its own origin.
+//! This module knows nothing of rooms or the protocol.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use peerlab_protocol::ErrorCode;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+
+/// The Content-Security-Policy for one build of the app, recomputed when `index.html` changes (a rebuild
+/// while the relay runs changes the inline script, and so its hash).
+#[derive(Default)]
+pub struct CspCache {
+    /// The modification time of the `index.html` the policy was computed from, and the policy.
+    cached: Mutex<Option<(Option<SystemTime>, HeaderValue)>>,
+}
+
+impl CspCache {
+    fn policy(&self, dist: &Path, extra_connect: &[String]) -> HeaderValue {
+        let index = dist.join("index.html");
+        let modified = std::fs::metadata(&index).and_then(|m| m.modified()).ok();
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((when, policy)) = cached.as_ref() {
+            if *when == modified {
+                return policy.clone();
+            }
+        }
+        let html = std::fs::read_to_string(&index).unwrap_or_default();
+        let policy = HeaderValue::from_str(&content_security_policy(&html, extra_connect))
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+        *cached = Some((modified, policy.clone()));
+        policy
+    }
+}
+
+/// The SHA-256 hashes (CSP source form) of every inline `<script>` in `html`.
+pub fn inline_script_hashes(html: &str) -> Vec<String> {
+    let mut hashes = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<script") {
+        let after = &rest[start..];
+        let Some(open_end) = after.find('>') else {
+            break;
+        };
+        let tag = &after[..open_end];
+        let body_and_more = &after[open_end + 1..];
+        let Some(close) = body_and_more.find("</script>") else {
+            break;
+        };
+        if !tag.contains("src=") {
+            let digest = Sha256::digest(&body_and_more.as_bytes()[..close]);
+            hashes.push(format!("'sha256-{}'", STANDARD.encode(digest)));
+        }
+        rest = &body_and_more[close..];
+    }
+    hashes
+}
+
+/// The policy for an app whose `index.html` is `html`.
+pub fn content_security_policy(html: &str, extra_connect: &[String]) -> String {
+    let mut script = String::from("'self' 'wasm-unsafe-eval'");
+    for hash in inline_script_hashes(html) {
+        script.push(' ');
+        script.push_str(&hash);
+    }
+    let mut connect = String::from("'self'");
+    for source in extra_connect {
+        connect.push(' ');
+        connect.push_str(source);
+    }
+    format!(
+        "default-src 'self'; script-src {script}; style-src 'self'; img-src 'self' data: blob:; \
+         media-src 'self' blob:; connect-src {connect}; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Adds the security headers to every response.
+pub async fn security_headers(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let policy = state
+        .csp
+        .policy(&state.config.dist, &state.config.csp_connect_src);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Room links may carry a join token in their query; no Referer header must take it to another site.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static(
+            "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), usb=()",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// Whether a WebSocket handshake with these headers may proceed. Browsers always send `Origin` on a
+/// WebSocket handshake and a page cannot forge it; a request without one is not from a browser page, and
+/// an Origin check would not stop such a client anyway.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    // Same origin: the page came from this relay, under the host name the browser used to reach it.
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let authority = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((host, authority), (Some(host), Some(authority)) if host.eq_ignore_ascii_case(authority))
+}
+
+/// `/metrics` in the Prometheus text format.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let c = &state.counters;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    metric(
+        "peerlab_connections",
+        "gauge",
+        "Open WebSocket connections.",
+        &[("", state.connections.len() as u64)],
+    );
+    metric(
+        "peerlab_rooms",
+        "gauge",
+        "Rooms with at least one member on this relay.",
+        &[("", state.rooms.room_count() as u64)],
+    );
+    metric(
+        "peerlab_connections_accepted_total",
+        "counter",
+        "WebSocket connections accepted since start.",
+        &[("", c.accepted.load(Ordering::Relaxed))],
+    );
+    metric(
+        "peerlab_messages_received_total",
+        "counter",
+        "Text and binary messages received from clients.",
+        &[("", c.messages_received.load(Ordering::Relaxed))],
+    );
+    metric(
+        "peerlab_signals_relayed_total",
+        "counter",
+        "Signals forwarded to another member.",
+        &[("", c.signals_relayed.load(Ordering::Relaxed))],
+    );
+    let by_code: Vec<(String, u64)> = ErrorCode::ALL
+        .iter()
+        .map(|code| {
+            (
+                format!("{{code=\"{code}\"}}"),
+                c.errors_by_code[code.index()].load(Ordering::Relaxed),
+            )
+        })
+        .collect();
+    let by_code: Vec<(&str, u64)> = by_code.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    metric(
+        "peerlab_errors_total",
+        "counter",
+        "Typed error replies sent, by code.",
+        &by_code,
+    );
+    metric(
+        "peerlab_evictions_total",
+        "counter",
+        "Connections closed because their outgoing queue was full (4001).",
+        &[("", c.evictions.load(Ordering::Relaxed))],
+    );
+    metric(
+        "peerlab_closed_total",
+        "counter",
+        "Connections the relay closed for abuse, by reason.",
+        &[
+            (
+                "{reason=\"rate_limited\"}",
+                c.closed_rate_limited.load(Ordering::Relaxed),
+            ),
+            (
+                "{reason=\"join_timeout\"}",
+                c.closed_join_timeout.load(Ordering::Relaxed),
+            ),
+            (
+                "{reason=\"keepalive_timeout\"}",
+                c.closed_keepalive.load(Ordering::Relaxed),
+            ),
+        ],
+    );
+    metric(
+        "peerlab_upgrades_refused_total",
+        "counter",
+        "WebSocket handshakes refused, by reason.",
+        &[
+            (
+                "{reason=\"origin\"}",
+                c.refused_origin.load(Ordering::Relaxed),
+            ),
+            (
+                "{reason=\"per_ip_limit\"}",
+                c.refused_per_ip.load(Ordering::Relaxed),
+            ),
+        ],
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        out,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_scripts_are_hashed_and_external_ones_are_not() {
+        let html = "<head><script type=\"module\">\nimport init from '/a.js';\n</script>\
+                    <script src=\"/b.js\"></script><script>x()</script></head>";
+        // Computed with: printf "\nimport init from '/a.js';\n" | openssl dgst -sha256 -binary | base64 (and "x()").
+        assert_eq!(
+            inline_script_hashes(html),
+            vec![
+                "'sha256-nmdLyQ6u69OUSoW4i7ADiAWaKqSloTkmbl/K96XORko='".to_string(),
+                "'sha256-D6IGS8VMvCoyaR/l0h9tERrBTATY01CoPS7l6xDv0kI='".to_string(),
+            ]
+        );
+        let policy = content_security_policy(html, &["wss://relay.example.org".into()]);
+        assert!(
+            policy.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"),
+            "{policy}"
+        );
+        assert!(
+            policy.contains("connect-src 'self' wss://relay.example.org;"),
+            "{policy}"
+        );
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+    }
+
+    #[test]
+    fn origin_check_allows_same_origin_listed_origins_and_non_browsers() {
+        fn headers(origin: Option<&'static str>, host: &'static str) -> HeaderMap {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static(host));
+            if let Some(origin) = origin {
+                h.insert(header::ORIGIN, HeaderValue::from_static(origin));
+            }
+            h
+        }
+        let listed = vec!["https://app.example.org".to_string()];
+        let cases = [
+            (None, "relay:8080", true),
+            (Some("http://relay:8080"), "relay:8080", true),
+            (Some("http://RELAY:8080"), "relay:8080", true),
+            (Some("https://app.example.org"), "relay:8080", true),
+            (Some("https://evil.example"), "relay:8080", false),
+            (Some("http://relay:8081"), "relay:8080", false),
+            (Some("null"), "relay:8080", false),
+        ];
+        for (origin, host, expected) in cases {
+            assert_eq!(
+                origin_allowed(&headers(origin, host), &listed),
+                expected,
+                "{origin:?}"
+            );
+        }
+        assert!(origin_allowed(
+            &headers(Some("https://evil.example"), "r"),
+            &["*".into()]
+        ));
+    }
+}
