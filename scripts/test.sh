@@ -58,10 +58,14 @@ run_counted native cargo test --workspace --locked --offline
 stage "browser tests (wasm-bindgen-test in headless Chromium, against a real relay)"
 cargo build --locked --offline -p peerlab-server
 RELAY_PORT=18080
-target/debug/peerlab-server --bind 127.0.0.1:$RELAY_PORT --dist "$LOGDIR/no-dist" >"$LOGDIR/relay-browser.log" 2>&1 &
+# The test pages come from wasm-bindgen-test-runner's own server, another origin than the relay's: pin its
+# address so the relay can allow exactly that origin (the relay refuses pages of origins it does not know).
+RUNNER_ADDR=127.0.0.1:18070
+target/debug/peerlab-server --bind 127.0.0.1:$RELAY_PORT --dist "$LOGDIR/no-dist" \
+  --allowed-origin "http://$RUNNER_ADDR" >"$LOGDIR/relay-browser.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$RELAY_PORT/healthz" 30
-PEERLAB_TEST_RELAY_WS="ws://127.0.0.1:$RELAY_PORT/ws" \
+PEERLAB_TEST_RELAY_WS="ws://127.0.0.1:$RELAY_PORT/ws" WASM_BINDGEN_TEST_ADDRESS=$RUNNER_ADDR \
   run_counted browser cargo test --locked --offline --target wasm32-unknown-unknown -p peerlab --tests
 
 stage "end-to-end tests of the release build (trunk + wasm-opt, served by the relay)"

@@ -166,6 +166,11 @@ pub fn relay_error_headline(code: ErrorCode) -> &'static str {
         ErrorCode::ShuttingDown => "The relay is shutting down",
         ErrorCode::PeerNotFound => "That member has left the room",
         ErrorCode::MessageTooLarge => "The message was too large for the relay",
+        ErrorCode::RateLimited => "The app sent messages faster than the relay allows",
+        ErrorCode::TooManyRooms => "The relay cannot open more rooms right now",
+        ErrorCode::TokenRequired => "This room needs an invitation link",
+        ErrorCode::TokenInvalid => "This room link is not valid",
+        ErrorCode::TokenExpired => "This room link has expired",
         ErrorCode::NotJoined | ErrorCode::AlreadyJoined => {
             "The app and the relay disagree about the room"
         }
@@ -179,6 +184,18 @@ pub fn relay_error_headline(code: ErrorCode) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_refusals_have_distinct_headlines() {
+        let headlines = [
+            ErrorCode::TokenRequired,
+            ErrorCode::TokenInvalid,
+            ErrorCode::TokenExpired,
+        ]
+        .map(relay_error_headline);
+        assert_eq!(headlines[2], "This room link has expired");
+        assert!(headlines[0] != headlines[1] && headlines[1] != headlines[2]);
+    }
 
     #[test]
     fn room_full_has_a_plain_headline() {

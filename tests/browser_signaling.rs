@@ -35,6 +35,7 @@ fn connect(room: &str, name: &str) -> Result<(SignalingClient, SignalingEvents),
         JoinRequest {
             room: room.to_owned(),
             name: name.to_owned(),
+            token: None,
         },
     )
     .map_err(|err| err.to_string())

@@ -13,8 +13,11 @@ use crate::storage;
 pub fn RoomPanel(
     /// The room to join, already validated.
     room: String,
+    /// The join token from the room link, for a relay that protects its rooms.
+    #[prop(default = None)]
+    token: Option<String>,
 ) -> impl IntoView {
-    let relay = use_relay_room(room.clone());
+    let relay = use_relay_room(room.clone(), token);
     let roster = relay.roster();
     let name = RwSignal::new(storage::load_name().unwrap_or_default());
     let joined = move || roster.with(|r| r.state == ConnectionState::Joined);

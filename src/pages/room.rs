@@ -1,8 +1,11 @@
 //! The room page at `/room/:name`: the room's member list now, a mesh video call later.
+//!
+//! A room link may carry a join token (`/room/team?token=...`, printed by `peerlab-server token`) for a relay
+//! that protects its rooms; the page passes it on with the join.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use peerlab_protocol::validate_room;
 
 use crate::components::RoomPanel;
@@ -10,6 +13,7 @@ use crate::components::RoomPanel;
 #[component]
 pub fn RoomPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     // The home form percent-encodes the name; a name typed into the address bar may arrive either way.
     // Valid room names contain no '%', so decoding an already decoded name changes nothing.
     let raw = Memo::new(move |_| {
@@ -18,6 +22,8 @@ pub fn RoomPage() -> impl IntoView {
             .map(String::from)
             .unwrap_or(param)
     });
+    // The router hands over the query value already percent-decoded; tokens are URL-safe anyway.
+    let token = Memo::new(move |_| query.with(|q| q.get("token")).filter(|t| !t.is_empty()));
 
     view! {
         <article>
@@ -28,7 +34,7 @@ pub fn RoomPage() -> impl IntoView {
                 "relay and shows who is in it."
             </p>
             {move || match validate_room(&raw.get()) {
-                Ok(room) => view! { <RoomPanel room=room /> }.into_any(),
+                Ok(room) => view! { <RoomPanel room=room token=token.get() /> }.into_any(),
                 Err(err) => {
                     view! {
                         <div class="problem" role="alert" data-testid="room-param-error">

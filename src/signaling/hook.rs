@@ -23,6 +23,8 @@ use crate::storage;
 pub struct RelayRoom {
     /// The room this handle joins; fixed for the handle's life (a new room is a new component).
     room: StoredValue<String>,
+    /// The join token from the room link, for a relay that protects its rooms.
+    token: StoredValue<Option<String>>,
     /// Everything the page shows about the room.
     roster: RwSignal<Roster>,
     /// The live connection, if any. Local storage because a browser socket cannot cross threads.
@@ -33,10 +35,12 @@ pub struct RelayRoom {
     config: Option<AppConfig>,
 }
 
-/// Gives the calling component a room on the relay; the connection ends with the component.
-pub fn use_relay_room(room: String) -> RelayRoom {
+/// Gives the calling component a room on the relay; the connection ends with the component. `token` is
+/// the room link's join token, sent with every join (a relay that does not protect rooms ignores it).
+pub fn use_relay_room(room: String, token: Option<String>) -> RelayRoom {
     let handle = RelayRoom {
         room: StoredValue::new(room.clone()),
+        token: StoredValue::new(token),
         roster: RwSignal::new(Roster::new(room)),
         client: StoredValue::new_local(None),
         generation: StoredValue::new(0),
@@ -78,6 +82,7 @@ impl RelayRoom {
         let request = JoinRequest {
             room: self.room.get_value(),
             name,
+            token: self.token.get_value(),
         };
         let this = *self;
         spawn_local(async move { this.run(generation, request).await });

@@ -196,7 +196,8 @@ impl Roster {
                     self.log(format!("{old} is now {name}"));
                 }
             }
-            SignalingEvent::Signal { .. } => {}
+            // Signals and fresh ICE servers are for the peer connections, not for the member list.
+            SignalingEvent::Signal { .. } | SignalingEvent::IceServers(_) => {}
             SignalingEvent::Left { room } => {
                 self.state = ConnectionState::Idle;
                 self.members.clear();
@@ -250,6 +251,7 @@ mod tests {
         let mut session = Session::new(JoinRequest {
             room: "lobby".into(),
             name: "Ada".into(),
+            token: None,
         });
         let mut roster = Roster::new("lobby");
         roster.start_connecting();

@@ -18,6 +18,8 @@ pub struct JoinRequest {
     pub room: String,
     /// The display name, already checked with `validate_name`.
     pub name: String,
+    /// The join token from the room link (`?token=...`), for a relay that protects its rooms.
+    pub token: Option<String>,
 }
 
 /// The relay's answer to a successful join, as the app uses it.
@@ -54,6 +56,9 @@ pub enum SignalingEvent {
     MemberRenamed { id: PeerId, name: String },
     /// A signal from another member; `from` was stamped by the relay.
     Signal { from: PeerId, payload: Payload },
+    /// The relay sent fresh ICE servers (TURN credentials about to expire); they replace those of the
+    /// welcome, and a peer connection applies them with `setConfiguration`.
+    IceServers(Vec<IceServer>),
     /// The relay confirmed a `leave`; the socket stays open.
     Left { room: String },
     /// The relay refused something, with a stable code and a sentence for a person.
@@ -138,6 +143,7 @@ impl Session {
                 version: PROTOCOL_VERSION,
                 name: self.request.name.clone(),
                 room: self.request.room.clone(),
+                token: self.request.token.clone(),
             }),
             Action::Emit(SignalingEvent::Connected),
         ]
@@ -203,6 +209,7 @@ impl Session {
             ServerMessage::MemberLeft { id, reason } => SignalingEvent::MemberLeft { id, reason },
             ServerMessage::MemberRenamed { id, name } => SignalingEvent::MemberRenamed { id, name },
             ServerMessage::Signal { from, payload } => SignalingEvent::Signal { from, payload },
+            ServerMessage::IceServers { ice_servers } => SignalingEvent::IceServers(ice_servers),
         };
         vec![Action::Emit(event)]
     }
@@ -311,6 +318,7 @@ pub(crate) mod tests {
         Session::new(JoinRequest {
             room: "lobby".into(),
             name: "Ada".into(),
+            token: None,
         })
     }
 
@@ -331,7 +339,8 @@ pub(crate) mod tests {
                 Action::Send(ClientMessage::Join {
                     version: PROTOCOL_VERSION,
                     name: "Ada".into(),
-                    room: "lobby".into()
+                    room: "lobby".into(),
+                    token: None,
                 }),
                 Action::Emit(SignalingEvent::Connected),
             ]
@@ -356,6 +365,35 @@ pub(crate) mod tests {
             }
         );
         assert_eq!(s.phase(), Phase::Joined);
+    }
+
+    #[test]
+    fn the_token_from_the_room_link_goes_into_the_join() {
+        let mut s = Session::new(JoinRequest {
+            room: "team".into(),
+            name: "Ada".into(),
+            token: Some("v1.1767225600.sig".into()),
+        });
+        assert!(matches!(
+            &s.on_open()[0],
+            Action::Send(ClientMessage::Join { token: Some(t), room, .. }) if t == "v1.1767225600.sig" && room == "team"
+        ));
+    }
+
+    #[test]
+    fn refreshed_ice_servers_are_reported() {
+        let mut s = joined();
+        let actions = s.on_text(
+            r#"{"type":"ice_servers","ice_servers":[{"urls":["turn:t:3478"],"username":"9:p1","credential":"c"}]}"#,
+        );
+        assert_eq!(
+            actions,
+            vec![Action::Emit(SignalingEvent::IceServers(vec![IceServer {
+                urls: vec!["turn:t:3478".into()],
+                username: Some("9:p1".into()),
+                credential: Some("c".into()),
+            }]))]
+        );
     }
 
     #[test]
