@@ -52,6 +52,15 @@ async fn member(
             }
             continue;
         }
+        // A welcome lists the members already there as {"id":"...","name":"..."}; their ids are read the same way.
+        if text.starts_with(r#"{"type":"welcome""#) {
+            for entry in text.split(r#"{"id":""#).skip(1) {
+                if let Some(id) = entry.split('"').next() {
+                    known.insert(PeerId(id.to_owned()));
+                }
+            }
+            continue;
+        }
         match decode_server(&text)? {
             ServerMessage::Welcome { members, .. } => {
                 known.extend(members.into_iter().map(|m| m.id))
