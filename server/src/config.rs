@@ -174,6 +174,14 @@ pub struct Config {
     #[arg(long, env = "PEERLAB_TURN_TTL", default_value = "1h", value_parser = parse_ttl)]
     pub turn_ttl: Duration,
 
+    /// PEM certificate chain: with --tls-key the relay serves https:// and wss:// itself.
+    #[arg(long, env = "PEERLAB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "PEERLAB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "PEERLAB_LOG_JSON")]
     pub log_json: bool,

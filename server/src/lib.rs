@@ -10,6 +10,7 @@
 //! - [`credentials`]: join tokens for protected rooms and time-limited TURN credentials (HMACs, no clock).
 //! - [`upgrade`]: the WebSocket handshake (Origin check, per-address cap), and the read wrapper that keeps
 //!   idle connections' buffers empty.
+//! - [`tls`]: optional rustls termination (`--tls-cert`, `--tls-key`).
 //! - [`socket`]: one connection's loop: reads client messages, answers them, writes its queue, keeps alive.
 //! - [`http`]: security headers on every response, the Origin rule, and `/metrics`.
 //! - this file: [`AppState`], the router ([`app`]) and [`run`], which serves a listener until shutdown.
@@ -25,6 +26,7 @@ pub mod limits;
 pub mod outbox;
 pub mod rooms;
 pub mod socket;
+pub mod tls;
 pub mod upgrade;
 
 use std::future::Future;
@@ -178,6 +180,25 @@ pub async fn run(
     serve_state(listener, state, shutdown).await
 }
 
+/// Serves `router` on `listener` (plain TCP or TLS) until `shutdown` completes.
+/// (Both kinds arrive wrapped in `TapIo`, for which axum provides the `ConnectInfo<SocketAddr>` the handlers use.)
+async fn serve_on<L, F>(
+    listener: axum::serve::TapIo<L, F>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    F: FnMut(&mut L::Io) + Send + 'static,
+{
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
 /// Like [`run`], with a state the caller made (tests read its counters).
 pub async fn serve_state(
     listener: TcpListener,
@@ -201,25 +222,31 @@ pub async fn serve_state(
         let _ = state.cluster.set(cluster);
     }
     let token = state.shutdown.clone();
-    let grace = Duration::from_millis(state.config.shutdown_grace_ms);
     let router = app(state.clone());
-    // Signaling messages are small and latency-sensitive: without TCP_NODELAY, Nagle's algorithm and delayed
-    // acknowledgements hold a forwarded offer back by up to 40 ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let shutdown = async move {
         shutdown.await;
         tracing::info!("shutting down: closing connections");
         token.cancel();
-    })
-    .await?;
+    };
+    match (&state.config.tls_cert, &state.config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let config = tls::load(cert, key).map_err(std::io::Error::other)?;
+            // TCP_NODELAY is set on each socket before its handshake; nothing is left to do per stream here.
+            let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            serve_on(listener, router, shutdown).await?;
+        }
+        _ => {
+            // Signaling messages are small and latency-sensitive: without TCP_NODELAY, Nagle's algorithm and
+            // delayed acknowledgements hold a forwarded offer back by up to 40 ms.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(err) = tcp.set_nodelay(true) {
+                    tracing::debug!(%err, "cannot set TCP_NODELAY");
+                }
+            });
+            serve_on(listener, router, shutdown).await?;
+        }
+    }
+    let grace = Duration::from_millis(state.config.shutdown_grace_ms);
     state.connections.close();
     state.background.close();
     let all_closed = async {
