@@ -56,13 +56,16 @@ pub enum At<H> {
 struct Slot<H> {
     name: String,
     at: At<H>,
+    /// False while a cluster join waits for Redis to admit it: such a member is neither listed to others
+    /// nor sent their events, so a refused join leaves no trace. It learns the room from its `welcome`.
+    announced: bool,
 }
 
 impl<H: Clone> Slot<H> {
     fn local(&self) -> Option<H> {
         match &self.at {
-            At::Local(h) => Some(h.clone()),
-            At::Remote(_) => None,
+            At::Local(h) if self.announced => Some(h.clone()),
+            _ => None,
         }
     }
 }
@@ -83,6 +86,7 @@ impl<H: Clone> Room<H> {
     fn member_list(&self) -> Vec<Member> {
         self.members
             .iter()
+            .filter(|(_, s)| s.announced)
             .map(|(id, s)| Member {
                 id: id.clone(),
                 name: s.name.clone(),
@@ -115,6 +119,42 @@ impl<H: Clone> Rooms<H> {
         handle: H,
         max_peers: u32,
     ) -> Result<Joined<H>, JoinRefusal> {
+        self.insert(room, id, name, handle, max_peers, true)
+    }
+
+    /// Adds `id` to `room` unannounced (see `Slot::announced`): it holds its place and will hear of the room
+    /// through [`Rooms::confirm`], or leave without anyone having heard of it.
+    pub fn reserve(
+        &mut self,
+        room: &str,
+        id: PeerId,
+        name: String,
+        handle: H,
+        max_peers: u32,
+    ) -> Result<(), JoinRefusal> {
+        self.insert(room, id, name, handle, max_peers, false)
+            .map(|_| ())
+    }
+
+    /// Announces a reserved member: returns the members it joins (for its `welcome`) and the local handles to
+    /// tell `member_joined`, both as they are now.
+    pub fn confirm(&mut self, room: &str, id: &PeerId) -> Option<Joined<H>> {
+        let entry = self.rooms.get_mut(room)?;
+        let members = entry.member_list();
+        let others = entry.local_handles();
+        entry.members.get_mut(id)?.announced = true;
+        Some(Joined { members, others })
+    }
+
+    fn insert(
+        &mut self,
+        room: &str,
+        id: PeerId,
+        name: String,
+        handle: H,
+        max_peers: u32,
+        announced: bool,
+    ) -> Result<Joined<H>, JoinRefusal> {
         if self
             .rooms
             .get(room)
@@ -133,6 +173,7 @@ impl<H: Clone> Rooms<H> {
             Slot {
                 name,
                 at: At::Local(handle),
+                announced,
             },
         );
         entry.local += 1;
@@ -170,6 +211,7 @@ impl<H: Clone> Rooms<H> {
             Slot {
                 name: member.name,
                 at: At::Remote(node),
+                announced: true,
             },
         );
         Some(room.local_handles())
@@ -204,7 +246,7 @@ impl<H: Clone> Rooms<H> {
                 let locals = room
                     .members
                     .iter()
-                    .filter(|(_, s)| matches!(s.at, At::Local(_)))
+                    .filter(|(_, s)| matches!(s.at, At::Local(_)) && s.announced)
                     .map(|(id, s)| Member {
                         id: id.clone(),
                         name: s.name.clone(),
@@ -272,6 +314,7 @@ impl<H: Clone> Rooms<H> {
                     Slot {
                         name: member.name.clone(),
                         at: At::Remote(node),
+                        announced: true,
                     },
                 );
                 appeared.push(member);
@@ -346,6 +389,34 @@ impl<H: Clone> Registry<H> {
         max_peers: u32,
         max_rooms: u32,
     ) -> Result<Joined<H>, JoinRefusal> {
+        self.insert(room, id, name, handle, max_peers, max_rooms, true)
+    }
+
+    /// Reserves like [`Rooms::reserve`], with the same room cap as [`Registry::join`].
+    pub fn reserve(
+        &self,
+        room: &str,
+        id: PeerId,
+        name: String,
+        handle: H,
+        max_peers: u32,
+        max_rooms: u32,
+    ) -> Result<(), JoinRefusal> {
+        self.insert(room, id, name, handle, max_peers, max_rooms, false)
+            .map(|_| ())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &self,
+        room: &str,
+        id: PeerId,
+        name: String,
+        handle: H,
+        max_peers: u32,
+        max_rooms: u32,
+        announced: bool,
+    ) -> Result<Joined<H>, JoinRefusal> {
         let mut guard = self.lock(room);
         let opens = !guard.contains(room);
         if opens
@@ -358,7 +429,7 @@ impl<H: Clone> Registry<H> {
         {
             return Err(JoinRefusal::TooManyRooms { max_rooms });
         }
-        let joined = guard.join(room, id, name, handle, max_peers);
+        let joined = guard.insert(room, id, name, handle, max_peers, announced);
         if opens && joined.is_err() {
             self.rooms.fetch_sub(1, Ordering::Relaxed);
         }
@@ -595,5 +666,32 @@ mod tests {
             rooms.local_members(),
             vec![("r".to_string(), vec![member("a", "A")])]
         );
+    }
+
+    #[test]
+    fn a_reserved_member_is_invisible_until_confirmed_and_leaves_no_trace_if_refused() {
+        let mut rooms = Rooms::default();
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        rooms.reserve("r", id("c"), "C".into(), 'c', 8).unwrap();
+        // Events reach only announced members, and nobody lists the reserved one.
+        assert_eq!(
+            rooms.add_remote("r", member("x", "X"), "n2".into()),
+            Some(vec!['a'])
+        );
+        assert_eq!(rooms.members("r"), vec![member("a", "A"), member("x", "X")]);
+        let b = rooms.join("r", id("b"), "B".into(), 'b', 8).unwrap();
+        assert_eq!(b.members, vec![member("a", "A"), member("x", "X")]);
+        assert_eq!(b.others, vec!['a']);
+        // Confirmed: it learns everyone as they are now, and those present learn of it.
+        let c = rooms.confirm("r", &id("c")).unwrap();
+        assert_eq!(
+            c.members,
+            vec![member("a", "A"), member("x", "X"), member("b", "B")]
+        );
+        assert_eq!(c.others, vec!['a', 'b']);
+        // A refused reservation leaves silently.
+        rooms.reserve("r", id("d"), "D".into(), 'd', 8).unwrap();
+        assert_eq!(rooms.leave("r", &id("d")), Some(vec!['a', 'c', 'b']));
+        assert!(rooms.members("r").iter().all(|m| m.id != id("d")));
     }
 }

@@ -46,11 +46,6 @@ impl std::fmt::Debug for ConnHandle {
 }
 
 impl ConnHandle {
-    /// Whether both handles reach the same connection.
-    pub(crate) fn is(&self, other: &ConnHandle) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-
     /// Queues `frame` for this client without waiting. A full queue evicts the client; a closed one means the
     /// client is already going, and the frame is dropped with it.
     pub(crate) fn deliver(&self, frame: Utf8Bytes, state: &AppState) {
@@ -240,14 +235,33 @@ impl Session {
         };
         // The member enters the local registry first, unannounced, so that events from other nodes about
         // this room reach it from now on; it is announced once the cluster has admitted it.
-        let entered = state.rooms.join(
-            &room,
-            id.clone(),
-            name.clone(),
-            self.handle.clone(),
-            local_cap,
-            config.max_rooms,
-        );
+        // In a cluster the member is reserved in the local registry first, unannounced, so that events
+        // from other nodes about this room are mirrored from now on; it is announced once Redis admits it,
+        // and a refusal leaves no trace. Without a cluster it joins at once.
+        let entered = match cluster {
+            Some(cluster) => state
+                .rooms
+                .reserve(
+                    &room,
+                    id.clone(),
+                    name.clone(),
+                    self.handle.clone(),
+                    local_cap,
+                    config.max_rooms,
+                )
+                .map(|()| Err(cluster)),
+            None => state
+                .rooms
+                .join(
+                    &room,
+                    id.clone(),
+                    name.clone(),
+                    self.handle.clone(),
+                    local_cap,
+                    config.max_rooms,
+                )
+                .map(Ok),
+        };
         let joined = match entered {
             Ok(joined) => joined,
             Err(JoinRefusal::Full { max_peers }) => return self.room_full(&room, max_peers),
@@ -258,34 +272,39 @@ impl Session {
                 )
             }
         };
-        let admission = match cluster {
-            Some(cluster) => cluster.admit(&room, &id, &name, config.max_peers).await,
-            None => Admission::Unavailable,
-        };
-        let members = match admission {
-            Admission::Full => {
-                state
-                    .rooms
-                    .with_room(&room, |rooms| rooms.leave(&room, &id));
-                return self.room_full(&room, config.max_peers);
-            }
-            Admission::Admitted(remote) => state.rooms.with_room(&room, |rooms| {
-                for (member, node) in remote {
-                    if let Some(locals) = rooms.add_remote(&room, member.clone(), node) {
-                        let announce = frame(&ServerMessage::MemberJoined { member });
-                        for local in locals.iter().filter(|h| !h.is(&self.handle)) {
-                            local.deliver(announce.clone(), &state);
+        let joined = match joined {
+            Ok(joined) => joined,
+            Err(cluster) => {
+                let admission = cluster.admit(&room, &id, &name, config.max_peers).await;
+                let confirmed = state.rooms.with_room(&room, |rooms| {
+                    match admission {
+                        Admission::Full => {
+                            rooms.leave(&room, &id);
+                            return None;
                         }
+                        Admission::Admitted(remote) => {
+                            for (member, node) in remote {
+                                if let Some(locals) = rooms.add_remote(&room, member.clone(), node)
+                                {
+                                    let announce = frame(&ServerMessage::MemberJoined { member });
+                                    for local in &locals {
+                                        local.deliver(announce.clone(), &state);
+                                    }
+                                }
+                            }
+                        }
+                        // Redis did not answer: the room is served from this node's view.
+                        Admission::Unavailable => {}
                     }
+                    rooms.confirm(&room, &id)
+                });
+                match confirmed {
+                    Some(joined) => joined,
+                    None => return self.room_full(&room, config.max_peers),
                 }
-                rooms
-                    .members(&room)
-                    .into_iter()
-                    .filter(|m| m.id != id)
-                    .collect()
-            }),
-            Admission::Unavailable => joined.members,
+            }
         };
+        let members = joined.members;
         let me = Member {
             id: id.clone(),
             name: name.clone(),
