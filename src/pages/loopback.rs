@@ -10,6 +10,7 @@ use crate::components::{LineChart, VideoView};
 use crate::rtc::loopback::{use_loopback, LoopbackOptions, Phase};
 use crate::rtc::peer::PeerStates;
 use crate::rtc::stats::{CandidateInfo, StatsSample};
+use crate::rtc::verification::short_authentication_string;
 
 #[component]
 pub fn LoopbackPage() -> impl IntoView {
@@ -177,6 +178,18 @@ pub fn LoopbackPage() -> impl IntoView {
                     <summary>"Answer (SDP)"</summary>
                     <pre>{move || lb.answer_sdp().get().unwrap_or_else(|| "No answer yet.".into())}</pre>
                 </details>
+                <p class="hint">
+                    "Verification code: "
+                    <strong data-testid="verification-code">
+                        {move || match (lb.offer_sdp().get(), lb.answer_sdp().get()) {
+                            (Some(offer), Some(answer)) => short_authentication_string(&offer, &answer)
+                                .unwrap_or_else(|err| err.to_string()),
+                            _ => "appears once both descriptions are set".to_string(),
+                        }}
+                    </strong>
+                    ". Both sides of a call derive it from the two DTLS fingerprints above; in a call between two "
+                    "people, reading it aloud and getting the same digits shows that nobody in between rewrote the SDP."
+                </p>
             </section>
 
             <section class="panel" aria-labelledby="timeline-heading">

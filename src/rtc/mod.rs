@@ -9,6 +9,8 @@
 //! - [`media_error`] and [`constraints`]: what each `getUserMedia` failure means for the user, and the
 //!   constraints the media page builds. Pure.
 //! - [`timeline`]: the loopback inspector's steps, each with its one-sentence explanation. Pure.
+//! - [`verification`]: the short code both sides of a call derive from its DTLS fingerprints, to compare
+//!   aloud and detect a relay that rewrote the SDP. Pure.
 //! - [`peer`]: [`Peer`], the owner of one `RTCPeerConnection` that carries out the negotiator's decisions,
 //!   trickles ICE, restarts ICE when the connection breaks and exposes its states as signals.
 //! - [`data`]: [`DataChannel`], the owner of one `RTCDataChannel`.
@@ -24,6 +26,7 @@ pub mod media_error;
 pub mod negotiation;
 pub mod stats;
 pub mod timeline;
+pub mod verification;
 
 pub mod data;
 mod js;

@@ -55,6 +55,8 @@ test('loopback page connects, shows candidate steps, carries a message and chart
   // A few more seconds of chart before the picture.
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="chart-bitrate"] polyline').length > 0
     && document.querySelector('[data-testid="chart-bitrate"] polyline').getAttribute('points').split(' ').length >= 4);
+  // The verification code both sides of a call would read aloud: six digits from the two DTLS fingerprints.
+  assert.match(await page.getByTestId('verification-code').textContent(), /^\d{3} \d{3}$/);
   await page.locator('[data-testid="sdp-offer"] summary').click();
   await page.screenshot({ path: `${SCREENSHOTS}loopback.png`, fullPage: true });
   await page.getByRole('button', { name: 'Hang up' }).click();
