@@ -105,6 +105,11 @@ impl Session {
         ServerMessage::Error { code, message }
     }
 
+    /// Handles one text frame it owns (see the connection loop) and returns the direct reply, if any.
+    async fn on_frame(&mut self, text: Utf8Bytes) -> Option<ServerMessage> {
+        self.on_text(text.as_str()).await
+    }
+
     /// Handles one text frame and returns the direct reply, if any.
     async fn on_text(&mut self, text: &str) -> Option<ServerMessage> {
         let max = self.state.config.max_message_bytes as usize;
@@ -551,8 +556,9 @@ where
                     break End::JoinTimeout;
                 }
                 if session.refresh_at.is_some_and(|at| now >= at) {
-                    if let Some(fresh) = session.refreshed_ice_servers() {
-                        if !Box::pin(write(&mut socket, [Message::Text(frame(&fresh))], &session)).await {
+                    // Serialized at once, so the message itself is not held across the write.
+                    if let Some(fresh) = session.refreshed_ice_servers().map(|m| frame(&m)) {
+                        if !Box::pin(write(&mut socket, [Message::Text(fresh)], &session)).await {
                             if session.ending() { continue; }
                             break End::Closed;
                         }
@@ -580,31 +586,36 @@ where
                     _ => Verdict::Allow,
                 };
                 let was_joined = session.membership.is_some();
-                let reply = match (verdict, incoming) {
-                    (_, None | Some(Ok(Message::Close(_)))) => break End::Closed,
-                    (_, Some(Err(err))) => {
+                let reply = match incoming {
+                    None | Some(Ok(Message::Close(_))) => break End::Closed,
+                    Some(Err(err)) => {
                         tracing::debug!(%remote, %err, "connection error");
                         break End::Closed;
                     }
-                    (Verdict::Close, _) => {
-                        state.counters.closed_rate_limited.fetch_add(1, Ordering::Relaxed);
-                        Box::pin(close(&mut socket, close_code::RATE_LIMITED, "far over the message rate limit")).await;
-                        break End::RateLimited;
-                    }
-                    (Verdict::Drop, _) => None,
-                    (Verdict::Refuse, _) => Some(session.error(
-                        ErrorCode::RateLimited,
-                        format!(
-                            "more than {} messages a second (bursts of {}); messages are dropped until you slow down",
-                            config.rate_limit, config.rate_burst
-                        ),
-                    )),
-                    (Verdict::Allow, Some(Ok(Message::Text(text)))) => Box::pin(session.on_text(text.as_str())).await,
-                    (Verdict::Allow, Some(Ok(Message::Binary(_)))) => Some(session.error(
-                        ErrorCode::BinaryNotSupported,
-                        "binary frames are not part of the protocol; send JSON text",
-                    )),
-                    (Verdict::Allow, Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => None,
+                    Some(Ok(message)) => match verdict {
+                        Verdict::Close => {
+                            state.counters.closed_rate_limited.fetch_add(1, Ordering::Relaxed);
+                            Box::pin(close(&mut socket, close_code::RATE_LIMITED, "far over the message rate limit")).await;
+                            break End::RateLimited;
+                        }
+                        Verdict::Drop => None,
+                        Verdict::Refuse => Some(session.error(
+                            ErrorCode::RateLimited,
+                            format!(
+                                "more than {} messages a second (bursts of {}); messages are dropped until you slow down",
+                                config.rate_limit, config.rate_burst
+                            ),
+                        )),
+                        Verdict::Allow => match message {
+                            // The frame moves into the boxed handler, so the loop's own state stays small.
+                            Message::Text(text) => Box::pin(session.on_frame(text)).await,
+                            Message::Binary(_) => Some(session.error(
+                                ErrorCode::BinaryNotSupported,
+                                "binary frames are not part of the protocol; send JSON text",
+                            )),
+                            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_) => None,
+                        },
+                    },
                 }
                 // Serialized at once, so the (large) message itself is not held across the write.
                 .map(|reply| frame(&reply));
