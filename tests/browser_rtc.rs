@@ -6,46 +6,20 @@
 
 #![cfg(target_arch = "wasm32")]
 
-use std::any::Any;
+mod support;
 
-use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
-use peerlab::error::describe_js;
 use peerlab::rtc::constraints::MediaRequest;
 use peerlab::rtc::loopback::{use_loopback, LoopbackOptions, Phase};
 use peerlab::rtc::media::{use_media_stream, TrackKind};
 use peerlab::rtc::timeline::{Side, StepKind};
 use peerlab::rtc::{Description, SdpKind};
-use peerlab::App;
-use wasm_bindgen::{JsCast, JsValue};
+use support::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_sys::{
-    Element, Event, EventInit, HtmlElement, HtmlSelectElement, MediaStream, MediaStreamTrack,
-};
+use web_sys::{MediaStream, MediaStreamTrack};
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// How long media or a connection may take to appear; loopback ICE usually needs well under a second.
-const WAIT_MS: u32 = 15_000;
-
-type TestResult = Result<(), String>;
-
-fn js(err: JsValue) -> String {
-    describe_js(&err)
-}
-
-/// Polls `ready` every 20 ms until it holds, for at most `WAIT_MS`.
-async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) -> TestResult {
-    let mut waited = 0;
-    while !ready() {
-        if waited >= WAIT_MS {
-            return Err(format!("{what}: not within {WAIT_MS} ms"));
-        }
-        TimeoutFuture::new(20).await;
-        waited += 20;
-    }
-    Ok(())
-}
 
 fn tracks(stream: &MediaStream) -> Vec<MediaStreamTrack> {
     stream
@@ -180,92 +154,6 @@ async fn switching_the_microphone_keeps_the_stream_live() -> TestResult {
     );
     owner.cleanup();
     Ok(())
-}
-
-/// A mounted app, as in `browser_shell.rs`; unmounted (and its owner cleaned) when dropped.
-struct Mounted {
-    root: HtmlElement,
-    handle: Option<Box<dyn Any>>,
-    owner: Owner,
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        self.handle.take();
-        self.owner.cleanup();
-        self.root.remove();
-    }
-}
-
-impl Mounted {
-    fn at(path: &str) -> Result<Self, String> {
-        let window = web_sys::window().ok_or("no window")?;
-        window
-            .history()
-            .map_err(js)?
-            .replace_state_with_url(&JsValue::NULL, "", Some(path))
-            .map_err(js)?;
-        let document = window.document().ok_or("no document")?;
-        let root: HtmlElement = document
-            .create_element("div")
-            .map_err(js)?
-            .dyn_into()
-            .map_err(|_| "a div is not an HtmlElement".to_owned())?;
-        document
-            .body()
-            .ok_or("no body")?
-            .append_child(&root)
-            .map_err(js)?;
-        let owner = Owner::new();
-        let handle = owner.with(|| leptos::mount::mount_to(root.clone(), App));
-        Ok(Mounted {
-            root,
-            handle: Some(Box::new(handle)),
-            owner,
-        })
-    }
-
-    async fn find(&self, test_id: &str) -> Result<Element, String> {
-        let selector = format!("[data-testid=\"{test_id}\"]");
-        let mut found = None;
-        wait_for(&format!("element {selector}"), || {
-            found = self.root.query_selector(&selector).ok().flatten();
-            found.is_some()
-        })
-        .await
-        .map_err(|e| {
-            format!(
-                "{e}; the app shows: {}",
-                self.root.text_content().unwrap_or_default()
-            )
-        })?;
-        found.ok_or_else(|| "vanished".to_owned())
-    }
-
-    async fn click(&self, test_id: &str) -> TestResult {
-        let el: HtmlElement = self
-            .find(test_id)
-            .await?
-            .dyn_into()
-            .map_err(|_| format!("{test_id} is not HTML"))?;
-        el.click();
-        Ok(())
-    }
-
-    async fn choose(&self, test_id: &str, value: &str) -> TestResult {
-        let select: HtmlSelectElement = self
-            .find(test_id)
-            .await?
-            .dyn_into()
-            .map_err(|_| format!("{test_id} is not a select"))?;
-        select.set_value(value);
-        let init = EventInit::new();
-        init.set_bubbles(true);
-        select
-            .dispatch_event(&Event::new_with_event_init_dict("change", &init).map_err(js)?)
-            .map_err(js)?;
-        Ok(())
-    }
 }
 
 #[wasm_bindgen_test]
