@@ -60,6 +60,7 @@ pub async fn send_join(ws: &mut Ws, room: &str, name: &str) -> anyhow::Result<()
         name: name.into(),
         room: room.into(),
         token: None,
+        resume: None,
     };
     ws.send(Message::text(encode_client(&join))).await?;
     Ok(())

@@ -119,6 +119,11 @@ pub enum ClientMessage {
         /// an unprotected join is unchanged.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
+        /// The `resume` token of an earlier `welcome` in this room: the relay gives this connection the
+        /// same peer id again if the token checks (see `docs/PROTOCOL.md`, "Reconnect and resume"), and a
+        /// fresh id otherwise. Absent on the wire when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
     },
     /// Change one's display name; every member, including the sender, gets `member_renamed`.
     Rename { name: String },
@@ -212,6 +217,13 @@ pub enum ServerMessage {
         ice_servers: Vec<IceServer>,
         limits: RoomLimits,
         keepalive: KeepAlive,
+        /// A token the client sends back as `join.resume` after its connection drops, to keep `peer_id`.
+        /// Absent when the relay does not offer resumption.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+        /// True when this join took back the peer id of a `resume` token; false for a fresh id.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
     },
     /// Someone entered the room.
     MemberJoined { member: Member },

@@ -17,6 +17,7 @@ fn client_examples() -> Vec<(ClientMessage, serde_json::Value)> {
                 name: "Ada".into(),
                 room: "lobby".into(),
                 token: None,
+                resume: None,
             },
             json!({"type": "join", "version": 1, "name": "Ada", "room": "lobby"}),
         ),
@@ -75,6 +76,8 @@ fn server_examples() -> Vec<(ServerMessage, serde_json::Value)> {
                     interval_ms: 15000,
                     timeout_ms: 45000,
                 },
+                resume: None,
+                resumed: false,
             },
             json!({"type": "welcome", "version": 1, "peer_id": "9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b",
                    "room": "lobby", "name": "Grace",
@@ -211,6 +214,7 @@ fn join_with_a_token_has_a_pinned_shape_and_round_trips() {
         name: "Ada".into(),
         room: "team".into(),
         token: Some("v1.1767225600.q2-Pj7d3mD5bY0x3VqJzQk1aCkq7Y0f0S4mV8tN2cE8".into()),
+        resume: None,
     };
     let expected = json!({"type": "join", "version": 1, "name": "Ada", "room": "team",
                           "token": "v1.1767225600.q2-Pj7d3mD5bY0x3VqJzQk1aCkq7Y0f0S4mV8tN2cE8"});

@@ -132,6 +132,7 @@ impl Session {
                 name,
                 room,
                 token,
+                resume: _,
             } => {
                 // Boxed so the connection's long-lived future is not sized for a join's (Redis) state.
                 Some(Box::pin(self.join(version, &name, &room, token.as_deref())).await)
@@ -338,6 +339,8 @@ impl Session {
             ice_servers,
             limits: config.limits(),
             keepalive: config.keepalive(),
+            resume: None,
+            resumed: false,
         }
     }
 

@@ -83,6 +83,7 @@ impl RelayRoom {
             room: self.room.get_value(),
             name,
             token: self.token.get_value(),
+            resume: None,
         };
         let this = *self;
         spawn_local(async move { this.run(generation, request).await });

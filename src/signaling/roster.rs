@@ -252,6 +252,7 @@ mod tests {
             room: "lobby".into(),
             name: "Ada".into(),
             token: None,
+            resume: None,
         });
         let mut roster = Roster::new("lobby");
         roster.start_connecting();

@@ -20,6 +20,9 @@ pub struct JoinRequest {
     pub name: String,
     /// The join token from the room link (`?token=...`), for a relay that protects its rooms.
     pub token: Option<String>,
+    /// The `resume` token of the last welcome, sent when reconnecting so the relay gives back the same
+    /// peer id. `None` for a first join.
+    pub resume: Option<String>,
 }
 
 /// The relay's answer to a successful join, as the app uses it.
@@ -39,6 +42,10 @@ pub struct Welcome {
     pub limits: RoomLimits,
     /// The relay's keep-alive timing, which sets how often this client pings.
     pub keepalive: KeepAlive,
+    /// What to send as `join.resume` after a dropped connection to keep `peer_id`.
+    pub resume: Option<String>,
+    /// True when the relay gave back the id of the `resume` token sent with this join.
+    pub resumed: bool,
 }
 
 /// What the signaling client reports to the app, in the order it happened.
@@ -144,6 +151,7 @@ impl Session {
                 name: self.request.name.clone(),
                 room: self.request.room.clone(),
                 token: self.request.token.clone(),
+                resume: self.request.resume.clone(),
             }),
             Action::Emit(SignalingEvent::Connected),
         ]
@@ -172,6 +180,8 @@ impl Session {
                 ice_servers,
                 limits,
                 keepalive,
+                resume,
+                resumed,
             } => {
                 self.phase = Phase::Joined;
                 let interval_ms = keepalive.interval_ms.max(MIN_KEEPALIVE_MS);
@@ -183,6 +193,8 @@ impl Session {
                     ice_servers,
                     limits,
                     keepalive,
+                    resume,
+                    resumed,
                 };
                 return vec![
                     Action::Emit(SignalingEvent::Welcome(welcome)),
@@ -311,6 +323,8 @@ pub(crate) mod tests {
                 interval_ms,
                 timeout_ms: interval_ms * 3,
             },
+            resume: Some(format!("resume-{peer_id}")),
+            resumed: false,
         })
     }
 
@@ -319,6 +333,7 @@ pub(crate) mod tests {
             room: "lobby".into(),
             name: "Ada".into(),
             token: None,
+            resume: None,
         })
     }
 
@@ -341,6 +356,7 @@ pub(crate) mod tests {
                     name: "Ada".into(),
                     room: "lobby".into(),
                     token: None,
+                    resume: None,
                 }),
                 Action::Emit(SignalingEvent::Connected),
             ]
@@ -373,6 +389,7 @@ pub(crate) mod tests {
             room: "team".into(),
             name: "Ada".into(),
             token: Some("v1.1767225600.sig".into()),
+            resume: None,
         });
         assert!(matches!(
             &s.on_open()[0],
