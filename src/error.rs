@@ -165,6 +165,7 @@ pub fn relay_error_headline(code: ErrorCode) -> &'static str {
         ErrorCode::UnsupportedVersion => "This app is out of date; reload the page",
         ErrorCode::ShuttingDown => "The relay is shutting down",
         ErrorCode::PeerNotFound => "That member has left the room",
+        ErrorCode::PeerAway => "That member lost its relay connection; it may be back in a moment",
         ErrorCode::MessageTooLarge => "The message was too large for the relay",
         ErrorCode::RateLimited => "The app sent messages faster than the relay allows",
         ErrorCode::TooManyRooms => "The relay cannot open more rooms right now",

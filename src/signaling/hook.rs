@@ -5,14 +5,18 @@
 //! which closes the socket. It deliberately holds no view: the chat and room pages render the roster their
 //! own way (see `components::RoomPanel`).
 
+use futures::channel::mpsc;
 use futures::StreamExt;
+use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use peerlab_protocol::validate_name;
+use peerlab_protocol::{validate_name, Payload, PeerId};
 
+use super::backoff::{should_reconnect, Backoff};
 use super::client::SignalingClient;
+use super::log::{Direction, SignalLog};
 use super::roster::{ConnectionState, Roster};
-use super::session::JoinRequest;
+use super::session::{JoinRequest, SignalingEvent};
 use crate::config::relay_url_for_this_page;
 use crate::context::{AppConfig, RelayStatus};
 use crate::error::AppError;
@@ -27,8 +31,14 @@ pub struct RelayRoom {
     token: StoredValue<Option<String>>,
     /// Everything the page shows about the room.
     roster: RwSignal<Roster>,
+    /// The relay messages sent and received, for the inspector.
+    log: RwSignal<SignalLog>,
     /// The live connection, if any. Local storage because a browser socket cannot cross threads.
     client: StoredValue<Option<SignalingClient>, LocalStorage>,
+    /// Who else wants every event (the peer connections of the chat and room pages).
+    subscribers: StoredValue<Vec<mpsc::UnboundedSender<SignalingEvent>>, LocalStorage>,
+    /// The last welcome's resume token: sent with the next join after a drop to keep the peer id.
+    resume: StoredValue<Option<String>>,
     /// Counts connection attempts, so events still queued from an earlier client are ignored.
     generation: StoredValue<u64>,
     /// The configuration, awaited before connecting; absent when a component is mounted on its own.
@@ -37,12 +47,20 @@ pub struct RelayRoom {
 
 /// Gives the calling component a room on the relay; the connection ends with the component. `token` is
 /// the room link's join token, sent with every join (a relay that does not protect rooms ignores it).
+///
+/// Once joined, a dropped connection is re-established by itself: exponential backoff with jitter
+/// ([`super::backoff`]), and the join carries the last welcome's resume token so the relay gives back the
+/// same peer id within its grace period. Only [`RelayRoom::leave`], a refused join, or the component's end
+/// stop it.
 pub fn use_relay_room(room: String, token: Option<String>) -> RelayRoom {
     let handle = RelayRoom {
         room: StoredValue::new(room.clone()),
         token: StoredValue::new(token),
         roster: RwSignal::new(Roster::new(room)),
+        log: RwSignal::new(SignalLog::new()),
         client: StoredValue::new_local(None),
+        subscribers: StoredValue::new_local(Vec::new()),
+        resume: StoredValue::new(None),
         generation: StoredValue::new(0),
         config: use_context::<AppConfig>(),
     };
@@ -65,6 +83,36 @@ impl RelayRoom {
         self.roster
     }
 
+    /// The relay messages sent and received, newest last, for the inspector panel.
+    pub fn log(&self) -> RwSignal<SignalLog> {
+        self.log
+    }
+
+    /// Every event from now on, in order, across reconnects (each reconnect brings a new
+    /// [`SignalingEvent::Welcome`]; `resumed` says whether the peer id stayed the same). The stream ends
+    /// when the component that owns the room is cleaned up.
+    pub fn events(&self) -> mpsc::UnboundedReceiver<SignalingEvent> {
+        let (tx, rx) = mpsc::unbounded();
+        self.subscribers.update_value(|subs| subs.push(tx));
+        rx
+    }
+
+    /// Sends `payload` to the member `to`; the relay stamps this client's id as `from`. Fails while the
+    /// relay connection is down or not joined; peer-to-peer connections are unaffected by that.
+    pub fn send_signal(&self, to: PeerId, payload: Payload) -> Result<(), AppError> {
+        let result = self
+            .client
+            .try_with_value(|client| match client {
+                Some(client) => client.send_signal(to.clone(), payload.clone()),
+                None => Err(AppError::NotConnected),
+            })
+            .unwrap_or(Err(AppError::NotConnected));
+        if result.is_ok() {
+            self.log.try_update(|log| log.sent_signal(&to, &payload));
+        }
+        result
+    }
+
     /// Connects and joins under `name`, replacing any earlier connection. Problems show in the roster.
     pub fn join(&self, name: &str) {
         let name = match validate_name(name) {
@@ -77,6 +125,8 @@ impl RelayRoom {
         // Remembering the name is a convenience; a refusing storage must not stop the join.
         let _ = storage::save_name(&name);
         self.drop_client();
+        // A join the person asked for starts afresh; only the automatic reconnect resumes.
+        self.resume.set_value(None);
         let generation = self.next_generation();
         self.roster.update(Roster::start_connecting);
         let request = JoinRequest {
@@ -105,9 +155,11 @@ impl RelayRoom {
         }
     }
 
-    /// Leaves the room by closing the connection; the relay tells the others.
+    /// Leaves the room by closing the connection (and any pending reconnect); the relay tells the others.
     pub fn leave(&self) {
+        self.next_generation();
         self.drop_client();
+        self.resume.set_value(None);
         self.roster.update(Roster::disconnect);
     }
 
@@ -126,7 +178,15 @@ impl RelayRoom {
         drop(client);
     }
 
-    async fn run(self, generation: u64, request: JoinRequest) {
+    /// Hands `event` to the log and to every subscriber still listening.
+    fn publish(&self, event: &SignalingEvent) {
+        self.log.try_update(|log| log.received(event));
+        self.subscribers.try_update_value(|subs| {
+            subs.retain(|tx| tx.unbounded_send(event.clone()).is_ok());
+        });
+    }
+
+    async fn run(self, generation: u64, mut request: JoinRequest) {
         let config = match self.config {
             Some(AppConfig(resource)) => resource.await,
             None => Ok(Default::default()),
@@ -141,30 +201,110 @@ impl RelayRoom {
                 return;
             }
         };
-        let (client, mut events) = match SignalingClient::connect(&url, request) {
+        let mut backoff = Backoff::default();
+        loop {
+            let Some(code) = self
+                .connect_once(generation, &url, &request, &mut backoff)
+                .await
+            else {
+                return;
+            };
+            // Join again as the connection last was (renames included), asking for the same peer id.
+            if let Some(Some(last)) = self
+                .client
+                .try_with_value(|client| client.as_ref().map(SignalingClient::request))
+            {
+                request = last;
+            }
+            request.resume = self.resume.try_get_value().flatten();
+            self.drop_client();
+            let delay_ms = backoff.next_delay(js_sys::Math::random());
+            let attempt = backoff.attempt();
+            self.roster
+                .try_update(|r| r.reconnecting(attempt, delay_ms, code));
+            self.log.try_update(|log| {
+                log.push(
+                    Direction::Received,
+                    "reconnecting",
+                    None,
+                    format!("attempt {attempt} in {delay_ms} ms"),
+                )
+            });
+            TimeoutFuture::new(delay_ms).await;
+            if !self.is_current(generation) {
+                return;
+            }
+        }
+    }
+
+    /// One socket's life. Returns the close code when the connection should be made again, `None` when
+    /// it ended for good (left, refused, replaced, or the component is gone).
+    async fn connect_once(
+        self,
+        generation: u64,
+        url: &str,
+        request: &JoinRequest,
+        backoff: &mut Backoff,
+    ) -> Option<u16> {
+        let (client, mut events) = match SignalingClient::connect(url, request.clone()) {
             Ok(pair) => pair,
             Err(err) => {
                 self.roster.try_update(|r| r.fail(&err));
-                return;
+                return None;
             }
         };
         if self.client.try_set_value(Some(client)).is_some() {
-            return;
+            return None;
         }
+        let reconnecting = || {
+            self.roster
+                .try_with(|r| matches!(r.state, ConnectionState::Reconnecting { .. }))
+                .unwrap_or(false)
+        };
         while let Some(event) = events.next().await {
             if !self.is_current(generation) {
-                return;
+                return None;
+            }
+            self.publish(&event);
+            match &event {
+                SignalingEvent::Welcome(welcome) => {
+                    self.resume.set_value(welcome.resume.clone());
+                    backoff.reset();
+                }
+                SignalingEvent::Closed { code, .. } => {
+                    let refused = self
+                        .roster
+                        .try_with(|r| r.state == ConnectionState::Refused)
+                        .unwrap_or(true);
+                    // Only a connection that was up (or is being re-made) comes back by itself; a first
+                    // attempt that cannot reach the relay says so and waits for the person.
+                    let was_up = reconnecting()
+                        || self
+                            .roster
+                            .try_with(|r| r.self_id.is_some())
+                            .unwrap_or(false);
+                    if was_up && should_reconnect(*code, refused) {
+                        return Some(*code);
+                    }
+                }
+                // While reconnecting, each failed attempt's socket error is expected, not news.
+                SignalingEvent::Failure(AppError::Socket) if reconnecting() => continue,
+                _ => {}
             }
             let refused = self.roster.try_update(|r| {
                 r.apply(&event);
                 r.state == ConnectionState::Refused
             });
             match refused {
-                None => return,
+                None => return None,
                 // The relay keeps a refused socket open; nothing more will happen on it, so close it.
-                Some(true) => self.drop_client(),
+                Some(true) => {
+                    self.drop_client();
+                    return None;
+                }
                 Some(false) => {}
             }
         }
+        None
     }
 }

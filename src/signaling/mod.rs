@@ -7,17 +7,23 @@
 //! - [`client`]: [`SignalingClient`], the web-sys glue that owns the socket, its handlers and its timer.
 //! - [`hook`]: [`use_relay_room`], the Leptos hook that ties a client's lifetime to a component.
 //!
-//! `session` and `roster` import neither `web_sys` nor Leptos and are tested with plain `cargo test`.
-//! This module deliberately does not touch WebRTC (`RtcPeerConnection` lives in `src/rtc`) and does not
-//! reconnect yet: a reconnect layer would sit in `hook`, building a new client from
-//! [`SignalingClient::request`] after [`SignalingEvent::Closed`].
+//! `session`, `roster`, `backoff` and `log` import neither `web_sys` nor Leptos and are tested with plain `cargo test`.
+//! - [`backoff`]: when and after how long to reconnect (exponential backoff with jitter).
+//! - [`log`]: [`SignalLog`], the bounded list of relay messages sent and received, for the inspector.
+//!
+//! `backoff` and `log` are pure too. This module deliberately does not touch WebRTC (`RtcPeerConnection`
+//! lives in `src/rtc`). Reconnecting lives in `hook`: after an unexpected close it builds a new client
+//! from [`SignalingClient::request`] plus the last welcome's resume token.
 
+pub mod backoff;
 pub mod client;
 pub mod hook;
+pub mod log;
 pub mod roster;
 pub mod session;
 
 pub use client::{SignalingClient, SignalingEvents};
 pub use hook::{use_relay_room, RelayRoom};
+pub use log::{Direction, LogEntry, SignalLog};
 pub use roster::{ConnectionState, Problem, Roster};
 pub use session::{JoinRequest, SignalingEvent, Welcome};

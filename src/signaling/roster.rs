@@ -28,6 +28,9 @@ pub enum ConnectionState {
     Refused,
     /// The connection ended.
     Closed { code: u16, reason: String },
+    /// The connection dropped; the next attempt starts after `delay_ms`. Peer-to-peer connections keep
+    /// working meanwhile, and the member list shown is the last one known.
+    Reconnecting { attempt: u32, delay_ms: u32 },
 }
 
 impl ConnectionState {
@@ -45,6 +48,10 @@ impl ConnectionState {
             ConnectionState::Closed { code, reason } => {
                 format!("disconnected (code {code}: {reason})")
             }
+            ConnectionState::Reconnecting { attempt, delay_ms } => format!(
+                "connection lost — reconnecting in {:.1} s (attempt {attempt})…",
+                f64::from(*delay_ms) / 1000.0
+            ),
         }
     }
 
@@ -57,6 +64,7 @@ impl ConnectionState {
             ConnectionState::Joined => "joined",
             ConnectionState::Refused => "refused",
             ConnectionState::Closed { .. } => "closed",
+            ConnectionState::Reconnecting { .. } => "reconnecting",
         }
     }
 }
@@ -132,6 +140,18 @@ impl Roster {
         self.state = ConnectionState::Idle;
         self.members.clear();
         self.self_id = None;
+    }
+
+    /// The connection dropped and another attempt is scheduled. The members stay listed (greyed by the
+    /// page) until the relay's next welcome replaces them: the people are most likely still there, and
+    /// peer-to-peer connections to them keep working.
+    pub fn reconnecting(&mut self, attempt: u32, delay_ms: u32, code: u16) {
+        if !matches!(self.state, ConnectionState::Reconnecting { .. }) {
+            self.log(format!(
+                "Lost the relay connection (code {code}); reconnecting"
+            ));
+        }
+        self.state = ConnectionState::Reconnecting { attempt, delay_ms };
     }
 
     /// A problem found before or outside the socket (bad name, bad configuration).
@@ -331,5 +351,32 @@ mod tests {
             roster.apply(&SignalingEvent::MemberJoined(member(&format!("p{i}"), "X")));
         }
         assert_eq!(roster.activity.len(), ACTIVITY_LINES);
+    }
+
+    #[test]
+    fn reconnecting_keeps_the_last_members_until_the_next_welcome() {
+        let welcome = welcome_frame("p1", vec![member("p2", "Grace")], 20_000);
+        let mut roster = roster_after(&[&welcome]);
+        roster.reconnecting(1, 480, 1006);
+        roster.reconnecting(2, 900, 1006);
+        assert_eq!(roster.state.token(), "reconnecting");
+        assert!(
+            roster.state.label().contains("attempt 2"),
+            "{}",
+            roster.state.label()
+        );
+        assert_eq!(
+            roster.members.len(),
+            1,
+            "the people are most likely still there"
+        );
+        let lost = roster
+            .activity
+            .iter()
+            .filter(|l| l.contains("Lost the relay"))
+            .count();
+        assert_eq!(lost, 1, "one line per outage, not per attempt");
+        roster.apply(&SignalingEvent::Connected);
+        assert_eq!(roster.state, ConnectionState::Joining);
     }
 }
