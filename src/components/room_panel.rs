@@ -25,7 +25,18 @@ pub fn RoomPanel(
         roster.with(|r| {
             matches!(
                 r.state,
-                ConnectionState::Connecting | ConnectionState::Joining
+                ConnectionState::Connecting
+                    | ConnectionState::Joining
+                    | ConnectionState::Reconnecting { .. }
+            )
+        })
+    };
+    // Leaving is offered while reconnecting too: it stops the retries.
+    let in_room = move || {
+        roster.with(|r| {
+            matches!(
+                r.state,
+                ConnectionState::Joined | ConnectionState::Reconnecting { .. }
             )
         })
     };
@@ -57,7 +68,7 @@ pub fn RoomPanel(
                 <button type="submit" data-testid="join-button" disabled=busy>
                     {move || if joined() { "Rename" } else { "Join" }}
                 </button>
-                <Show when=joined>
+                <Show when=in_room>
                     <button type="button" data-testid="leave-button" on:click=move |_| relay.leave()>
                         "Leave"
                     </button>
