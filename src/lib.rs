@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`App`]: the router, the shared header (navigation and relay indicator) and the routes.
 //! - [`pages`]: one page per file: home, media, loopback, chat, room and not-found.
+//! - [`chat`]: peer-to-peer text and files over data channels (pure models, the per-peer mesh, the session).
 //! - [`components`]: small shared views: navigation, relay indicator, the room panel.
 //! - [`signaling`]: the relay client: a sans-I/O session, the roster model, the WebSocket glue and the
 //!   `use_relay_room` hook.
@@ -18,6 +19,7 @@
 //! natively with `cargo test -p peerlab --lib`; the browser glue is tested in headless Chromium by
 //! `tests/browser_*.rs`. This crate deliberately holds no wire types (they are in `peerlab-protocol`).
 
+pub mod chat;
 pub mod components;
 pub mod config;
 pub mod context;

@@ -1,0 +1,21 @@
+//! Peer-to-peer chat: text and files between two browsers over WebRTC data channels, with the relay
+//! carrying only the signaling.
+//!
+//! # Layout
+//! - [`wire`]: the chat channel's JSON messages (versioned, with typed decode errors). Pure.
+//! - [`conversation`]: [`Chats`], every conversation's messages, queue, acknowledgements, unread counts
+//!   and transfers. Pure.
+//! - [`transfer`]: the transfer state machine, the sender's chunk plan and the receiver's reassembly, both
+//!   hashing with SHA-256 as bytes go by; the flow-control numbers. Pure.
+//! - [`meter`]: throughput and the progress throttle. Pure.
+//!
+//! The pure modules import neither `web_sys` nor Leptos and are tested with `cargo test -p peerlab --lib`.
+
+pub mod conversation;
+pub mod meter;
+pub mod transfer;
+pub mod wire;
+
+pub use conversation::{Chats, Conversation, Item, Message, MessageStatus};
+pub use transfer::{Direction, Transfer, TransferState};
+pub use wire::{Wire, WireError};
