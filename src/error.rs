@@ -60,6 +60,8 @@ pub enum AppError {
     NoWindow,
     #[error("the browser's storage failed ({0}); your name will not be remembered")]
     Storage(String),
+    #[error(transparent)]
+    Rtc(#[from] RtcError),
 }
 
 impl AppError {
@@ -104,6 +106,10 @@ pub enum RtcError {
     Send(String),
     #[error("the connection statistics could not be read ({0})")]
     Stats(String),
+    #[error(
+        "the file could not be read ({0}); pick it again, and keep it in place until it is sent"
+    )]
+    ReadFile(String),
     #[error(transparent)]
     Media(#[from] MediaError),
 }

@@ -5,12 +5,14 @@
 //! connections themselves (the room panel gets its connection from `signaling::use_relay_room`).
 
 pub mod chart;
+pub mod inspector;
 pub mod nav;
 pub mod relay_indicator;
 pub mod room_panel;
 pub mod video;
 
 pub use chart::LineChart;
+pub use inspector::Inspector;
 pub use nav::Nav;
 pub use relay_indicator::RelayIndicator;
 pub use room_panel::RoomPanel;

@@ -1,12 +1,15 @@
 //! [`DataChannel`]: the owner of one `RTCDataChannel` and of its event handlers.
 //!
 //! Events arrive on an unbounded stream; dropping the `DataChannel` removes the handlers and closes the
-//! channel, which ends the stream. Text only for now: the chat issue adds binary chunks for files.
+//! channel, which ends the stream. Messages are text or binary: every channel is switched to
+//! `binaryType = "arraybuffer"`, so a binary message arrives as one `ArrayBuffer` (files are sent in chunks
+//! of these). For flow control the owner reads [`DataChannel::buffered_amount`], sets a low threshold and
+//! waits for [`DataEvent::BufferedAmountLow`].
 
 use futures::channel::mpsc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
-use web_sys::{Event, MessageEvent, RtcDataChannel};
+use web_sys::{Event, MessageEvent, RtcDataChannel, RtcDataChannelType};
 
 use super::js;
 use crate::error::{describe_js, RtcError};
@@ -16,6 +19,10 @@ use crate::error::{describe_js, RtcError};
 pub enum DataEvent {
     Open,
     Message(String),
+    /// A binary message, whole.
+    Binary(js_sys::ArrayBuffer),
+    /// `bufferedAmount` fell to the low threshold (`bufferedamountlow`): the sender may send more.
+    BufferedAmountLow,
     Closed,
     Error(String),
 }
@@ -31,6 +38,7 @@ pub struct DataChannel {
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(Event)>,
     _on_error: Closure<dyn FnMut(Event)>,
+    _on_buffered_amount_low: Closure<dyn FnMut(Event)>,
 }
 
 impl DataChannel {
@@ -48,14 +56,23 @@ impl DataChannel {
         let on_message = {
             let tx = tx.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                if let Some(text) = event.data().as_string() {
+                let data = event.data();
+                if let Some(text) = data.as_string() {
                     emit(&tx, DataEvent::Message(text));
+                } else if let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() {
+                    emit(&tx, DataEvent::Binary(buffer));
                 }
             })
         };
         let on_close = {
             let tx = tx.clone();
             Closure::<dyn FnMut(Event)>::new(move |_: Event| emit(&tx, DataEvent::Closed))
+        };
+        let on_buffered_amount_low = {
+            let tx = tx.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                emit(&tx, DataEvent::BufferedAmountLow)
+            })
         };
         let on_error = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
             let detail = js::string(&event, "error")
@@ -71,12 +88,15 @@ impl DataChannel {
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         channel.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         channel.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        channel.set_onbufferedamountlow(Some(on_buffered_amount_low.as_ref().unchecked_ref()));
+        channel.set_binary_type(RtcDataChannelType::Arraybuffer);
         let wrapped = DataChannel {
             channel,
             _on_open: on_open,
             _on_message: on_message,
             _on_close: on_close,
             _on_error: on_error,
+            _on_buffered_amount_low: on_buffered_amount_low,
         };
         (wrapped, rx)
     }
@@ -89,6 +109,29 @@ impl DataChannel {
     /// `connecting`, `open`, `closing` or `closed`.
     pub fn ready_state(&self) -> String {
         js::string(&self.channel, "readyState").unwrap_or_default()
+    }
+
+    /// The channel's SCTP stream id, once known.
+    pub fn id(&self) -> Option<u16> {
+        self.channel.id()
+    }
+
+    /// Bytes queued by `send` and not yet handed to the network.
+    pub fn buffered_amount(&self) -> u32 {
+        self.channel.buffered_amount()
+    }
+
+    /// The level at which [`DataEvent::BufferedAmountLow`] fires as the queue drains.
+    pub fn set_buffered_amount_low_threshold(&self, bytes: u32) {
+        self.channel.set_buffered_amount_low_threshold(bytes);
+    }
+
+    /// Sends one binary message: the bytes `view` covers (a `Uint8Array` over part of a larger buffer is
+    /// sent without copying it into wasm).
+    pub fn send_bytes(&self, view: &js_sys::Uint8Array) -> Result<(), RtcError> {
+        self.channel
+            .send_with_array_buffer_view(view)
+            .map_err(|err| RtcError::Send(describe_js(&err)))
     }
 
     /// Sends one text message.
@@ -105,6 +148,7 @@ impl Drop for DataChannel {
         self.channel.set_onmessage(None);
         self.channel.set_onclose(None);
         self.channel.set_onerror(None);
+        self.channel.set_onbufferedamountlow(None);
         self.channel.close();
     }
 }

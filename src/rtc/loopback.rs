@@ -476,6 +476,8 @@ impl Loopback {
                     }
                 }
                 DataEvent::Error(message) => self.error.set(Some(message)),
+                // The loopback sends only text and no flow control.
+                DataEvent::Binary(_) | DataEvent::BufferedAmountLow => {}
             }
         }
     }

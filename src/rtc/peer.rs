@@ -362,6 +362,56 @@ impl Peer {
         Ok(DataChannel::wrap(channel))
     }
 
+    /// Opens a channel both sides create themselves with the same `id` (`negotiated: true`), reliable and
+    /// ordered. Neither side waits for the other to announce it, and no `datachannel` event fires for it.
+    /// The first data channel of a connection triggers negotiation.
+    pub fn create_negotiated_data_channel(
+        &self,
+        label: &str,
+        id: u16,
+    ) -> Result<(DataChannel, DataEvents), RtcError> {
+        self.open_data_channel(label, Some(id))
+    }
+
+    /// Opens a reliable, ordered data channel, `negotiated` with that id if one is given, otherwise
+    /// announced to the other side (its `datachannel` event). Unlike [`Peer::create_data_channel`], a
+    /// refusal (a closed connection, an id in use) is an error rather than an exception.
+    pub fn open_data_channel(
+        &self,
+        label: &str,
+        negotiated_id: Option<u16>,
+    ) -> Result<(DataChannel, DataEvents), RtcError> {
+        let init = RtcDataChannelInit::new();
+        init.set_ordered(true);
+        if let Some(id) = negotiated_id {
+            init.set_negotiated(true);
+            init.set_id(id);
+        }
+        // Called through `Function::call2`, which catches: web-sys binds `createDataChannel` as
+        // non-throwing, but it throws for a closed connection or an id already in use.
+        let create: js_sys::Function = js_sys::Reflect::get(&self.pc, &"createDataChannel".into())
+            .and_then(|f| f.dyn_into())
+            .map_err(|err| RtcError::DataChannel(describe_js(&err)))?;
+        let channel = create
+            .call2(&self.pc, &JsValue::from_str(label), &init)
+            .map_err(|err| RtcError::DataChannel(describe_js(&err)))?;
+        Ok(DataChannel::wrap(channel.unchecked_into()))
+    }
+
+    /// The current local and remote session descriptions' SDP (`currentLocalDescription`,
+    /// `currentRemoteDescription`), for the call verification code.
+    pub fn current_sdps(&self) -> (Option<String>, Option<String>) {
+        let read = |key: &str| {
+            js_sys::Reflect::get(&self.pc, &JsValue::from_str(key))
+                .ok()
+                .and_then(|d| js::string(&d, "sdp"))
+        };
+        (
+            read("currentLocalDescription"),
+            read("currentRemoteDescription"),
+        )
+    }
+
     /// Restarts ICE: new credentials, new candidates, new connectivity checks, same call.
     pub fn restart_ice(&self) {
         self.shared.borrow().emit(PeerEvent::IceRestart {

@@ -1,0 +1,96 @@
+//! The inspector panel: the relay messages a page sent and received, and every peer connection's states,
+//! as they happen. Shared by the chat and room pages.
+//!
+//! It renders what it is given (the relay handle's [`SignalLog`] and the mesh's [`PeerRow`]s); it produces
+//! neither.
+
+use leptos::prelude::*;
+
+use crate::chat::PeerRow;
+use crate::signaling::{Direction, SignalLog};
+
+#[component]
+pub fn Inspector(
+    /// The relay messages, from `RelayRoom::log`.
+    log: RwSignal<SignalLog>,
+    /// The live peer connections, from the page's mesh.
+    #[prop(into)]
+    peers: Signal<Vec<PeerRow>>,
+) -> impl IntoView {
+    let entries = move || log.with(|l| l.entries().rev().cloned().collect::<Vec<_>>());
+    view! {
+        <section class="panel inspector" data-testid="inspector" aria-labelledby="inspector-title">
+            <h2 id="inspector-title">"Inspector"</h2>
+            <h3>"Peer connections"</h3>
+            <p class="hint" hidden=move || peers.with(|p| !p.is_empty())>
+                "No peer connections yet. Pick someone to talk to."
+            </p>
+            <table class="inspector-peers" hidden=move || peers.with(Vec::is_empty)>
+                <thead>
+                    <tr>
+                        <th scope="col">"Peer"</th>
+                        <th scope="col">"Connection"</th>
+                        <th scope="col">"ICE"</th>
+                        <th scope="col">"Signaling"</th>
+                        <th scope="col">"Gathering"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=move || peers.get() key=|row| row.id.clone() let:row>
+                        <PeerStateRow row=row />
+                    </For>
+                </tbody>
+            </table>
+            <h3>"Relay messages " <span class="hint">"(newest first)"</span></h3>
+            <ol class="inspector-log" aria-live="off">
+                <For each=entries key=|entry| entry.seq let:entry>
+                    <li
+                        class="inspector-entry"
+                        data-testid="inspector-entry"
+                        data-direction=entry.direction.token()
+                        data-kind=entry.kind.clone()
+                    >
+                        <span class="inspector-arrow" aria-label=match entry.direction {
+                            Direction::Sent => "sent",
+                            Direction::Received => "received",
+                        }>
+                            {match entry.direction {
+                                Direction::Sent => "→",
+                                Direction::Received => "←",
+                            }}
+                        </span>
+                        <code class="inspector-kind">{entry.kind.clone()}</code>
+                        <code class="peer-id">
+                            {entry.peer.map(|p| p.as_str().chars().take(8).collect::<String>()).unwrap_or_default()}
+                        </code>
+                        <span class="inspector-summary">{entry.summary}</span>
+                    </li>
+                </For>
+            </ol>
+        </section>
+    }
+}
+
+#[component]
+fn PeerStateRow(row: PeerRow) -> impl IntoView {
+    let states = row.states;
+    let connection = states.connection.clone();
+    let connection_state = states.connection.clone();
+    let connection_attr = states.connection.clone();
+    let ice = states.ice.clone();
+    let signaling = states.signaling.clone();
+    let gathering = states.gathering.clone();
+    view! {
+        <tr
+            data-testid="inspector-peer"
+            data-peer-id=row.id.to_string()
+            data-connection=move || connection_attr.get()
+        >
+            <td><code class="peer-id">{row.id.as_str().chars().take(8).collect::<String>()}</code></td>
+            <td class="state" data-state=move || connection_state.get()>{move || connection.get()}</td>
+            <td>{move || ice.get()}</td>
+            <td>{move || signaling.get()}</td>
+            <td>{move || gathering.get()}</td>
+        </tr>
+    }
+}
