@@ -189,9 +189,11 @@ pub struct KeepAlive {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LeaveReason {
-    /// The member sent `leave` or closed its connection.
+    /// The member sent `leave` or closed its connection, or its connection dropped and it did not come
+    /// back within the relay's resume grace period.
     Left,
-    /// Nothing arrived from the member within the keep-alive timeout.
+    /// Nothing arrived from the member within the keep-alive timeout (and, with a resume grace period, it
+    /// did not come back within it either).
     Timeout,
     /// The relay disconnected the member, for example because it did not read its messages.
     Evicted,
@@ -288,6 +290,9 @@ pub enum ErrorCode {
     TokenInvalid,
     /// The join token was valid but its expiry time has passed.
     TokenExpired,
+    /// The signal's `to` is a member whose connection dropped: it stays in the room for the relay's resume
+    /// grace period and may come back with the same id. Retry later; `member_left` follows if it does not.
+    PeerAway,
 }
 
 impl ErrorCode {
@@ -312,11 +317,12 @@ impl ErrorCode {
             ErrorCode::TokenRequired => "token_required",
             ErrorCode::TokenInvalid => "token_invalid",
             ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::PeerAway => "peer_away",
         }
     }
 
     /// Every code, in declaration order: what metrics enumerate and tests iterate.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidMessage,
         ErrorCode::UnknownType,
@@ -335,6 +341,7 @@ impl ErrorCode {
         ErrorCode::TokenRequired,
         ErrorCode::TokenInvalid,
         ErrorCode::TokenExpired,
+        ErrorCode::PeerAway,
     ];
 
     /// This code's position in [`ErrorCode::ALL`], so counters can live in a plain array.
@@ -363,6 +370,10 @@ pub mod close_code {
     pub const RATE_LIMITED: u16 = 4002;
     /// The connection joined no room within the join timeout.
     pub const JOIN_TIMEOUT: u16 = 4003;
+    /// A newer connection took over this connection's peer id with its `resume` token (the client
+    /// reconnected before the relay noticed the old connection was gone). Do not reconnect from here: the
+    /// newer connection is the client now.
+    pub const REPLACED: u16 = 4004;
 }
 
 /// What was wrong with a frame a client sent.

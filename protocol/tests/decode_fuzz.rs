@@ -50,6 +50,7 @@ impl XorShift {
 const SEEDS: &[&str] = &[
     r#"{"type":"join","version":1,"name":"Ada","room":"lobby"}"#,
     r#"{"type":"join","version":1,"name":"Ada","room":"team","token":"v1.1.abc"}"#,
+    r#"{"type":"join","version":1,"name":"Ada","room":"team","resume":"r1.1.9f2c.abc","token":null}"#,
     r#"{"type":"signal","to":"9f2c","payload":{"kind":"offer","sdp":"v=0\r\n"}}"#,
     r#"{"type":"signal","payload":[1,2,{"a":null}],"to":"x","from":"y"}"#,
     r#"{"type":"rename","name":"Ada L."}"#,
@@ -102,5 +103,13 @@ fn every_seed_decodes_or_fails_with_a_decode_code() {
     assert!(matches!(
         decode_client(SEEDS[0]),
         Ok(ClientMessage::Join { token: None, .. })
+    ));
+    assert!(matches!(
+        decode_client(SEEDS[2]),
+        Ok(ClientMessage::Join {
+            token: None,
+            resume: Some(_),
+            ..
+        })
     ));
 }

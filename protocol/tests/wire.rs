@@ -203,6 +203,7 @@ fn every_error_code_round_trips_as_its_stable_string() {
             "token_required",
             "token_invalid",
             "token_expired",
+            "peer_away",
         ]
     );
 }
@@ -224,6 +225,94 @@ fn join_with_a_token_has_a_pinned_shape_and_round_trips() {
         expected
     );
     assert_eq!(decode_client(&text).unwrap(), message);
+}
+
+#[test]
+fn join_with_a_resume_token_has_a_pinned_shape_and_round_trips() {
+    let message = ClientMessage::Join {
+        version: 1,
+        name: "Ada".into(),
+        room: "lobby".into(),
+        token: None,
+        resume: Some(
+            "r1.1767225600.9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b.Kp1m3b7Jq0o4fSg8nY2xZ5Ww6tR9vC1eD3hL7aQ0uE4".into(),
+        ),
+    };
+    let expected = json!({"type": "join", "version": 1, "name": "Ada", "room": "lobby",
+                          "resume": "r1.1767225600.9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b.Kp1m3b7Jq0o4fSg8nY2xZ5Ww6tR9vC1eD3hL7aQ0uE4"});
+    let text = encode_client(&message);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        expected
+    );
+    assert_eq!(decode_client(&text).unwrap(), message);
+}
+
+#[test]
+fn welcome_with_resume_and_resumed_has_a_pinned_shape_and_round_trips() {
+    let resume = "r1.1767225600.9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b.Kp1m3b7Jq0o4fSg8nY2xZ5Ww6tR9vC1eD3hL7aQ0uE4";
+    let welcome = |resumed| ServerMessage::Welcome {
+        version: 1,
+        peer_id: PeerId::from("9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b"),
+        room: "lobby".into(),
+        name: "Grace".into(),
+        members: vec![],
+        ice_servers: vec![],
+        limits: RoomLimits {
+            max_peers: 8,
+            max_message_bytes: 65536,
+        },
+        keepalive: KeepAlive {
+            interval_ms: 15000,
+            timeout_ms: 45000,
+        },
+        resume: Some(resume.into()),
+        resumed,
+    };
+    let fresh = json!({"type": "welcome", "version": 1, "peer_id": "9f2c4e1ab7d04c3e8a1b2c3d4e5f6a7b",
+                       "room": "lobby", "name": "Grace", "members": [], "ice_servers": [],
+                       "limits": {"max_peers": 8, "max_message_bytes": 65536},
+                       "keepalive": {"interval_ms": 15000, "timeout_ms": 45000},
+                       "resume": resume});
+    let mut resumed = fresh.clone();
+    resumed["resumed"] = json!(true);
+    for (message, expected) in [(welcome(false), fresh), (welcome(true), resumed)] {
+        let text = encode_server(&message);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            expected
+        );
+        assert_eq!(decode_server(&text).unwrap(), message);
+    }
+    // `resumed` defaults to false when absent, so a relay without resumption needs to send neither field.
+    let text = r#"{"type":"welcome","version":1,"peer_id":"a","room":"r","name":"n","members":[],
+                   "ice_servers":[],"limits":{"max_peers":8,"max_message_bytes":65536},
+                   "keepalive":{"interval_ms":1,"timeout_ms":2}}"#;
+    assert!(matches!(
+        decode_server(text).unwrap(),
+        ServerMessage::Welcome {
+            resume: None,
+            resumed: false,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn close_codes_are_stable() {
+    use peerlab_protocol::close_code::*;
+    assert_eq!(
+        [
+            GOING_AWAY,
+            MESSAGE_TOO_BIG,
+            KEEPALIVE_TIMEOUT,
+            SLOW_CONSUMER,
+            RATE_LIMITED,
+            JOIN_TIMEOUT,
+            REPLACED
+        ],
+        [1001, 1009, 4000, 4001, 4002, 4003, 4004]
+    );
 }
 
 #[test]

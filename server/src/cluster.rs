@@ -16,6 +16,14 @@
 //!   check). When the subscription comes back, it re-registers its local members and reconciles its mirror
 //!   with the hashes, announcing whoever appeared or vanished meanwhile.
 //!
+//! - **Away members** (dropped connections within `--resume-grace-ms`, see `crate::resume`) stay in the
+//!   room hash under their node and nothing is published, so other nodes keep mirroring them until the
+//!   grace ends and the holding node publishes `left`. A resume on the holding node changes nothing in
+//!   Redis. A resume that brings an id back after a restart is admitted with the script's resume flag,
+//!   which refuses an id another live node still holds, so no id ever has two holders.
+//! - **Resume key**: without `--resume-secret`, the nodes agree on one random key under
+//!   `peerlab:resume-key` (SET NX, then GET), so a token issued by one node verifies on another.
+//!
 //! Everything a socket asks of the cluster is queued to one writer task, so no socket ever waits on Redis
 //! except a join, which must know the room's members.
 
@@ -35,6 +43,7 @@ use crate::AppState;
 
 const BUS: &str = "peerlab:bus";
 const SEQ_KEY: &str = "peerlab:seq";
+const RESUME_KEY: &str = "peerlab:resume-key";
 
 fn room_key(room: &str) -> String {
     format!("peerlab:room:{room}")
@@ -56,8 +65,10 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(1_000);
 const OUTBOX_CAPACITY: usize = 65_536;
 
 /// Admits a join: removes members of dead nodes, refuses when full, adds the newcomer.
-/// KEYS: room hash, sequence counter. ARGV: id, node, name, max members, alive-key prefix.
-/// Returns the other members as a flat list [id, value, id, value, ...], or nil when full.
+/// KEYS: room hash, sequence counter. ARGV: id, node, name, max members, alive-key prefix, resume flag.
+/// Returns the other members as a flat list [id, value, id, value, ...], or nil when full. With the resume
+/// flag `1`, an id that another live node holds is not taken: the answer is then the one-element list
+/// ['held'] (a flat list of members always has an even length).
 const ADMIT_SCRIPT: &str = r#"
 local members = redis.call('HGETALL', KEYS[1])
 local live = {}
@@ -65,6 +76,10 @@ local count = 0
 for i = 1, #members, 2 do
   local id, value = members[i], members[i + 1]
   local node = string.match(value, '^([^|]*)|')
+  if id == ARGV[1] and ARGV[6] == '1' and node and node ~= ARGV[2]
+     and redis.call('EXISTS', ARGV[5] .. node) == 1 then
+    return {'held'}
+  end
   if id ~= ARGV[1] and node and redis.call('EXISTS', ARGV[5] .. node) == 1 then
     count = count + 1
     live[#live + 1] = id
@@ -129,6 +144,8 @@ pub enum Admission {
     Admitted(Vec<(Member, NodeId)>),
     /// The room is full cluster-wide.
     Full,
+    /// A resumed id is held by another live node; the joiner must take a fresh id.
+    Held,
     /// Redis did not answer: serve the room from local state.
     Unavailable,
 }
@@ -234,8 +251,36 @@ impl Cluster {
             .await
     }
 
-    /// Asks Redis to admit `id` into `room` (at most `max_peers` members on all nodes).
-    pub async fn admit(&self, room: &str, id: &PeerId, name: &str, max_peers: u32) -> Admission {
+    /// Agrees with the other nodes on the resume-token key: the first node to ask stores a random one.
+    pub async fn shared_resume_key(&self) -> Result<String, redis::RedisError> {
+        let mut con = self.commands.clone();
+        let mine = format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        );
+        redis::cmd("SET")
+            .arg(RESUME_KEY)
+            .arg(mine)
+            .arg("NX")
+            .query_async::<()>(&mut con)
+            .await?;
+        redis::cmd("GET")
+            .arg(RESUME_KEY)
+            .query_async::<String>(&mut con)
+            .await
+    }
+
+    /// Asks Redis to admit `id` into `room` (at most `max_peers` members on all nodes). With `resume`, an
+    /// id another live node holds is refused ([`Admission::Held`]) instead of taken over.
+    pub async fn admit(
+        &self,
+        room: &str,
+        id: &PeerId,
+        name: &str,
+        max_peers: u32,
+        resume: bool,
+    ) -> Admission {
         if !self.is_up() {
             return Admission::Unavailable;
         }
@@ -248,8 +293,10 @@ impl Cluster {
             .arg(name)
             .arg(max_peers)
             .arg("peerlab:alive:")
+            .arg(if resume { "1" } else { "0" })
             .invoke_async::<Option<Vec<String>>>(&mut con);
         match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+            Ok(Ok(Some(flat))) if flat.len() % 2 == 1 => Admission::Held,
             Ok(Ok(Some(flat))) => Admission::Admitted(members_from_flat(flat)),
             Ok(Ok(None)) => Admission::Full,
             Ok(Err(err)) => {
@@ -453,6 +500,7 @@ async fn resync(cluster: &Cluster, state: &Arc<AppState>) -> Result<(), redis::R
                 .arg(&member.name)
                 .arg(u32::MAX)
                 .arg("peerlab:alive:")
+                .arg("0")
                 .invoke_async(&mut con)
                 .await?;
             cluster.joined(&room, member);
@@ -551,6 +599,7 @@ fn on_forward(payload: &str, state: &AppState) {
     };
     let to = PeerId(to.to_owned());
     let target = state.rooms.with_room(room, |rooms| rooms.route(room, &to));
+    // A signal for an away member is dropped: its sender, on another node, cannot be told `peer_away`.
     if let Some(crate::rooms::At::Local(handle)) = target {
         handle.deliver(
             tokio_tungstenite::tungstenite::Utf8Bytes::from(frame),

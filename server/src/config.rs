@@ -174,6 +174,18 @@ pub struct Config {
     #[arg(long, env = "PEERLAB_TURN_TTL", default_value = "1h", value_parser = parse_ttl)]
     pub turn_ttl: Duration,
 
+    /// How long (milliseconds) a member whose connection dropped without a close (network loss, keep-alive
+    /// timeout) stays in its room as "away", so it can come back with its `resume` token and keep its peer
+    /// id; the others hear `member_left` only when this ends. 0 announces the leave at once.
+    #[arg(long, env = "PEERLAB_RESUME_GRACE_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub resume_grace_ms: u64,
+
+    /// The key resume tokens are signed with. Set it (the same on every node) so peer ids survive a relay
+    /// restart and work on every node of a cluster; without it the relay makes a random key at start
+    /// (shared through Redis in a cluster), and ids then do not survive a restart.
+    #[arg(long, env = "PEERLAB_RESUME_SECRET", hide_env_values = true)]
+    pub resume_secret: Option<String>,
+
     /// PEM certificate chain: with --tls-key the relay serves https:// and wss:// itself.
     #[arg(long, env = "PEERLAB_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -282,6 +294,11 @@ impl Config {
         self.turn_ttl * 3 / 4
     }
 
+    /// How long a dropped member stays away before it is announced as left; zero means at once.
+    pub fn resume_grace(&self) -> Duration {
+        Duration::from_millis(self.resume_grace_ms)
+    }
+
     pub fn join_timeout(&self) -> Duration {
         Duration::from_millis(self.join_timeout_ms)
     }
@@ -349,6 +366,22 @@ mod tests {
         assert_eq!(config.max_peers, 8);
         assert!(config.ice_servers().is_empty());
         assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.resume_grace_ms, 20_000);
+        assert_eq!(config.resume_secret, None);
+    }
+
+    #[test]
+    fn resume_settings_parse_and_have_env_fallbacks() {
+        let config = parse(&["--resume-grace-ms", "0", "--resume-secret", "north-wind"]);
+        assert_eq!(config.resume_grace(), Duration::ZERO);
+        assert_eq!(config.resume_secret.as_deref(), Some("north-wind"));
+        assert!(
+            Config::try_parse_from(["peerlab-server", "--resume-grace-ms", "3600001"]).is_err()
+        );
+        use clap::CommandFactory;
+        let help = Config::command().render_long_help().to_string();
+        assert!(help.contains("PEERLAB_RESUME_SECRET"), "{help}");
+        assert!(help.contains("PEERLAB_RESUME_GRACE_MS"), "{help}");
     }
 
     #[test]

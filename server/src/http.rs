@@ -227,6 +227,40 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         ],
     );
     metric(
+        "peerlab_away_total",
+        "counter",
+        "Members whose connection dropped without a close and who were kept as away for the resume grace.",
+        &[("", c.went_away.load(Ordering::Relaxed))],
+    );
+    metric(
+        "peerlab_away_expired_total",
+        "counter",
+        "Away members whose resume grace ended without a resume (then announced as left).",
+        &[("", c.away_expired.load(Ordering::Relaxed))],
+    );
+    metric(
+        "peerlab_resumes_total",
+        "counter",
+        "Joins that kept their peer id with a resume token, by what they took back.",
+        &[
+            ("{kind=\"away\"}", c.resumed_away.load(Ordering::Relaxed)),
+            (
+                "{kind=\"replaced\"}",
+                c.resumed_replaced.load(Ordering::Relaxed),
+            ),
+            (
+                "{kind=\"restart\"}",
+                c.resumed_restart.load(Ordering::Relaxed),
+            ),
+        ],
+    );
+    metric(
+        "peerlab_resumes_refused_total",
+        "counter",
+        "Joins with a resume token that got a fresh peer id (forged, other room, grace over, held elsewhere).",
+        &[("", c.resume_refused.load(Ordering::Relaxed))],
+    );
+    metric(
         "peerlab_upgrades_refused_total",
         "counter",
         "WebSocket handshakes refused, by reason.",

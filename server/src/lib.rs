@@ -11,6 +11,7 @@
 //! - [`upgrade`]: the WebSocket handshake (Origin check, per-address cap), and the read wrapper that keeps
 //!   idle connections' buffers empty.
 //! - [`tls`]: optional rustls termination (`--tls-cert`, `--tls-key`).
+//! - [`resume`]: reconnect with resume: the resume-token key and the sweeper that ends away members' grace.
 //! - [`socket`]: one connection's loop: reads client messages, answers them, writes its queue, keeps alive.
 //! - [`http`]: security headers on every response, the Origin rule, and `/metrics`.
 //! - this file: [`AppState`], the router ([`app`]) and [`run`], which serves a listener until shutdown.
@@ -24,6 +25,7 @@ pub mod credentials;
 pub mod http;
 pub mod limits;
 pub mod outbox;
+pub mod resume;
 pub mod rooms;
 pub mod socket;
 pub mod tls;
@@ -74,6 +76,8 @@ pub struct AppState {
     pub per_ip: Arc<limits::IpLimiter>,
     /// The served app's Content-Security-Policy, kept until `index.html` changes.
     pub csp: http::CspCache,
+    /// The resume-token key and the deadlines of away members.
+    pub resume: resume::Resume,
 }
 
 /// Monotonic counters, for `/healthz`, `/metrics` and logs.
@@ -99,6 +103,18 @@ pub struct Counters {
     pub refused_origin: AtomicU64,
     /// WebSocket handshakes refused because their address held too many connections (429).
     pub refused_per_ip: AtomicU64,
+    /// Members whose connection dropped and who were kept as away.
+    pub went_away: AtomicU64,
+    /// Away members whose grace ended without a resume (then announced as left).
+    pub away_expired: AtomicU64,
+    /// Resumes that took an away member's slot back.
+    pub resumed_away: AtomicU64,
+    /// Resumes that took over a still-connected member (its old connection closed with 4004).
+    pub resumed_replaced: AtomicU64,
+    /// Resumes that brought back an id from before a relay restart.
+    pub resumed_restart: AtomicU64,
+    /// Joins with a resume token that got a fresh id (forged, other room, expired grace, held elsewhere).
+    pub resume_refused: AtomicU64,
 }
 
 impl Counters {
@@ -121,6 +137,7 @@ impl Counters {
 impl AppState {
     pub fn new(config: Config) -> Arc<Self> {
         Arc::new(AppState {
+            resume: resume::Resume::new(&config),
             config,
             rooms: Registry::new(ROOM_SHARDS),
             shutdown: CancellationToken::new(),
@@ -219,6 +236,15 @@ pub async fn serve_state(
                 "cannot reach Redis at {url}: {err}; start Redis or drop --redis-url to run single-node"
             ))
         })?;
+        if state.resume.needs_shared_key() {
+            match cluster.shared_resume_key().await {
+                Ok(key) => state.resume.set_shared_key(key.as_bytes()),
+                Err(err) => tracing::warn!(
+                    %err,
+                    "cannot agree on a resume key through Redis; ids resume only on this node (set --resume-secret on every node)"
+                ),
+            }
+        }
         let _ = state.cluster.set(cluster);
     }
     let token = state.shutdown.clone();

@@ -32,6 +32,8 @@ struct Inner {
     gone: bool,
     /// Whether `gone` was caused by a full queue.
     evicted: bool,
+    /// Whether `gone` was caused by a newer connection taking over this one's peer id.
+    replaced: bool,
 }
 
 /// The queue. Shared through an `Arc` between the owning connection and the room registry.
@@ -68,12 +70,12 @@ impl Outbox {
         Push::Queued
     }
 
-    /// Waits until there is something to do: frames to write, or an eviction.
+    /// Waits until there is something to do: frames to write, an eviction, or a replacement.
     pub async fn ready(&self) {
         loop {
             {
                 let inner = self.lock();
-                if inner.evicted || !inner.frames.is_empty() {
+                if inner.evicted || inner.replaced || !inner.frames.is_empty() {
                     return;
                 }
             }
@@ -81,11 +83,34 @@ impl Outbox {
         }
     }
 
-    /// Completes when a push has found the queue full.
-    pub async fn evicted(&self) {
-        while !self.is_evicted() {
+    /// Completes when a push has found the queue full or the connection was replaced: either way the
+    /// connection must stop what it is doing and close.
+    pub async fn interrupted(&self) {
+        while !self.is_interrupted() {
             self.ready.notified().await;
         }
+    }
+
+    /// Whether the connection was evicted or replaced.
+    pub fn is_interrupted(&self) -> bool {
+        let inner = self.lock();
+        inner.evicted || inner.replaced
+    }
+
+    /// Marks the connection replaced by a newer one with the same peer id: later pushes are dropped and
+    /// the owner closes (4004) without leaving the room, which now belongs to the newer connection.
+    pub fn replace(&self) {
+        let mut inner = self.lock();
+        inner.gone = true;
+        inner.replaced = true;
+        inner.frames = VecDeque::new();
+        drop(inner);
+        self.ready.notify_one();
+    }
+
+    /// Whether a newer connection took over this one's peer id.
+    pub fn is_replaced(&self) -> bool {
+        self.lock().replaced
     }
 
     /// Takes every queued frame (and the buffer that held them, so an idle queue holds none).
@@ -142,6 +167,24 @@ mod tests {
         outbox.close();
         assert_eq!(outbox.push(f("x"), 3), Push::Gone);
         assert!(!outbox.is_evicted());
+    }
+
+    #[tokio::test]
+    async fn a_replaced_queue_wakes_its_owner_and_drops_what_comes_after() {
+        let outbox = std::sync::Arc::new(Outbox::default());
+        outbox.push(f("before"), 4);
+        let owner = outbox.clone();
+        let waiter = tokio::spawn(async move { owner.interrupted().await });
+        tokio::task::yield_now().await;
+        outbox.replace();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert!(outbox.is_replaced() && !outbox.is_evicted());
+        assert_eq!(outbox.push(f("after"), 4), Push::Gone);
+        assert!(outbox.take().is_empty());
+        outbox.ready().await;
     }
 
     #[tokio::test]

@@ -8,6 +8,11 @@
 //! another relay node of a cluster, reachable through that node). Remote members are a mirror kept only for
 //! rooms that have at least one local member; the cluster layer (`crate::cluster`) feeds it.
 //!
+//! A local member whose connection dropped may be kept as *away* for a grace period (see `crate::resume`):
+//! it still counts as a member (listed, counted toward capacity, keeping its room open) but has no handle,
+//! so nothing is delivered to it, and only [`Rooms::resume`] (a new connection taking its id back) or
+//! [`Rooms::expire`] (the grace ended) changes it. The deadline is passed in; this module reads no clock.
+//!
 //! [`Registry`] shards the rooms over several mutexes by room name, so joins and signals in different rooms do
 //! not wait for each other. A std `Mutex` is right here: every critical section is short and never awaits.
 //! It also counts the rooms across shards, so a cap on rooms (`--max-rooms`) is exact.
@@ -17,6 +22,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use indexmap::IndexMap;
 use peerlab_protocol::{Member, PeerId};
@@ -28,6 +34,8 @@ pub enum JoinRefusal {
     Full { max_peers: u32 },
     /// The room does not exist and the relay already holds `max_rooms` rooms.
     TooManyRooms { max_rooms: u32 },
+    /// The peer id is already in the room (a resumed id that another connection holds meanwhile).
+    IdTaken,
 }
 
 /// What a successful join tells the caller.
@@ -49,6 +57,27 @@ pub enum At<H> {
     Local(H),
     /// On another node of the cluster: send through that node.
     Remote(NodeId),
+    /// On this relay, but its connection dropped: kept until `until` for a resume, unreachable meanwhile.
+    Away { until: Instant },
+}
+
+/// What [`Rooms::resume`] found under the peer id of a resume token.
+#[derive(Debug)]
+pub enum Resumed<H> {
+    /// The member was away; the new handle took its slot back. `renamed` says whether the name changed.
+    Away { joined: Joined<H>, renamed: bool },
+    /// The member was connected here; the new handle took its slot, and `old` (the connection it
+    /// replaced) must be closed without announcing a leave.
+    Replaced {
+        joined: Joined<H>,
+        old: H,
+        renamed: bool,
+    },
+    /// No such member in the room: the id may be given out again only if nobody else can hold it.
+    Absent,
+    /// The id is held elsewhere (another node, or a join of it still waiting for the cluster): the new
+    /// connection must get a fresh id.
+    Elsewhere,
 }
 
 /// One member as the room keeps it.
@@ -68,13 +97,19 @@ impl<H: Clone> Slot<H> {
             _ => None,
         }
     }
+
+    /// Whether this node holds the member (connected or away), rather than mirroring another node's.
+    fn held_here(&self) -> bool {
+        matches!(self.at, At::Local(_) | At::Away { .. })
+    }
 }
 
 /// The members of one room, in join order (so `welcome` lists them oldest first).
 #[derive(Debug)]
 struct Room<H> {
     members: IndexMap<PeerId, Slot<H>>,
-    /// How many members are local; the room is dropped (with its remote mirror) when this reaches zero.
+    /// How many members this node holds (connected or away); the room is dropped (with its remote
+    /// mirror) when this reaches zero.
     local: usize,
 }
 
@@ -105,6 +140,122 @@ impl<H> Default for Rooms<H> {
     fn default() -> Self {
         Rooms {
             rooms: HashMap::new(),
+        }
+    }
+}
+
+impl<H: Clone> Room<H> {
+    /// The members other than `id` (for a resumed member's `welcome`) and the handles of the others.
+    fn others_of(&self, id: &PeerId) -> Joined<H> {
+        Joined {
+            members: self
+                .members
+                .iter()
+                .filter(|(other, s)| s.announced && *other != id)
+                .map(|(id, s)| Member {
+                    id: id.clone(),
+                    name: s.name.clone(),
+                })
+                .collect(),
+            others: self
+                .members
+                .iter()
+                .filter(|(other, _)| *other != id)
+                .filter_map(|(_, s)| s.local())
+                .collect(),
+        }
+    }
+}
+
+impl<H: Clone + PartialEq> Rooms<H> {
+    /// Removes the local member `id` from `room` if `handle` still holds it, and returns the local handles
+    /// of those who remain (to be told `member_left`). Returns `None` when `handle` no longer holds `id`
+    /// (a newer connection took it over) or `id` is not there, so a replaced connection cannot remove the
+    /// member that replaced it.
+    pub fn release(&mut self, room: &str, id: &PeerId, handle: &H) -> Option<Vec<H>> {
+        let holds = self
+            .rooms
+            .get(room)?
+            .members
+            .get(id)
+            .is_some_and(|s| matches!(&s.at, At::Local(h) if h == handle));
+        if !holds {
+            return None;
+        }
+        self.leave(room, id)
+    }
+
+    /// Renames the local member `id` if `handle` still holds it; like [`Rooms::rename`] otherwise.
+    pub fn rename_held(
+        &mut self,
+        room: &str,
+        id: &PeerId,
+        handle: &H,
+        name: String,
+    ) -> Option<Vec<H>> {
+        let slot = self.rooms.get(room)?.members.get(id)?;
+        if !matches!(&slot.at, At::Local(h) if h == handle) {
+            return None;
+        }
+        self.rename(room, id, name)
+    }
+
+    /// Marks the local member `id` as away until `until`, if `handle` still holds it. Nobody is told: the
+    /// member is still in the room for everyone else. Returns whether it is now away.
+    pub fn set_away(&mut self, room: &str, id: &PeerId, handle: &H, until: Instant) -> bool {
+        let Some(slot) = self.rooms.get_mut(room).and_then(|r| r.members.get_mut(id)) else {
+            return false;
+        };
+        if !matches!(&slot.at, At::Local(h) if h == handle) || !slot.announced {
+            return false;
+        }
+        slot.at = At::Away { until };
+        true
+    }
+
+    /// Removes the away member `id` if it is still away with deadline `until` (a member that came back,
+    /// or went away again later, is left alone). Returns the local handles to tell `member_left`.
+    pub fn expire(&mut self, room: &str, id: &PeerId, until: Instant) -> Option<Vec<H>> {
+        let slot = self.rooms.get(room)?.members.get(id)?;
+        if !matches!(slot.at, At::Away { until: u } if u == until) {
+            return None;
+        }
+        self.leave(room, id)
+    }
+
+    /// Gives the member `id` of `room` to `handle` under `name`: an away member comes back, a connected
+    /// one is taken over (see [`Resumed`]). The member keeps its place in the room's order. When `name`
+    /// differs from the old one, the caller tells the others (`Joined::others`) `member_renamed`.
+    pub fn resume(&mut self, room: &str, id: &PeerId, name: &str, handle: H) -> Resumed<H> {
+        let Some(entry) = self.rooms.get_mut(room) else {
+            return Resumed::Absent;
+        };
+        let Some(slot) = entry.members.get_mut(id) else {
+            return Resumed::Absent;
+        };
+        if !slot.announced {
+            return Resumed::Elsewhere;
+        }
+        let old = match std::mem::replace(&mut slot.at, At::Local(handle)) {
+            At::Away { .. } => None,
+            At::Local(old) => Some(old),
+            remote @ At::Remote(_) => {
+                slot.at = remote;
+                return Resumed::Elsewhere;
+            }
+        };
+        let renamed = slot.name != name;
+        if renamed {
+            name.clone_into(&mut slot.name);
+        }
+        let joined = entry.others_of(id);
+        match old {
+            None => Resumed::Away { joined, renamed },
+            Some(old) => Resumed::Replaced {
+                joined,
+                old,
+                renamed,
+            },
         }
     }
 }
@@ -155,12 +306,13 @@ impl<H: Clone> Rooms<H> {
         max_peers: u32,
         announced: bool,
     ) -> Result<Joined<H>, JoinRefusal> {
-        if self
-            .rooms
-            .get(room)
-            .is_some_and(|r| r.members.len() >= max_peers as usize)
-        {
-            return Err(JoinRefusal::Full { max_peers });
+        if let Some(existing) = self.rooms.get(room) {
+            if existing.members.contains_key(&id) {
+                return Err(JoinRefusal::IdTaken);
+            }
+            if existing.members.len() >= max_peers as usize {
+                return Err(JoinRefusal::Full { max_peers });
+            }
         }
         let entry = self.rooms.entry(room.to_owned()).or_insert_with(|| Room {
             members: IndexMap::new(),
@@ -188,7 +340,7 @@ impl<H: Clone> Rooms<H> {
             return None;
         };
         let slot = entry.get_mut().members.shift_remove(id)?;
-        if matches!(slot.at, At::Local(_)) {
+        if slot.held_here() {
             entry.get_mut().local -= 1;
         }
         if entry.get().local == 0 {
@@ -237,8 +389,8 @@ impl<H: Clone> Rooms<H> {
             .unwrap_or_default()
     }
 
-    /// Every room with local members, and those local members: what a cluster node re-registers after
-    /// losing its connection to the cluster.
+    /// Every room with local members, and those local members (away ones included): what a cluster node
+    /// re-registers after losing its connection to the cluster.
     pub fn local_members(&self) -> Vec<(String, Vec<Member>)> {
         self.rooms
             .iter()
@@ -246,7 +398,7 @@ impl<H: Clone> Rooms<H> {
                 let locals = room
                     .members
                     .iter()
-                    .filter(|(_, s)| matches!(s.at, At::Local(_)) && s.announced)
+                    .filter(|(_, s)| s.held_here() && s.announced)
                     .map(|(id, s)| Member {
                         id: id.clone(),
                         name: s.name.clone(),
@@ -264,7 +416,7 @@ impl<H: Clone> Rooms<H> {
             .flat_map(|r| r.members.values())
             .filter_map(|s| match &s.at {
                 At::Remote(node) => Some(node.clone()),
-                At::Local(_) => None,
+                At::Local(_) | At::Away { .. } => None,
             })
             .collect()
     }
@@ -666,6 +818,127 @@ mod tests {
             rooms.local_members(),
             vec![("r".to_string(), vec![member("a", "A")])]
         );
+    }
+
+    #[test]
+    fn an_away_member_stays_listed_and_counted_but_gets_nothing_until_it_expires() {
+        let mut rooms = Rooms::default();
+        let t0 = Instant::now();
+        let until = t0 + std::time::Duration::from_secs(20);
+        rooms.join("r", id("a"), "A".into(), 'a', 2).unwrap();
+        rooms.join("r", id("b"), "B".into(), 'b', 2).unwrap();
+        assert!(
+            !rooms.set_away("r", &id("b"), &'x', until),
+            "only its own handle"
+        );
+        assert!(rooms.set_away("r", &id("b"), &'b', until));
+        assert_eq!(rooms.route("r", &id("b")), Some(At::Away { until }));
+        assert_eq!(rooms.members("r"), vec![member("a", "A"), member("b", "B")]);
+        assert_eq!(
+            rooms.join("r", id("c"), "C".into(), 'c', 2).unwrap_err(),
+            JoinRefusal::Full { max_peers: 2 },
+            "an away member keeps its place"
+        );
+        assert_eq!(rooms.rename("r", &id("a"), "Ada".into()), Some(vec!['a']));
+        // A stale deadline (the member came back and left again since) expires nothing.
+        assert_eq!(rooms.expire("r", &id("b"), t0), None);
+        assert_eq!(rooms.expire("r", &id("b"), until), Some(vec!['a']));
+        assert_eq!(rooms.route("r", &id("b")), None);
+        assert_eq!(rooms.expire("r", &id("b"), until), None);
+    }
+
+    #[test]
+    fn a_room_of_only_away_members_stays_until_the_last_expires() {
+        let mut rooms = Rooms::default();
+        let until = Instant::now();
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        rooms.add_remote("r", member("x", "X"), "n2".into());
+        assert!(rooms.set_away("r", &id("a"), &'a', until));
+        assert_eq!(rooms.room_count(), 1);
+        assert_eq!(rooms.route("r", &id("x")), Some(At::Remote("n2".into())));
+        assert_eq!(
+            rooms.local_members(),
+            vec![("r".to_string(), vec![member("a", "A")])],
+            "away members are re-registered after a Redis outage"
+        );
+        assert_eq!(rooms.expire("r", &id("a"), until), Some(vec![]));
+        assert_eq!(rooms.room_count(), 0, "the mirror went with the room");
+    }
+
+    #[test]
+    fn resume_takes_back_an_away_slot_or_takes_over_a_live_one_in_place() {
+        let mut rooms = Rooms::default();
+        let until = Instant::now();
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        rooms.join("r", id("b"), "B".into(), 'b', 8).unwrap();
+        rooms.join("r", id("c"), "C".into(), 'c', 8).unwrap();
+        rooms.set_away("r", &id("b"), &'b', until);
+        match rooms.resume("r", &id("b"), "B", 'B') {
+            Resumed::Away { joined, renamed } => {
+                assert_eq!(joined.members, vec![member("a", "A"), member("c", "C")]);
+                assert_eq!(joined.others, vec!['a', 'c']);
+                assert!(!renamed);
+            }
+            other => panic!("expected away, got {other:?}"),
+        }
+        assert_eq!(rooms.route("r", &id("b")), Some(At::Local('B')));
+        // The stale deadline of the away time no longer expires it.
+        assert_eq!(rooms.expire("r", &id("b"), until), None);
+        // A live member is taken over; the old handle can no longer leave, rename or go away.
+        match rooms.resume("r", &id("b"), "Bea", 'β') {
+            Resumed::Replaced {
+                old,
+                renamed,
+                joined,
+            } => {
+                assert_eq!(old, 'B');
+                assert!(renamed);
+                assert_eq!(joined.others, vec!['a', 'c']);
+            }
+            other => panic!("expected a takeover, got {other:?}"),
+        }
+        assert_eq!(rooms.release("r", &id("b"), &'B'), None);
+        assert_eq!(rooms.rename_held("r", &id("b"), &'B', "Old".into()), None);
+        assert!(!rooms.set_away("r", &id("b"), &'B', until));
+        assert_eq!(
+            rooms.members("r"),
+            vec![member("a", "A"), member("b", "Bea"), member("c", "C")],
+            "same place, new name"
+        );
+        assert_eq!(rooms.release("r", &id("b"), &'β'), Some(vec!['a', 'c']));
+        // Absent ids, ids mirrored from other nodes and reserved ones are not resumed here.
+        assert!(matches!(
+            rooms.resume("r", &id("b"), "B", 'b'),
+            Resumed::Absent
+        ));
+        assert!(matches!(
+            rooms.resume("nope", &id("a"), "A", 'a'),
+            Resumed::Absent
+        ));
+        rooms.add_remote("r", member("x", "X"), "n2".into());
+        assert!(matches!(
+            rooms.resume("r", &id("x"), "X", 'x'),
+            Resumed::Elsewhere
+        ));
+        assert_eq!(rooms.route("r", &id("x")), Some(At::Remote("n2".into())));
+        rooms.reserve("r", id("d"), "D".into(), 'd', 8).unwrap();
+        assert!(matches!(
+            rooms.resume("r", &id("d"), "D", 'e'),
+            Resumed::Elsewhere
+        ));
+    }
+
+    #[test]
+    fn an_id_already_in_the_room_cannot_join_twice() {
+        let mut rooms = Rooms::default();
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        assert_eq!(
+            rooms.join("r", id("a"), "A2".into(), 'z', 8).unwrap_err(),
+            JoinRefusal::IdTaken
+        );
+        assert_eq!(rooms.route("r", &id("a")), Some(At::Local('a')));
+        assert_eq!(rooms.leave("r", &id("a")), Some(vec![]));
+        assert_eq!(rooms.room_count(), 0, "the local count stayed exact");
     }
 
     #[test]

@@ -12,6 +12,13 @@
 //! ([`crate::limits::RateLimiter`]; 4002 for a client far over it), a join timeout for connections in no
 //! room (4003), and join tokens for protected rooms. When TURN credentials are issued it sends fresh ones
 //! (`ice_servers`) before they expire.
+//!
+//! Reconnect with resume: every `welcome` carries a resume token. A connection that ends without a clean
+//! close from the client (no close frame, a close code other than 1000/1001, a failed write, the keep-alive
+//! timeout) leaves its member *away* for the grace period instead of announcing it (`crate::resume`); a
+//! clean close, `leave`, eviction, the rate-limit close and shutdown announce the leave at once. A `join`
+//! with a resume token takes the id back: from an away slot, from a live connection (which is closed with
+//! 4004), or, after a relay restart, into the room afresh; anything else gets a fresh id.
 
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -32,7 +39,7 @@ use crate::cluster::Admission;
 use crate::credentials::verify_join_token;
 use crate::limits::{RateLimiter, Verdict};
 use crate::outbox::{Outbox, Push};
-use crate::rooms::{At, JoinRefusal};
+use crate::rooms::{At, JoinRefusal, Resumed};
 use crate::AppState;
 
 /// How other connections reach this one: its outgoing queue.
@@ -42,6 +49,14 @@ pub struct ConnHandle(Arc<Outbox>);
 impl std::fmt::Debug for ConnHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ConnHandle")
+    }
+}
+
+/// Two handles are equal when they reach the same connection: how the registry tells whether a connection
+/// still holds its member or a newer one took it over.
+impl PartialEq for ConnHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -65,8 +80,13 @@ struct Membership {
 /// Why the loop ended, which decides what the others are told.
 #[derive(Debug, Clone, Copy)]
 enum End {
+    /// The client closed with 1000, 1001 or no code: it meant to go.
     Closed,
+    /// The connection ended without a clean close: the member may come back (`crate::resume`).
+    Dropped,
     Timeout,
+    /// A newer connection took over this one's peer id: it leaves nothing behind.
+    Replaced,
     Evicted,
     RateLimited,
     JoinTimeout,
@@ -88,6 +108,29 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Whether a close frame from the client means it left on purpose.
+fn is_clean_close(frame: Option<&CloseFrame>) -> bool {
+    frame.is_none_or(|f| matches!(u16::from(f.code), 1000 | 1001))
+}
+
+/// What a join with a resume token found under the token's id on this relay.
+enum TakeBack {
+    /// The id was here (away or connected) and is now this connection's: the welcome.
+    Done(ServerMessage),
+    /// The id is in the room nowhere this relay knows of.
+    Absent,
+    /// Another node holds the id: a fresh id follows.
+    Elsewhere,
+}
+
+/// The end of [`Session::enter`].
+enum Entered {
+    /// A welcome, or the refusal to send instead (`room_full`, `too_many_rooms`).
+    Reply(ServerMessage),
+    /// The requested id is already taken (only a resumed id can be): a fresh id follows.
+    Taken,
 }
 
 fn frame(message: &ServerMessage) -> Utf8Bytes {
@@ -132,10 +175,13 @@ impl Session {
                 name,
                 room,
                 token,
-                resume: _,
+                resume,
             } => {
                 // Boxed so the connection's long-lived future is not sized for a join's (Redis) state.
-                Some(Box::pin(self.join(version, &name, &room, token.as_deref())).await)
+                Some(
+                    Box::pin(self.join(version, &name, &room, token.as_deref(), resume.as_deref()))
+                        .await,
+                )
             }
             ClientMessage::Rename { name } => self.rename(&name),
             ClientMessage::Signal { to, payload } => {
@@ -145,27 +191,38 @@ impl Session {
                 let state = &self.state;
                 let routed = state.rooms.with_room(&m.room, |rooms| {
                     let target = rooms.route(&m.room, &to)?;
-                    let forwarded = frame(&ServerMessage::Signal {
-                        from: m.id.clone(),
-                        payload,
-                    });
+                    let forwarded = || {
+                        frame(&ServerMessage::Signal {
+                            from: m.id.clone(),
+                            payload,
+                        })
+                    };
                     match target {
-                        At::Local(handle) => handle.deliver(forwarded, state),
+                        At::Local(handle) => handle.deliver(forwarded(), state),
                         At::Remote(node) => {
                             if let Some(cluster) = state.cluster.get() {
-                                cluster.forward(&node, &m.room, &to, forwarded.as_str());
+                                cluster.forward(&node, &m.room, &to, forwarded().as_str());
                             }
                         }
+                        At::Away { until } => return Some(Err(until)),
                     }
-                    Some(())
+                    Some(Ok(()))
                 });
                 match routed {
-                    Some(()) => {
+                    Some(Ok(())) => {
                         self.state
                             .counters
                             .signals_relayed
                             .fetch_add(1, Ordering::Relaxed);
                         None
+                    }
+                    Some(Err(until)) => {
+                        let left = until.saturating_duration_since(std::time::Instant::now());
+                        let seconds = left.as_millis().div_ceil(1000);
+                        Some(self.error(
+                            ErrorCode::PeerAway,
+                            format!("peer {to}'s connection dropped; it may return within {seconds} seconds; retry later"),
+                        ))
                     }
                     None => {
                         let room = m.room.clone();
@@ -184,9 +241,10 @@ impl Session {
         }
     }
 
-    /// Whether the loop is about to end by eviction or shutdown (its first `select!` arms handle those).
+    /// Whether the loop is about to end by eviction, replacement or shutdown (its first `select!` arms
+    /// handle those).
     fn ending(&self) -> bool {
-        self.handle.0.is_evicted() || self.state.shutdown.is_cancelled()
+        self.handle.0.is_interrupted() || self.state.shutdown.is_cancelled()
     }
 
     fn not_joined(&self) -> ServerMessage {
@@ -202,6 +260,7 @@ impl Session {
         name: &str,
         room: &str,
         token: Option<&str>,
+        resume: Option<&str>,
     ) -> ServerMessage {
         if let Some(m) = &self.membership {
             let room = m.room.clone();
@@ -229,7 +288,94 @@ impl Session {
                 return self.error(err.code(), err.to_string());
             }
         }
-        let id = PeerId(format!("{:032x}", rand::random::<u128>()));
+        if let Some(claim) = resume.and_then(|token| self.state.resume.verify(&room, token)) {
+            match self.take_back(&room, &name, &claim.id) {
+                TakeBack::Done(welcome) => return welcome,
+                TakeBack::Absent if self.state.resume.survives_restart(&claim) => {
+                    match Box::pin(self.enter(&room, &name, claim.id, true)).await {
+                        Entered::Reply(reply) => return reply,
+                        Entered::Taken => {}
+                    }
+                }
+                TakeBack::Absent | TakeBack::Elsewhere => {}
+            }
+        }
+        if resume.is_some() {
+            self.state
+                .counters
+                .resume_refused
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        loop {
+            // A fresh id is 128 random bits, so `Taken` would take a collision; the loop only makes
+            // uniqueness hold without relying on that.
+            let id = PeerId(format!("{:032x}", rand::random::<u128>()));
+            if let Entered::Reply(reply) = Box::pin(self.enter(&room, &name, id, false)).await {
+                return reply;
+            }
+        }
+    }
+
+    /// Gives this connection the id `id` of `room` if this relay holds it: an away member comes back, a
+    /// live one is taken over (its connection closed with 4004). Nobody hears of it except, when `name`
+    /// changed, as `member_renamed`.
+    fn take_back(&mut self, room: &str, name: &str, id: &PeerId) -> TakeBack {
+        let state = self.state.clone();
+        let renamed = frame(&ServerMessage::MemberRenamed {
+            id: id.clone(),
+            name: name.to_owned(),
+        });
+        let found = state.rooms.with_room(room, |rooms| {
+            let found = rooms.resume(room, id, name, self.handle.clone());
+            if let Resumed::Away {
+                joined,
+                renamed: true,
+            }
+            | Resumed::Replaced {
+                joined,
+                renamed: true,
+                ..
+            } = &found
+            {
+                for other in &joined.others {
+                    other.deliver(renamed.clone(), &state);
+                }
+            }
+            found
+        });
+        let (joined, was_renamed, how) = match found {
+            Resumed::Away { joined, renamed } => {
+                state.counters.resumed_away.fetch_add(1, Ordering::Relaxed);
+                (joined, renamed, "away")
+            }
+            Resumed::Replaced {
+                joined,
+                old,
+                renamed,
+            } => {
+                old.0.replace();
+                state
+                    .counters
+                    .resumed_replaced
+                    .fetch_add(1, Ordering::Relaxed);
+                (joined, renamed, "replaced a live connection")
+            }
+            Resumed::Absent => return TakeBack::Absent,
+            Resumed::Elsewhere => return TakeBack::Elsewhere,
+        };
+        if was_renamed {
+            if let Some(cluster) = state.cluster.get() {
+                cluster.renamed(room, id, name);
+            }
+        }
+        tracing::info!(%room, peer = %id, how, "resumed");
+        TakeBack::Done(self.welcome(room, name, id.clone(), joined.members, true))
+    }
+
+    /// Enters `room` as a new member with id `id` (fresh, or `resumed` from before a relay restart), tells
+    /// the others, and returns the welcome.
+    async fn enter(&mut self, room: &str, name: &str, id: PeerId, resumed: bool) -> Entered {
+        let (room, name) = (room.to_owned(), name.to_owned());
         let state = self.state.clone();
         let config = &state.config;
         let cluster = state.cluster.get().filter(|c| c.is_up());
@@ -270,23 +416,32 @@ impl Session {
         };
         let joined = match entered {
             Ok(joined) => joined,
-            Err(JoinRefusal::Full { max_peers }) => return self.room_full(&room, max_peers),
+            Err(JoinRefusal::Full { max_peers }) => {
+                return Entered::Reply(self.room_full(&room, max_peers))
+            }
             Err(JoinRefusal::TooManyRooms { max_rooms }) => {
-                return self.error(
+                return Entered::Reply(self.error(
                     ErrorCode::TooManyRooms,
                     format!("this relay holds its maximum of {max_rooms} rooms; join an existing room or try again later"),
-                )
+                ))
             }
+            Err(JoinRefusal::IdTaken) => return Entered::Taken,
         };
         let joined = match joined {
             Ok(joined) => joined,
             Err(cluster) => {
-                let admission = cluster.admit(&room, &id, &name, config.max_peers).await;
+                let admission = cluster
+                    .admit(&room, &id, &name, config.max_peers, resumed)
+                    .await;
                 let confirmed = state.rooms.with_room(&room, |rooms| {
                     match admission {
                         Admission::Full => {
                             rooms.leave(&room, &id);
-                            return None;
+                            return Err(false);
+                        }
+                        Admission::Held => {
+                            rooms.leave(&room, &id);
+                            return Err(true);
                         }
                         Admission::Admitted(remote) => {
                             for (member, node) in remote {
@@ -302,11 +457,12 @@ impl Session {
                         // Redis did not answer: the room is served from this node's view.
                         Admission::Unavailable => {}
                     }
-                    rooms.confirm(&room, &id)
+                    rooms.confirm(&room, &id).ok_or(false)
                 });
                 match confirmed {
-                    Some(joined) => joined,
-                    None => return self.room_full(&room, config.max_peers),
+                    Ok(joined) => joined,
+                    Err(true) => return Entered::Taken,
+                    Err(false) => return Entered::Reply(self.room_full(&room, config.max_peers)),
                 }
             }
         };
@@ -322,25 +478,45 @@ impl Session {
         if let Some(cluster) = state.cluster.get() {
             cluster.joined(&room, &me);
         }
-        tracing::info!(room = %room, peer = %id, members = members.len() + 1, "joined");
+        tracing::info!(room = %room, peer = %id, members = members.len() + 1, resumed, "joined");
+        if resumed {
+            state
+                .counters
+                .resumed_restart
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Entered::Reply(self.welcome(&room, &name, id, members, resumed))
+    }
+
+    /// Records the membership and builds its welcome, with a resume token computed now (not stored: the
+    /// connection keeps no copy).
+    fn welcome(
+        &mut self,
+        room: &str,
+        name: &str,
+        id: PeerId,
+        members: Vec<peerlab_protocol::Member>,
+        resumed: bool,
+    ) -> ServerMessage {
+        let config = &self.state.config;
         self.membership = Some(Membership {
-            room: room.clone(),
+            room: room.to_owned(),
             id: id.clone(),
-            name: name.clone(),
+            name: name.to_owned(),
         });
         let (ice_servers, expiry) = config.ice_servers_for(id.as_str(), unix_now());
         self.refresh_at = expiry.map(|_| Instant::now() + config.turn_refresh_after());
         ServerMessage::Welcome {
             version: PROTOCOL_VERSION,
+            resume: Some(self.state.resume.mint(room, &id)),
             peer_id: id,
-            room,
-            name,
+            room: room.to_owned(),
+            name: name.to_owned(),
             members,
             ice_servers,
             limits: config.limits(),
             keepalive: config.keepalive(),
-            resume: None,
-            resumed: false,
+            resumed,
         }
     }
 
@@ -366,15 +542,15 @@ impl Session {
             name,
         });
         let state = &self.state;
-        state.rooms.with_room(&m.room, |rooms| {
-            for member in rooms
-                .rename(&m.room, &m.id, m.name.clone())
-                .unwrap_or_default()
-            {
+        let held = state.rooms.with_room(&m.room, |rooms| {
+            let members = rooms.rename_held(&m.room, &m.id, &self.handle, m.name.clone())?;
+            for member in members {
                 member.deliver(renamed.clone(), state);
             }
+            Some(())
         });
-        if let Some(cluster) = state.cluster.get() {
+        // A connection that was just replaced no longer speaks for its id.
+        if let (Some(()), Some(cluster)) = (held, state.cluster.get()) {
             cluster.renamed(&m.room, &m.id, &m.name);
         }
         None
@@ -389,16 +565,46 @@ impl Session {
             reason,
         });
         let state = &self.state;
-        state.rooms.with_room(&m.room, |rooms| {
-            for other in rooms.leave(&m.room, &m.id).unwrap_or_default() {
+        let held = state.rooms.with_room(&m.room, |rooms| {
+            let others = rooms.release(&m.room, &m.id, &self.handle)?;
+            for other in others {
                 other.deliver(left.clone(), state);
             }
+            Some(())
         });
-        if let Some(cluster) = state.cluster.get() {
-            cluster.left(&m.room, &m.id, reason);
+        // A replaced connection leaves nothing: the member is the newer connection's now.
+        if held.is_some() {
+            if let Some(cluster) = state.cluster.get() {
+                cluster.left(&m.room, &m.id, reason);
+            }
+            tracing::info!(room = %m.room, peer = %m.id, name = %m.name, ?reason, "left");
         }
-        tracing::info!(room = %m.room, peer = %m.id, name = %m.name, ?reason, "left");
         Some(m.room)
+    }
+
+    /// Keeps the member in its room as away for the grace period (see `crate::resume`), telling nobody;
+    /// `reason` is what the others hear if it does not come back. Leaves at once when there is no grace
+    /// or the relay is shutting down.
+    fn go_away(&mut self, reason: LeaveReason) {
+        let state = self.state.clone();
+        let grace = state.resume.grace();
+        if grace.is_zero() || state.shutdown.is_cancelled() {
+            self.leave(reason);
+            return;
+        }
+        let Some(m) = self.membership.take() else {
+            return;
+        };
+        self.refresh_at = None;
+        let until = std::time::Instant::now() + grace;
+        let away = state.rooms.with_room(&m.room, |rooms| {
+            rooms.set_away(&m.room, &m.id, &self.handle, until)
+        });
+        if away {
+            state.counters.went_away.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(room = %m.room, peer = %m.id, ?reason, grace_ms = grace.as_millis() as u64, "away");
+            crate::resume::schedule(&state, m.room, m.id, until, reason);
+        }
     }
 
     /// Fresh ICE servers for this member, and when to send the next ones.
@@ -442,7 +648,7 @@ where
     };
     tokio::select! {
         sent = tokio::time::timeout(timeout, all) => matches!(sent, Ok(Ok(()))),
-        _ = session.handle.0.evicted() => false,
+        _ = session.handle.0.interrupted() => false,
         _ = session.state.shutdown.cancelled() => false,
     }
 }
@@ -540,10 +746,14 @@ where
                     Box::pin(close(&mut socket, close_code::SLOW_CONSUMER, "too many unread messages; reconnect")).await;
                     break End::Evicted;
                 }
+                if outbox.is_replaced() {
+                    Box::pin(close(&mut socket, close_code::REPLACED, "replaced by a newer connection")).await;
+                    break End::Replaced;
+                }
                 let frames = outbox.take();
                 if !Box::pin(write(&mut socket, frames.into_iter().map(Message::Text), &session)).await {
                     if session.ending() { continue; }
-                    break End::Closed;
+                    break End::Dropped;
                 }
             }
             () = &mut timer => {
@@ -563,7 +773,7 @@ where
                     if let Some(fresh) = session.refreshed_ice_servers().map(|m| frame(&m)) {
                         if !Box::pin(write(&mut socket, [Message::Text(fresh)], &session)).await {
                             if session.ending() { continue; }
-                            break End::Closed;
+                            break End::Dropped;
                         }
                     }
                 }
@@ -571,7 +781,7 @@ where
                     next_ping = now + period;
                     if !Box::pin(write(&mut socket, [Message::Ping(Default::default())], &session)).await {
                         if session.ending() { continue; }
-                        break End::Closed;
+                        break End::Dropped;
                     }
                 }
                 timer.as_mut().reset(wake(&session, join_deadline, next_ping, deadline));
@@ -590,10 +800,12 @@ where
                 };
                 let was_joined = session.membership.is_some();
                 let reply = match incoming {
-                    None | Some(Ok(Message::Close(_))) => break End::Closed,
+                    None => break End::Dropped,
+                    Some(Ok(Message::Close(frame))) if is_clean_close(frame.as_ref()) => break End::Closed,
+                    Some(Ok(Message::Close(_))) => break End::Dropped,
                     Some(Err(err)) => {
                         tracing::debug!(%remote, %err, "connection error");
-                        break End::Closed;
+                        break End::Dropped;
                     }
                     Some(Ok(message)) => match verdict {
                         Verdict::Close => {
@@ -632,19 +844,24 @@ where
                 if let Some(reply) = reply {
                     if !Box::pin(write(&mut socket, [Message::Text(reply)], &session)).await {
                         if session.ending() { continue; }
-                        break End::Closed;
+                        break End::Dropped;
                     }
                 }
             }
         }
     };
     outbox.close();
-    let reason = match end {
-        End::Closed | End::Shutdown => LeaveReason::Left,
-        End::Timeout => LeaveReason::Timeout,
-        End::Evicted | End::RateLimited => LeaveReason::Evicted,
-        End::JoinTimeout => LeaveReason::Left,
-    };
-    session.leave(reason);
+    match end {
+        End::Closed | End::Shutdown | End::JoinTimeout => {
+            session.leave(LeaveReason::Left);
+        }
+        End::Dropped => session.go_away(LeaveReason::Left),
+        End::Timeout => session.go_away(LeaveReason::Timeout),
+        End::Evicted | End::RateLimited => {
+            session.leave(LeaveReason::Evicted);
+        }
+        // The member is the newer connection's now.
+        End::Replaced => session.membership = None,
+    }
     tracing::debug!(%remote, ?end, "disconnected");
 }

@@ -108,7 +108,7 @@ async fn connections_per_address_are_capped_with_429_and_a_closed_one_frees_its_
     a.expect_silence(std::time::Duration::from_millis(100))
         .await;
 
-    drop(b);
+    b.close_normally().await;
     assert!(matches!(a.recv().await, ServerMessage::MemberLeft { .. }));
     // The slot is given back when the connection's task ends, right after the member left.
     let mut c = loop {

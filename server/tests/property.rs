@@ -1,7 +1,10 @@
 //! A property test of the relay's room logic, driven through the real connection loop
 //! ([`peerlab_server::socket::serve`]) over in-memory sockets: for any sequence of client messages from
-//! several connections, including invalid ones and connections that end midway, no connection task
-//! panics, a connection that ends leaves no member behind, and once all have ended no room remains.
+//! several connections, including invalid ones, connections that end midway (cleanly or by dropping) and
+//! joins that resume another connection's id, no connection task panics, a connection that closes cleanly
+//! leaves no member behind, one that drops leaves at most an away member, a resume that takes over a live
+//! id closes the old connection with 4004, and once all have ended and the grace has passed no member
+//! and no room remains.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -9,7 +12,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{Sink, Stream};
-use peerlab_protocol::{decode_server, PeerId, ServerMessage};
+use peerlab_protocol::{close_code, decode_server, PeerId, ServerMessage};
+use peerlab_server::rooms::At;
 use peerlab_server::{AppState, Config};
 use proptest::prelude::*;
 use serde_json::json;
@@ -70,8 +74,15 @@ enum Action {
     },
     Garbage(String),
     Binary,
+    /// A join with the last resume token connection `from` received (its own, another's, or none yet).
+    Resume {
+        from: usize,
+        room: usize,
+    },
     /// Ends the connection without a close handshake.
     End,
+    /// Closes the connection with a close frame (code 1000).
+    Close,
 }
 
 const ROOMS: [&str; 3] = ["alpha", "beta", "../bad"];
@@ -86,7 +97,9 @@ fn action() -> impl Strategy<Value = Action> {
         3 => (0..CONNECTIONS + 1).prop_map(|to| Action::Signal { to }),
         1 => ".{0,40}".prop_map(Action::Garbage),
         1 => Just(Action::Binary),
+        2 => (0..CONNECTIONS, 0..ROOMS.len()).prop_map(|(from, room)| Action::Resume { from, room }),
         1 => Just(Action::End),
+        1 => Just(Action::Close),
     ]
 }
 
@@ -98,35 +111,100 @@ struct Conn {
     id: Option<PeerId>,
     /// Every peer id this connection ever had.
     ids: Vec<PeerId>,
+    /// The resume token of its last welcome.
+    resume: Option<String>,
+}
+
+/// How long a dropped member stays away in this test.
+const GRACE: Duration = Duration::from_millis(30);
+
+/// What an exchange saw.
+#[derive(Default)]
+struct Seen {
+    /// A welcome with `resumed: true`, and its id.
+    resumed: Option<PeerId>,
 }
 
 /// Sends a ping after `text` and reads the connection's frames up to its pong, noting welcomes and leaves.
-async fn exchange(conn: &mut Conn, message: Message, nonce: u64) {
+/// A connection the relay closed meanwhile must have been replaced (4004); it is then finished here.
+async fn exchange(conn: &mut Conn, message: Message, nonce: u64) -> Seen {
+    let mut seen = Seen::default();
     let Some(to_relay) = &conn.to_relay else {
-        return;
+        return seen;
     };
-    to_relay.send(message).unwrap();
-    to_relay
-        .send(Message::text(
-            json!({"type": "ping", "nonce": nonce}).to_string(),
-        ))
-        .unwrap();
+    let ping = Message::text(json!({"type": "ping", "nonce": nonce}).to_string());
+    if to_relay.send(message).is_err() || to_relay.send(ping).is_err() {
+        expect_replaced(conn).await;
+        return seen;
+    }
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(5), conn.from_relay.recv())
             .await
-            .expect("the relay answers every ping")
-            .expect("the connection is open");
-        let Message::Text(text) = frame else { continue };
+            .expect("the relay answers every ping");
+        let Some(frame) = frame else {
+            panic!("the relay ended a connection without a close frame");
+        };
+        let text = match frame {
+            Message::Text(text) => text,
+            Message::Close(Some(close)) => {
+                assert_eq!(u16::from(close.code), close_code::REPLACED);
+                finish_replaced(conn).await;
+                return seen;
+            }
+            _ => continue,
+        };
         match decode_server(&text).expect("the relay sends valid messages") {
-            ServerMessage::Welcome { peer_id, .. } => {
+            ServerMessage::Welcome {
+                peer_id,
+                resume,
+                resumed,
+                ..
+            } => {
                 conn.ids.push(peer_id.clone());
+                conn.resume = Some(resume.expect("every welcome carries a resume token"));
+                if resumed {
+                    seen.resumed = Some(peer_id.clone());
+                }
                 conn.id = Some(peer_id);
             }
             ServerMessage::Left { .. } => conn.id = None,
-            ServerMessage::Pong { nonce: got } if got == nonce => return,
+            ServerMessage::Pong { nonce: got } if got == nonce => return seen,
             _ => {}
         }
     }
+}
+
+/// Reads a connection up to its close frame, which must say "replaced" (4004), and waits for its task.
+async fn expect_replaced(conn: &mut Conn) {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), conn.from_relay.recv())
+            .await
+            .expect("a replaced connection is closed");
+        match frame {
+            Some(Message::Close(Some(close))) => {
+                assert_eq!(u16::from(close.code), close_code::REPLACED);
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("the relay ended a connection without a close frame"),
+        }
+    }
+    finish_replaced(conn).await;
+}
+
+async fn finish_replaced(conn: &mut Conn) {
+    conn.to_relay = None;
+    conn.id = None;
+    if let Some(task) = conn.task.take() {
+        task.await.expect("the connection task did not panic");
+    }
+}
+
+/// Where member `id` is now, if anywhere.
+fn whereabouts(state: &AppState, id: &PeerId) -> Option<At<peerlab_server::socket::ConnHandle>> {
+    ROOMS
+        .iter()
+        .find_map(|room| state.rooms.with_room(room, |rooms| rooms.route(room, id)))
 }
 
 fn all_member_ids(state: &AppState) -> Vec<PeerId> {
@@ -142,6 +220,7 @@ fn all_member_ids(state: &AppState) -> Vec<PeerId> {
 async fn run(steps: Vec<(usize, Action)>) {
     let config = Config {
         max_peers: 3,
+        resume_grace_ms: GRACE.as_millis() as u64,
         ..Config::default()
     };
     let state = AppState::new(config);
@@ -158,6 +237,7 @@ async fn run(steps: Vec<(usize, Action)>) {
                 task: Some(task),
                 id: None,
                 ids: Vec::new(),
+                resume: None,
             }
         })
         .collect();
@@ -183,29 +263,58 @@ async fn run(steps: Vec<(usize, Action)>) {
             }
             Action::Garbage(text) => Message::text(text),
             Action::Binary => Message::binary(vec![0u8, 1, 2]),
-            Action::End => {
+            Action::Resume { from, room } => Message::text(
+                json!({"type": "join", "version": 1, "name": NAMES[0], "room": ROOMS[room],
+                       "resume": conns[from].resume})
+                .to_string(),
+            ),
+            Action::End | Action::Close => {
+                let clean = matches!(action, Action::Close);
                 let conn = &mut conns[who];
+                if let (true, Some(to_relay)) = (clean, &conn.to_relay) {
+                    let _ = to_relay.send(Message::Close(Some(
+                        tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                            code: 1000.into(),
+                            reason: "bye".into(),
+                        },
+                    )));
+                }
                 conn.to_relay = None;
                 if let Some(task) = conn.task.take() {
                     task.await.expect("the connection task did not panic");
                 }
-                let remaining = all_member_ids(&state);
-                for id in &conn.ids {
-                    assert!(
-                        !remaining.contains(id),
-                        "{id} left behind after its connection ended"
-                    );
+                if let Some(id) = conn.id.take() {
+                    match whereabouts(&state, &id) {
+                        None => {}
+                        Some(At::Away { .. }) if !clean => {}
+                        Some(other) => panic!(
+                            "{id} still {other:?} after its connection ended (clean: {clean})"
+                        ),
+                    }
                 }
                 continue;
             }
         };
-        exchange(&mut conns[who], message, nonce).await;
+        let seen = exchange(&mut conns[who], message, nonce).await;
+        if let Some(id) = seen.resumed {
+            // Whoever else held the id is closed as replaced: one id, one connection.
+            for (i, other) in conns.iter_mut().enumerate() {
+                if i != who && other.id.as_ref() == Some(&id) {
+                    expect_replaced(other).await;
+                }
+            }
+        }
     }
     for conn in &mut conns {
         conn.to_relay = None;
         if let Some(task) = conn.task.take() {
             task.await.expect("the connection task did not panic");
         }
+    }
+    // Dropped members stay away for the grace period, then go.
+    let deadline = tokio::time::Instant::now() + GRACE + Duration::from_secs(5);
+    while !all_member_ids(&state).is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(GRACE / 3).await;
     }
     assert_eq!(all_member_ids(&state), Vec::<PeerId>::new());
     assert_eq!(state.rooms.room_count(), 0, "no room outlives its members");

@@ -236,8 +236,10 @@ async fn rename_and_leave_are_announced() {
 }
 
 #[tokio::test]
-async fn abruptly_closed_client_is_announced_as_left() {
-    let relay = Relay::start().await;
+async fn abruptly_closed_client_is_announced_as_left_at_once_without_a_resume_grace() {
+    let mut config = test_config();
+    config.resume_grace_ms = 0;
+    let relay = Relay::start_with(config).await;
     let room = room("abrupt");
     let (mut a, _) = relay.joined(&room, "A").await;
     let (b, b_w) = relay.joined(&room, "B").await;
@@ -256,6 +258,7 @@ async fn abruptly_closed_client_is_announced_as_left() {
 #[tokio::test]
 async fn silent_client_is_announced_as_left_after_the_keepalive_timeout() {
     let mut config = test_config();
+    config.resume_grace_ms = 0;
     config.ping_interval_ms = 100;
     config.keepalive_timeout_ms = 400;
     let relay = Relay::start_with(config).await;

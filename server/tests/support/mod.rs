@@ -89,6 +89,26 @@ impl Relay {
     }
 }
 
+/// The resume token and the `resumed` flag of a welcome; panics on anything else.
+pub fn resume_of(message: &ServerMessage) -> (String, bool) {
+    match message {
+        ServerMessage::Welcome {
+            resume: Some(token),
+            resumed,
+            ..
+        } => (token.clone(), *resumed),
+        other => panic!("expected a welcome with a resume token, got {other:?}"),
+    }
+}
+
+/// The peer id of a welcome; panics on anything else.
+pub fn peer_id_of(message: &ServerMessage) -> PeerId {
+    match message {
+        ServerMessage::Welcome { peer_id, .. } => peer_id.clone(),
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+}
+
 /// The useful parts of a `welcome`.
 #[derive(Debug, Clone)]
 pub struct Welcome {
@@ -218,6 +238,38 @@ impl Client {
             ServerMessage::Pong { nonce: got } => assert_eq!(got, nonce),
             other => panic!("expected pong, got {other:?}"),
         }
+    }
+
+    /// Closes the connection the way a page that leaves does: a close frame with code 1000 (so the relay
+    /// announces the leave at once instead of keeping the member away for a resume).
+    pub async fn close_normally(mut self) {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+        let _ = self
+            .ws
+            .close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "bye".into(),
+            }))
+            .await;
+        // Reads until the relay's close reply, so the close has been seen before this returns.
+        let _ = tokio::time::timeout(PATIENCE, async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+    }
+
+    /// Sends a join carrying `resume` and returns the relay's answer (a welcome or an error).
+    pub async fn join_with_resume(
+        &mut self,
+        room: &str,
+        name: &str,
+        resume: &str,
+    ) -> ServerMessage {
+        self.send(
+            json!({"type": "join", "version": 1, "name": name, "room": room, "resume": resume}),
+        )
+        .await;
+        self.recv().await
     }
 
     /// Waits for the relay to close the connection and returns its close frame.
