@@ -355,3 +355,104 @@ async fn a_node_keeps_serving_its_members_while_redis_is_down_and_rejoins_after(
     expected.sort();
     assert_eq!(ids, expected);
 }
+
+/// The resume token and id of a welcome.
+fn resume_token(welcome: &Welcome) -> String {
+    resume_of(&welcome.message).0
+}
+
+#[tokio::test]
+async fn a_member_away_on_one_node_is_kept_by_the_others_until_its_grace_ends_and_resumes_there() {
+    let redis = Redis::start().await;
+    let grace = ["--resume-grace-ms", "1500"];
+    let n1 = Node::start(&redis, &grace).await;
+    let n2 = Node::start(&redis, &grace).await;
+    let room = room("cluster-away");
+    let (a, a_w) = n1.joined(&room, "Ada").await;
+    let (mut b, b_w) = n2.joined(&room, "Bob").await;
+    let token = resume_token(&a_w);
+
+    drop(a); // No close frame.
+    b.expect_silence(Duration::from_millis(500)).await;
+
+    let mut a2 = n1.client().await;
+    let welcome = a2.join_with_resume(&room, "Ada", &token).await;
+    assert_eq!(peer_id_of(&welcome), a_w.id, "same id on the same node");
+    assert!(resume_of(&welcome).1);
+    signal(&mut b, &a_w.id, json!({"across": "nodes"})).await;
+    let got = recv_until(&mut a2, "Bob's signal", |m| {
+        matches!(m, ServerMessage::Signal { .. })
+    })
+    .await;
+    assert!(matches!(got, ServerMessage::Signal { from, .. } if from == b_w.id));
+    signal(&mut a2, &b_w.id, json!({"and": "back"})).await;
+    let got = recv_until(&mut b, "Ada's signal", |m| {
+        matches!(m, ServerMessage::Signal { .. })
+    })
+    .await;
+    assert!(matches!(got, ServerMessage::Signal { from, .. } if from == a_w.id));
+
+    // The same token on the other node, while node 1 holds the id: a fresh id, never a second holder.
+    let token = resume_of(&welcome).0;
+    let mut elsewhere = n2.client().await;
+    let other = elsewhere.join_with_resume(&room, "Ada", &token).await;
+    assert_ne!(peer_id_of(&other), a_w.id);
+    assert!(!resume_of(&other).1);
+    // Ada's connection on node 1 is untouched; it just sees a newcomer.
+    recv_until(&mut a2, "the newcomer", joined_event(&peer_id_of(&other))).await;
+    elsewhere.close_normally().await;
+
+    // Dropped again and not back: node 2 announces it only when node 1's grace ends.
+    drop(a2);
+    let dropped = std::time::Instant::now();
+    let left = recv_until(&mut b, "Ada's leave", left_event(&a_w.id)).await;
+    assert_eq!(
+        left,
+        ServerMessage::MemberLeft {
+            id: a_w.id.clone(),
+            reason: LeaveReason::Left
+        }
+    );
+    assert!(
+        dropped.elapsed() >= Duration::from_millis(1_400),
+        "only after the grace"
+    );
+}
+
+#[tokio::test]
+async fn a_node_new_to_the_room_gives_a_held_id_to_nobody_and_a_released_one_back() {
+    let redis = Redis::start().await;
+    let grace = ["--resume-grace-ms", "800"];
+    let n1 = Node::start(&redis, &grace).await;
+    let room = room("cluster-held");
+    let (a, a_w) = n1.joined(&room, "Ada").await;
+    let (mut b, _) = n1.joined(&room, "Bob").await;
+    let token = resume_token(&a_w);
+    // A node that started after the token was issued treats an id it does not know as one from before a
+    // restart, and asks Redis whether another node still holds it. The key is shared through Redis.
+    let issued: u64 = token.split('.').nth(1).unwrap().parse().unwrap();
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        <= issued
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let n3 = Node::start(&redis, &grace).await;
+
+    drop(a); // Away on node 1.
+    let mut first = n3.client().await;
+    let welcome = first.join_with_resume(&room, "Ada", &token).await;
+    assert_ne!(peer_id_of(&welcome), a_w.id, "node 1 still holds the id");
+    assert!(!resume_of(&welcome).1);
+    recv_until(&mut b, "the newcomer", joined_event(&peer_id_of(&welcome))).await;
+
+    // Once node 1 has let the id go, node 3 gives it back.
+    recv_until(&mut b, "Ada's leave", left_event(&a_w.id)).await;
+    let mut second = n3.client().await;
+    let welcome = second.join_with_resume(&room, "Ada", &token).await;
+    assert_eq!(peer_id_of(&welcome), a_w.id);
+    assert!(resume_of(&welcome).1);
+    recv_until(&mut b, "Ada again", joined_event(&a_w.id)).await;
+}
