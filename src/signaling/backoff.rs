@@ -4,10 +4,7 @@
 //! (`super::hook`) asks [`should_reconnect`] after a close and waits [`Backoff::next_delay`] before the next
 //! attempt; a welcome resets the backoff.
 
-use peerlab_protocol::close_code::JOIN_TIMEOUT;
-
-/// The relay closes an older connection with 4004 when a newer one resumed its peer id.
-pub const CLOSE_REPLACED: u16 = 4004;
+use peerlab_protocol::close_code::{JOIN_TIMEOUT, REPLACED};
 
 /// The first retry waits about this long.
 pub const BASE_DELAY_MS: u32 = 500;
@@ -76,7 +73,7 @@ pub fn should_reconnect(code: u16, refused: bool) -> bool {
     // 4004: another connection took this peer id over (the same user in a newer socket); reconnecting would
     // take it back and start a tug of war. 4003: the relay waited for a join that this client never sent,
     // which means this client is broken, not the network.
-    !matches!(code, CLOSE_REPLACED | JOIN_TIMEOUT)
+    !matches!(code, REPLACED | JOIN_TIMEOUT)
 }
 
 #[cfg(test)]
@@ -137,7 +134,7 @@ mod tests {
             !should_reconnect(1006, true),
             "a refused join is not retried"
         );
-        assert!(!should_reconnect(CLOSE_REPLACED, false));
+        assert!(!should_reconnect(REPLACED, false));
         assert!(!should_reconnect(JOIN_TIMEOUT, false));
     }
 }
