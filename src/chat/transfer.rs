@@ -527,9 +527,11 @@ mod tests {
         assert!(may_send(0));
         assert!(may_send(HIGH_WATER_BYTES - 1));
         assert!(!may_send(HIGH_WATER_BYTES));
-        assert!(LOW_WATER_BYTES < HIGH_WATER_BYTES);
-        assert!(CHUNK_BYTES <= 256 * 1024, "below Chrome's message limit");
-        assert_eq!(READ_BLOCK_BYTES % CHUNK_BYTES, 0);
+        const {
+            assert!(LOW_WATER_BYTES < HIGH_WATER_BYTES);
+            assert!(CHUNK_BYTES <= 256 * 1024, "below Chrome's message limit");
+            assert!(READ_BLOCK_BYTES.is_multiple_of(CHUNK_BYTES));
+        }
     }
 
     fn offered(direction: Direction) -> Transfer {

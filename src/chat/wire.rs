@@ -263,7 +263,8 @@ mod tests {
 
     #[test]
     fn malformed_frames_get_typed_errors() {
-        let cases: [(&str, fn(&WireError) -> bool); 10] = [
+        type Check = fn(&WireError) -> bool;
+        let cases: [(&str, Check); 10] = [
             ("{nope", |e| matches!(e, WireError::NotJson(_))),
             ("[1,2]", |e| matches!(e, WireError::NotJson(_))),
             (r#"{"type":"text","id":"a","text":"x"}"#, |e| {
