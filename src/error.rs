@@ -104,6 +104,10 @@ pub enum RtcError {
     DataChannel(String),
     #[error("the message could not be sent ({0}); wait until the data channel is open")]
     Send(String),
+    #[error(
+        "the new ICE server settings could not be applied ({0}); calls already up keep working"
+    )]
+    Configure(String),
     #[error("the connection statistics could not be read ({0})")]
     Stats(String),
     #[error(

@@ -347,3 +347,33 @@ async fn loopback_page_with_data_only_connects_and_shows_candidate_steps() -> Te
     );
     Ok(())
 }
+
+#[wasm_bindgen_test]
+async fn fresh_ice_servers_reach_a_live_connection_and_bad_ones_are_refused() -> TestResult {
+    use peerlab::rtc::peer::{Peer, PeerConfig};
+    use peerlab_protocol::IceServer;
+
+    let (peer, _events) =
+        Peer::new(PeerConfig::new("a", "b"), |_| {}).map_err(|e| e.to_string())?;
+    assert!(peer.ice_server_urls().is_empty(), "no STUN/TURN by default");
+    let turn = IceServer {
+        urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
+        username: Some("1767225600:a".into()),
+        credential: Some("c2VjcmV0".into()),
+    };
+    peer.set_ice_servers(std::slice::from_ref(&turn))
+        .map_err(|e| e.to_string())?;
+    assert_eq!(peer.ice_server_urls(), turn.urls);
+    // A TURN entry without credentials is invalid; the browser refuses it and the old settings stay.
+    let broken = IceServer {
+        urls: vec!["turn:127.0.0.1:3479".into()],
+        username: None,
+        credential: None,
+    };
+    let err = peer
+        .set_ice_servers(&[broken])
+        .expect_err("a TURN server without credentials is refused");
+    assert!(err.to_string().contains("could not be applied"), "{err}");
+    assert_eq!(peer.ice_server_urls(), turn.urls);
+    Ok(())
+}

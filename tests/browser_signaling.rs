@@ -36,6 +36,7 @@ fn connect(room: &str, name: &str) -> Result<(SignalingClient, SignalingEvents),
             room: room.to_owned(),
             name: name.to_owned(),
             token: None,
+            resume: None,
         },
     )
     .map_err(|err| err.to_string())

@@ -79,7 +79,8 @@ pub fn content_security_policy(html: &str, extra_connect: &[String]) -> String {
         script.push(' ');
         script.push_str(&hash);
     }
-    let mut connect = String::from("'self'");
+    // `blob:` lets the app read back the object URLs it made itself (a received file before download).
+    let mut connect = String::from("'self' blob:");
     for source in extra_connect {
         connect.push(' ');
         connect.push_str(source);
@@ -306,7 +307,7 @@ mod tests {
             "{policy}"
         );
         assert!(
-            policy.contains("connect-src 'self' wss://relay.example.org;"),
+            policy.contains("connect-src 'self' blob: wss://relay.example.org;"),
             "{policy}"
         );
         assert!(!policy.contains("unsafe-inline"), "{policy}");

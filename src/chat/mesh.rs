@@ -242,7 +242,16 @@ impl PeerMesh {
                 }
             }
             SignalingEvent::IceServers(servers) => {
-                self.inner.borrow_mut().ice_servers = servers.clone();
+                // New peers take them at creation; live ones get them now (fresh TURN credentials must
+                // reach a connection before an ICE restart needs them). A refusal changes nothing that
+                // works today, so it is only reported.
+                let mut inner = self.inner.borrow_mut();
+                inner.ice_servers = servers.clone();
+                for (id, entry) in &inner.peers {
+                    if let Err(err) = entry.peer.set_ice_servers(servers) {
+                        leptos::logging::warn!("peer {id}: {err}");
+                    }
+                }
                 Vec::new()
             }
             SignalingEvent::Signal { from, payload } => {

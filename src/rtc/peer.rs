@@ -412,6 +412,34 @@ impl Peer {
         )
     }
 
+    /// Replaces the STUN/TURN servers (`setConfiguration`), e.g. when the relay refreshes time-limited TURN
+    /// credentials. The connection carries on; the new servers serve the next gathering (an ICE restart).
+    pub fn set_ice_servers(&self, servers: &[IceServer]) -> Result<(), RtcError> {
+        let config =
+            rtc_configuration(servers).map_err(|err| RtcError::Configure(describe_js(&err)))?;
+        // Called through `Function::call1`, which catches: `setConfiguration` throws for a closed
+        // connection or a configuration it cannot take.
+        let set: js_sys::Function = js_sys::Reflect::get(&self.pc, &"setConfiguration".into())
+            .and_then(|f| f.dyn_into())
+            .map_err(|err| RtcError::Configure(describe_js(&err)))?;
+        set.call1(&self.pc, &config)
+            .map(|_| ())
+            .map_err(|err| RtcError::Configure(describe_js(&err)))
+    }
+
+    /// The URLs of the ICE servers the connection is configured with now (`getConfiguration`).
+    pub fn ice_server_urls(&self) -> Vec<String> {
+        let config: JsValue = self.pc.get_configuration().into();
+        js_sys::JSON::stringify(&config)
+            .ok()
+            .and_then(|json| json.as_string())
+            .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+            .and_then(|value| value.get("iceServers").cloned())
+            .and_then(|servers| serde_json::from_value::<Vec<IceServer>>(servers).ok())
+            .map(|servers| servers.into_iter().flat_map(|s| s.urls).collect())
+            .unwrap_or_default()
+    }
+
     /// Restarts ICE: new credentials, new candidates, new connectivity checks, same call.
     pub fn restart_ice(&self) {
         self.shared.borrow().emit(PeerEvent::IceRestart {

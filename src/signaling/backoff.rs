@@ -116,9 +116,9 @@ mod tests {
     #[test]
     fn many_attempts_never_overflow() {
         let mut b = Backoff::new(u32::MAX, u32::MAX);
-        for _ in 0..100 {
-            assert!(b.next_delay(0.5) <= u32::MAX);
-        }
+        let delays: Vec<u32> = (0..100).map(|_| b.next_delay(0.999_999)).collect();
+        assert!(delays.windows(2).all(|w| w[0] <= w[1]), "never shrinks");
+        assert_eq!(b.attempt(), 100);
     }
 
     #[test]
