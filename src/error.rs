@@ -114,6 +114,12 @@ pub enum RtcError {
         "the file could not be read ({0}); pick it again, and keep it in place until it is sent"
     )]
     ReadFile(String),
+    #[error("the camera or microphone could not be switched in the call ({0}); leave the call and join again")]
+    ReplaceTrack(String),
+    #[error("the video bitrate cap could not be applied ({0}); the call goes on without it")]
+    Bitrate(String),
+    #[error("the screen could not be shared ({0}); choose a screen, window or tab in the browser's picker (or allow screen sharing in the site settings) and press Share screen again")]
+    ScreenShare(String),
     #[error(transparent)]
     Media(#[from] MediaError),
 }

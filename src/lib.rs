@@ -4,6 +4,8 @@
 //! - [`App`]: the router, the shared header (navigation and relay indicator) and the routes.
 //! - [`pages`]: one page per file: home, media, loopback, chat, room and not-found.
 //! - [`chat`]: peer-to-peer text and files over data channels (pure models, the per-peer mesh, the session).
+//! - [`room`]: the multi-party mesh video call (pure layout, bitrate, control, quality and participant
+//!   models; the call runtime).
 //! - [`components`]: small shared views: navigation, relay indicator, the room panel.
 //! - [`signaling`]: the relay client: a sans-I/O session, the roster model, the WebSocket glue and the
 //!   `use_relay_room` hook.
@@ -25,6 +27,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod pages;
+pub mod room;
 pub mod rtc;
 pub mod signaling;
 pub mod storage;

@@ -10,6 +10,7 @@ pub mod nav;
 pub mod relay_indicator;
 pub mod room_panel;
 pub mod video;
+pub mod video_tile;
 
 pub use chart::LineChart;
 pub use inspector::Inspector;
@@ -17,3 +18,4 @@ pub use nav::Nav;
 pub use relay_indicator::RelayIndicator;
 pub use room_panel::RoomPanel;
 pub use video::VideoView;
+pub use video_tile::VideoTile;

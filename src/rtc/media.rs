@@ -484,3 +484,62 @@ impl Drop for LevelMeter {
         let _ = self.context.close();
     }
 }
+
+/// Asks the browser for a screen, window or tab to share (`getDisplayMedia`, video only, at most
+/// `width`×`height` and `frame_rate`). Must be called while handling a click: browsers refuse it otherwise.
+pub async fn open_display(
+    width: u32,
+    height: u32,
+    frame_rate: u32,
+) -> Result<MediaStream, crate::error::RtcError> {
+    use crate::error::RtcError;
+    let devices = media_devices().map_err(|e| RtcError::ScreenShare(e.to_string()))?;
+    let constraints = js::from_json(&serde_json::json!({
+        "video": {
+            "width": { "max": width },
+            "height": { "max": height },
+            "frameRate": { "max": frame_rate },
+        },
+        "audio": false,
+    }))
+    .map_err(|err| RtcError::ScreenShare(describe_js(&err)))?;
+    let promise = js_sys::Reflect::get(&devices, &"getDisplayMedia".into())
+        .and_then(|f| f.dyn_into::<js_sys::Function>())
+        .map_err(|_| RtcError::ScreenShare("this browser cannot share a screen".into()))?
+        .call1(&devices, &constraints)
+        .and_then(|p| p.dyn_into::<js_sys::Promise>())
+        .map_err(|err| RtcError::ScreenShare(describe_js(&err)))?;
+    let stream = JsFuture::from(promise)
+        .await
+        .map_err(|err| RtcError::ScreenShare(describe_js(&err)))?;
+    stream
+        .dyn_into::<MediaStream>()
+        .map_err(|_| RtcError::ScreenShare("getDisplayMedia returned no stream".into()))
+}
+
+/// Calls a function when a track ends by itself (a shared screen's "Stop sharing" bar, an unplugged
+/// camera). The listener is removed when this value is dropped.
+pub struct OnTrackEnded {
+    track: MediaStreamTrack,
+    _listener: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl OnTrackEnded {
+    pub fn new(track: &MediaStreamTrack, f: impl FnMut() + 'static) -> Self {
+        let mut f = f;
+        let listener = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(
+            move |_: web_sys::Event| f(),
+        );
+        track.set_onended(Some(listener.as_ref().unchecked_ref()));
+        OnTrackEnded {
+            track: track.clone(),
+            _listener: listener,
+        }
+    }
+}
+
+impl Drop for OnTrackEnded {
+    fn drop(&mut self) {
+        self.track.set_onended(None);
+    }
+}

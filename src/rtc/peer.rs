@@ -448,6 +448,96 @@ impl Peer {
         let _ = self.inputs.unbounded_send(Input::RestartIce);
     }
 
+    /// The `RTCRtpSender`s whose transceiver carries `kind` (`audio` or `video`), found through the
+    /// transceivers' receivers, which always have a track of their kind (a sender's track may be null).
+    fn senders_of(&self, kind: &str) -> Vec<JsValue> {
+        let get =
+            |object: &JsValue, key: &str| js_sys::Reflect::get(object, &JsValue::from_str(key));
+        let transceivers = js_sys::Reflect::get(&self.pc, &"getTransceivers".into())
+            .and_then(|f| f.dyn_into::<js_sys::Function>())
+            .and_then(|f| f.call0(&self.pc));
+        let Ok(list) = transceivers else {
+            return Vec::new();
+        };
+        js_sys::Array::from(&list)
+            .iter()
+            .filter(|t| {
+                get(t, "receiver")
+                    .and_then(|r| get(&r, "track"))
+                    .ok()
+                    .and_then(|track| js::string(&track, "kind"))
+                    .as_deref()
+                    == Some(kind)
+            })
+            .filter(|t| js::string(t, "currentDirection").as_deref() != Some("stopped"))
+            .filter_map(|t| get(&t, "sender").ok())
+            .filter(|s| !s.is_undefined() && !s.is_null())
+            .collect()
+    }
+
+    /// Sends `track` instead of the current track of its kind (`RTCRtpSender.replaceTrack`): no
+    /// renegotiation, the other side's track keeps playing with the new source (camera switch, screen
+    /// share). The future owns what it needs.
+    pub fn replace_track(
+        &self,
+        track: &MediaStreamTrack,
+    ) -> impl std::future::Future<Output = Result<(), RtcError>> {
+        let senders = self.senders_of(&track.kind());
+        let track = track.clone();
+        async move {
+            for sender in senders {
+                let promise = js_sys::Reflect::get(&sender, &"replaceTrack".into())
+                    .and_then(|f| f.dyn_into::<js_sys::Function>())
+                    .and_then(|f| f.call1(&sender, &track))
+                    .and_then(|p| p.dyn_into::<js_sys::Promise>())
+                    .map_err(|err| RtcError::ReplaceTrack(describe_js(&err)))?;
+                JsFuture::from(promise)
+                    .await
+                    .map_err(|err| RtcError::ReplaceTrack(describe_js(&err)))?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Caps the bitrate of every outgoing stream of `kind` (`encodings[0].maxBitrate` through
+    /// `getParameters`/`setParameters`). A sender not negotiated yet has no encodings; it is skipped and
+    /// the caller applies the cap again once the connection is up.
+    pub fn set_max_bitrate(
+        &self,
+        kind: &str,
+        bps: u32,
+    ) -> impl std::future::Future<Output = Result<usize, RtcError>> {
+        let senders = self.senders_of(kind);
+        async move {
+            let mut applied = 0;
+            for sender in senders {
+                let call = |name: &str, args: &js_sys::Array| {
+                    js_sys::Reflect::get(&sender, &JsValue::from_str(name))
+                        .and_then(|f| f.dyn_into::<js_sys::Function>())
+                        .and_then(|f| f.apply(&sender, args))
+                };
+                let params = call("getParameters", &js_sys::Array::new())
+                    .map_err(|err| RtcError::Bitrate(describe_js(&err)))?;
+                let encodings = js_sys::Reflect::get(&params, &"encodings".into())
+                    .ok()
+                    .filter(|e| js_sys::Array::is_array(e))
+                    .map(|e| js_sys::Array::from(&e));
+                let Some(first) = encodings.and_then(|e| (e.length() > 0).then(|| e.get(0))) else {
+                    continue;
+                };
+                js::set(&first, "maxBitrate", &JsValue::from_f64(f64::from(bps)));
+                let promise = call("setParameters", &js_sys::Array::of1(&params))
+                    .and_then(|p| p.dyn_into::<js_sys::Promise>())
+                    .map_err(|err| RtcError::Bitrate(describe_js(&err)))?;
+                JsFuture::from(promise)
+                    .await
+                    .map_err(|err| RtcError::Bitrate(describe_js(&err)))?;
+                applied += 1;
+            }
+            Ok(applied)
+        }
+    }
+
     /// Reads the connection's statistics once. The future owns what it needs, so it may outlive the peer
     /// (it then fails, as the closed connection has no statistics).
     pub fn stats(&self) -> impl std::future::Future<Output = Result<StatsSnapshot, RtcError>> {

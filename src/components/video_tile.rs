@@ -1,0 +1,120 @@
+//! One participant's tile in the room's grid: the video, the name, mute indicators, a speaking
+//! indicator from the audio level, and for another member the connection's quality and the call
+//! verification code.
+//!
+//! It renders what the call ([`CallHandle`]) holds; it owns no connection. The only browser objects it
+//! makes are its `<video>` element's binding and, through `use_audio_level`, the audio graph of its level
+//! meter, both released when the tile goes.
+
+use leptos::html::Video;
+use leptos::prelude::*;
+use peerlab_protocol::PeerId;
+
+use crate::room::CallHandle;
+use crate::rtc::media::{attach_stream, use_audio_level};
+
+/// The audio level above which a tile shows its speaker as speaking.
+const SPEAKING_LEVEL: f64 = 0.05;
+
+#[component]
+pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
+    let video = NodeRef::<Video>::new();
+    let stream = {
+        let id = id.clone();
+        Signal::derive_local(move || call.stream_of(&id, is_self))
+    };
+    Effect::new(move |_| {
+        let current = stream.get();
+        if let Some(el) = video.get() {
+            attach_stream(&el, current.as_ref());
+        }
+    });
+    let level = use_audio_level(stream);
+    let speaking = Memo::new(move |_| level.get() > SPEAKING_LEVEL);
+    let participants = call.participants();
+    let tile = {
+        let id = id.clone();
+        Memo::new(move |_| participants.with(|p| p.tiles().into_iter().find(|t| t.id == id)))
+    };
+    let remote = {
+        let id = id.clone();
+        Memo::new(move |_| participants.with(|p| p.remote(&id).cloned()))
+    };
+    let name = move || tile.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
+    let media = move || tile.with(|t| t.as_ref().map(|t| t.media).unwrap_or_default());
+    let connection =
+        move || tile.with(|t| t.as_ref().map(|t| t.connection.clone()).unwrap_or_default());
+    let quality = move || remote.with(|r| r.as_ref().and_then(|r| r.quality.clone()));
+    let verification = move || remote.with(|r| r.as_ref().and_then(|r| r.verification.clone()));
+    let label = if is_self {
+        "Your video"
+    } else {
+        "Participant video"
+    };
+
+    view! {
+        <figure
+            class="tile"
+            class:speaking=move || speaking.get()
+            data-testid="tile"
+            data-peer-id=id.to_string()
+            data-name=name
+            data-self=if is_self { "true" } else { "false" }
+            data-connection=connection
+        >
+            <video
+                node_ref=video
+                class="tile-video"
+                class:mirrored=move || is_self && !media().sharing
+                aria-label=label
+                data-testid="tile-video"
+                autoplay=true
+                playsinline=true
+                prop:muted=is_self
+            ></video>
+            <figcaption class="tile-caption">
+                <span
+                    class="tile-speaking"
+                    data-testid="tile-speaking"
+                    data-speaking=move || if speaking.get() { "true" } else { "false" }
+                    aria-label=move || if speaking.get() { "speaking" } else { "not speaking" }
+                >
+                    "●"
+                </span>
+                <span class="tile-name" data-testid="tile-name">
+                    {name}
+                    {if is_self { " (you)" } else { "" }}
+                </span>
+                <Show when=move || media().mic_muted>
+                    <span class="tile-flag" data-testid="tile-mic-muted" title="Microphone muted">
+                        "mic off"
+                    </span>
+                </Show>
+                <Show when=move || media().camera_off>
+                    <span class="tile-flag" data-testid="tile-camera-off" title="Camera off">
+                        "camera off"
+                    </span>
+                </Show>
+                <Show when=move || media().sharing>
+                    <span class="tile-flag" data-testid="tile-sharing">"sharing screen"</span>
+                </Show>
+                <Show when=move || !is_self>
+                    <span
+                        class="tile-quality"
+                        data-testid="tile-quality"
+                        data-grade=move || quality().map(|q| q.1).unwrap_or("unknown")
+                    >
+                        {move || quality().map(|q| q.0).unwrap_or_else(|| connection())}
+                    </span>
+                    <span
+                        class="tile-verification"
+                        data-testid="tile-verification"
+                        title="Call verification code: compare it with this person aloud"
+                    >
+                        {move || verification().unwrap_or_else(|| "······".into())}
+                    </span>
+                </Show>
+            </figcaption>
+        </figure>
+    }
+}

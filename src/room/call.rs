@@ -1,0 +1,784 @@
+//! [`use_call`]: the runtime of one room call — a [`PeerMesh`] fed from the relay, this client's camera
+//! and microphone tracks on every peer, a chat channel and a control channel per peer, screen sharing,
+//! the stats poll and the bitrate caps — with what the page shows in reactive values.
+//!
+//! Full mesh without timers: on a welcome this client creates a peer to every member already there; a
+//! member's first signal creates the peer on the other side ([`PeerMesh::handle`]); each side adds its
+//! local tracks to every peer it creates, and perfect negotiation (in `rtc::Peer`) settles any glare.
+//! Switching a device and sharing the screen use `replaceTrack`, so nothing is renegotiated.
+//!
+//! Ownership: the runtime owns the mesh (every peer connection), every data channel, the shared screen's
+//! stream and its `ended` listener, and the poll timer. The camera and microphone belong to the page's
+//! `use_media_stream`. [`CallHandle::leave`] and the component's cleanup close all of it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures::StreamExt;
+use gloo_timers::callback::Interval;
+use leptos::prelude::*;
+use peerlab_protocol::PeerId;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{MediaStream, MediaStreamTrack};
+
+use super::bitrate::video_cap_bps;
+use super::chat::RoomChat;
+use super::control::{self, Control, MediaState, CONTROL_CHANNEL_ID, CONTROL_CHANNEL_LABEL};
+use super::participants::Participants;
+use super::quality::Quality;
+use crate::chat::mesh::{MeshChange, MeshEvent, PeerMesh, PeerRow, SendSignal};
+use crate::chat::wire::{self, Wire, CHAT_CHANNEL_ID, CHAT_CHANNEL_LABEL, MAX_TEXT_BYTES};
+use crate::rtc::data::{DataChannel, DataEvent, DataEvents};
+use crate::rtc::media::{
+    open_display, stop_stream, tracks_of, MediaHandle, OnTrackEnded, TrackKind,
+};
+use crate::rtc::peer::PeerEvent;
+use crate::rtc::stats::StatsSnapshot;
+use crate::rtc::verification::short_authentication_string;
+use crate::signaling::{RelayRoom, SignalingEvent};
+
+/// How often each connection's statistics are read for its tile.
+pub const STATS_POLL_MS: u32 = 2_000;
+
+/// A handle to the call of one page. `Copy`, so view closures capture it freely; every method is a no-op
+/// once the owning component is gone.
+#[derive(Clone, Copy)]
+pub struct CallHandle {
+    participants: RwSignal<Participants>,
+    chat: RwSignal<RoomChat>,
+    /// Each remote member's incoming stream.
+    streams: RwSignal<HashMap<PeerId, MediaStream>, LocalStorage>,
+    /// The shared screen, while sharing (the self tile shows it instead of the camera).
+    screen: RwSignal<Option<MediaStream>, LocalStorage>,
+    /// The video cap applied to every outgoing video, in bit/s, once there is a peer.
+    cap: RwSignal<Option<u32>>,
+    /// Whether this page is in the call (joined, not left).
+    active: RwSignal<bool>,
+    /// The last problem of the call itself (screen share refused, send failed), for the page.
+    problem: RwSignal<Option<String>>,
+    media: MediaHandle,
+    runtime: StoredValue<Option<Rc<Runtime>>, LocalStorage>,
+    peers: Signal<Vec<PeerRow>>,
+}
+
+/// Starts the call runtime on `relay`'s room with `media`'s camera and microphone; it ends with the
+/// calling component. Call it before `relay.join`, so no relay event is missed.
+pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
+    let send: SendSignal =
+        Rc::new(move |to: &PeerId, payload| relay.send_signal(to.clone(), payload));
+    let (mesh, mut mesh_events) = PeerMesh::new(send);
+    let rows = mesh.rows();
+    let handle_signals = Signals {
+        participants: RwSignal::new(Participants::new()),
+        chat: RwSignal::new(RoomChat::new()),
+        streams: RwSignal::new_local(HashMap::new()),
+        screen: RwSignal::new_local(None),
+        cap: RwSignal::new(None),
+        active: RwSignal::new(false),
+        problem: RwSignal::new(None),
+    };
+    let runtime = Rc::new(Runtime {
+        relay,
+        media,
+        mesh,
+        s: handle_signals,
+        state: RefCell::new(State::default()),
+        poll: RefCell::new(None),
+    });
+    let weak = Rc::downgrade(&runtime);
+    *runtime.poll.borrow_mut() = Some(Interval::new(STATS_POLL_MS, move || {
+        if let Some(rt) = weak.upgrade() {
+            rt.poll_stats();
+        }
+    }));
+    let mut relay_events = relay.events();
+    let weak = Rc::downgrade(&runtime);
+    spawn_local(async move {
+        while let Some(event) = relay_events.next().await {
+            let Some(rt) = weak.upgrade() else { return };
+            rt.on_relay(event);
+        }
+    });
+    let weak = Rc::downgrade(&runtime);
+    spawn_local(async move {
+        while let Some(event) = mesh_events.next().await {
+            let Some(rt) = weak.upgrade() else { return };
+            rt.on_mesh(event);
+        }
+    });
+    // A device switched on the page replaces the tracks of the camera stream; send the new ones.
+    let tracks = media.tracks();
+    let weak = Rc::downgrade(&runtime);
+    Effect::new(move |_| {
+        tracks.track();
+        if let Some(rt) = weak.upgrade() {
+            rt.sync_outgoing();
+        }
+    });
+    let stored = StoredValue::new_local(Some(runtime));
+    on_cleanup(move || {
+        if let Some(rt) = stored.try_update_value(Option::take).flatten() {
+            rt.shutdown();
+        }
+    });
+    CallHandle {
+        participants: handle_signals.participants,
+        chat: handle_signals.chat,
+        streams: handle_signals.streams,
+        screen: handle_signals.screen,
+        cap: handle_signals.cap,
+        active: handle_signals.active,
+        problem: handle_signals.problem,
+        media,
+        runtime: stored,
+        peers: Signal::derive(move || rows.get()),
+    }
+}
+
+impl CallHandle {
+    pub fn participants(&self) -> ReadSignal<Participants> {
+        self.participants.read_only()
+    }
+
+    pub fn chat(&self) -> ReadSignal<RoomChat> {
+        self.chat.read_only()
+    }
+
+    pub fn cap(&self) -> ReadSignal<Option<u32>> {
+        self.cap.read_only()
+    }
+
+    pub fn active(&self) -> ReadSignal<bool> {
+        self.active.read_only()
+    }
+
+    pub fn problem(&self) -> ReadSignal<Option<String>> {
+        self.problem.read_only()
+    }
+
+    /// Every live peer connection's states, for the inspector.
+    pub fn peers(&self) -> Signal<Vec<PeerRow>> {
+        self.peers
+    }
+
+    /// What the tile of `id` plays: the remote member's stream, or for this client the shared screen or
+    /// the camera.
+    pub fn stream_of(&self, id: &PeerId, is_self: bool) -> Option<MediaStream> {
+        if is_self {
+            self.screen.get().or_else(|| self.media.stream().get())
+        } else {
+            self.streams.with(|m| m.get(id).cloned())
+        }
+    }
+
+    /// Whether the screen is being shared.
+    pub fn sharing(&self) -> bool {
+        self.screen.with(Option::is_some)
+    }
+
+    fn rt(&self) -> Option<Rc<Runtime>> {
+        self.runtime.try_with_value(|rt| rt.clone()).flatten()
+    }
+
+    /// Joins the call under `name` with the camera and microphone open now.
+    pub fn join(&self, name: &str) {
+        if let Some(rt) = self.rt() {
+            rt.s.problem.set(None);
+            rt.s.active.set(true);
+            rt.relay.join(name);
+        }
+    }
+
+    /// Leaves the call: the relay tells the others at once, every peer connection and channel closes, a
+    /// shared screen stops. The camera stays open for the preview (the page owns it).
+    pub fn leave(&self) {
+        if let Some(rt) = self.rt() {
+            rt.relay.leave();
+            rt.end_call();
+        }
+    }
+
+    /// Mutes or unmutes the microphone (the track is disabled, so silence is sent) and tells the others.
+    pub fn set_mic_muted(&self, muted: bool) {
+        if let Some(rt) = self.rt() {
+            rt.media.set_enabled(TrackKind::Audio, !muted);
+            rt.set_self_media(|m| m.mic_muted = muted);
+        }
+    }
+
+    /// Turns the camera off (black frames are sent) or on again, and tells the others.
+    pub fn set_camera_off(&self, off: bool) {
+        if let Some(rt) = self.rt() {
+            rt.media.set_enabled(TrackKind::Video, !off);
+            rt.set_self_media(|m| m.camera_off = off);
+        }
+    }
+
+    /// Shares a screen, window or tab in place of the camera (call it from a click handler).
+    pub fn share_screen(&self) {
+        if let Some(rt) = self.rt() {
+            rt.share_screen();
+        }
+    }
+
+    /// Stops sharing; the camera is sent again.
+    pub fn stop_sharing(&self) {
+        if let Some(rt) = self.rt() {
+            rt.stop_sharing();
+        }
+    }
+
+    /// Sends `text` to everyone in the room over each pair's chat channel.
+    pub fn send_chat(&self, text: &str) {
+        if let Some(rt) = self.rt() {
+            rt.send_chat(text);
+        }
+    }
+}
+
+/// The reactive values the runtime writes and the handle reads.
+#[derive(Clone, Copy)]
+struct Signals {
+    participants: RwSignal<Participants>,
+    chat: RwSignal<RoomChat>,
+    streams: RwSignal<HashMap<PeerId, MediaStream>, LocalStorage>,
+    screen: RwSignal<Option<MediaStream>, LocalStorage>,
+    cap: RwSignal<Option<u32>>,
+    active: RwSignal<bool>,
+    problem: RwSignal<Option<String>>,
+}
+
+/// The channels of one peer.
+struct Links {
+    chat: DataChannel,
+    control: DataChannel,
+    /// Tells this peer's channel events from those of an earlier peer of the same member.
+    generation: u64,
+}
+
+/// The screen being shared: its stream (stopped when sharing ends) and the listener for the browser's
+/// own "Stop sharing" button.
+struct Screen {
+    stream: MediaStream,
+    track: MediaStreamTrack,
+    _ended: OnTrackEnded,
+}
+
+#[derive(Default)]
+struct State {
+    links: HashMap<PeerId, Links>,
+    next_link: u64,
+    screen: Option<Screen>,
+    /// The last stats snapshot of each peer, for loss since the last poll.
+    last_stats: HashMap<PeerId, StatsSnapshot>,
+    /// The ids of the tracks the senders carry now, per kind, so a device switch is noticed once.
+    sent: HashMap<&'static str, String>,
+}
+
+struct Runtime {
+    relay: RelayRoom,
+    media: MediaHandle,
+    mesh: PeerMesh,
+    s: Signals,
+    state: RefCell<State>,
+    /// Reads every connection's statistics; dropping it clears the browser interval.
+    poll: RefCell<Option<Interval>>,
+}
+
+/// A random message id (unique per sender; not a secret).
+fn new_id() -> String {
+    let part = || (js_sys::Math::random() * 4_294_967_296.0) as u32;
+    format!("m-{:08x}{:08x}", part(), part())
+}
+
+impl Runtime {
+    fn shutdown(&self) {
+        self.poll.borrow_mut().take();
+        self.end_call();
+    }
+
+    /// Closes every peer and channel and stops a shared screen; the page goes back to the lobby view.
+    fn end_call(&self) {
+        let state = std::mem::take(&mut *self.state.borrow_mut());
+        if let Some(screen) = &state.screen {
+            stop_stream(&screen.stream);
+        }
+        drop(state);
+        self.mesh.close_all();
+        self.s.screen.try_set(None);
+        self.s.streams.try_set(HashMap::new());
+        self.s.participants.try_set(Participants::new());
+        self.s.cap.try_set(None);
+        self.s.active.try_set(false);
+    }
+
+    fn name_of(&self, peer: &PeerId) -> String {
+        self.s
+            .participants
+            .try_with_untracked(|p| p.remote(peer).map(|r| r.name.clone()))
+            .flatten()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "someone".to_owned())
+    }
+
+    // ---- relay and peers ------------------------------------------------------------------------
+
+    fn on_relay(self: &Rc<Self>, event: SignalingEvent) {
+        if !self.s.active.get_untracked() {
+            return;
+        }
+        for change in self.mesh.handle(&event) {
+            match change {
+                MeshChange::Created(peer) => self.attach(&peer),
+                MeshChange::Closed(peer) => self.detach(&peer),
+            }
+        }
+        match &event {
+            SignalingEvent::Welcome(w) => {
+                self.s.participants.update(|p| {
+                    p.welcome(&w.peer_id, &w.name, &w.members, w.resumed);
+                });
+                // The newcomer connects to everyone already there, all at once.
+                for member in &w.members {
+                    match self.mesh.ensure(&member.id) {
+                        Ok(true) => self.attach(&member.id),
+                        Ok(false) => {}
+                        Err(err) => self.s.problem.set(Some(err.to_string())),
+                    }
+                }
+                self.broadcast_state();
+                self.apply_caps();
+            }
+            SignalingEvent::MemberJoined(m) => self.s.participants.update(|p| p.joined(m)),
+            SignalingEvent::MemberRenamed { id, name } => {
+                self.s.participants.update(|p| p.renamed(id, name))
+            }
+            SignalingEvent::MemberLeft { id, .. } => {
+                self.s.participants.update(|p| p.left(id));
+                self.apply_caps();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_mesh(self: &Rc<Self>, event: MeshEvent) {
+        if !self.mesh.is_current(&event.id, event.generation) {
+            return;
+        }
+        let peer = event.id;
+        match event.event {
+            PeerEvent::ConnectionState(state) => {
+                self.s.participants.update(|p| p.connection(&peer, &state));
+                if state == "connected" {
+                    if let Some(code) = self.verification(&peer) {
+                        self.s.participants.update(|p| p.verification(&peer, code));
+                    }
+                }
+                self.apply_caps();
+            }
+            PeerEvent::Track { track, stream } => self.remote_track(&peer, track, stream),
+            PeerEvent::Error(err) => leptos::logging::warn!("peer {peer}: {err}"),
+            _ => {}
+        }
+    }
+
+    /// The six-digit code of the connection to `peer`, once both descriptions are set.
+    fn verification(&self, peer: &PeerId) -> Option<String> {
+        let (local, remote) = self.mesh.with_peer(peer, |p| p.current_sdps())?;
+        short_authentication_string(&local?, &remote?).ok()
+    }
+
+    /// Keeps the incoming stream of `peer` (one per member; later tracks join it).
+    fn remote_track(&self, peer: &PeerId, track: MediaStreamTrack, stream: Option<MediaStream>) {
+        let known = self.s.streams.with_untracked(|m| m.get(peer).cloned());
+        match (known, stream) {
+            (Some(known), Some(stream)) if known.id() == stream.id() => {}
+            (Some(known), None) => {
+                if known.get_track_by_id(&track.id()).is_none() {
+                    known.add_track(&track);
+                }
+            }
+            (_, Some(stream)) => {
+                self.s.streams.update(|m| {
+                    m.insert(peer.clone(), stream);
+                });
+            }
+            (None, None) => {
+                if let Ok(stream) = MediaStream::new() {
+                    stream.add_track(&track);
+                    self.s.streams.update(|m| {
+                        m.insert(peer.clone(), stream);
+                    });
+                }
+            }
+        }
+    }
+
+    /// The tracks to send now: the microphone, and the shared screen or else the camera. Each comes
+    /// with the camera stream, so the other side sees one stream per member.
+    fn outgoing(&self) -> (Option<MediaStream>, Vec<MediaStreamTrack>) {
+        let Some(stream) = self.media.stream().get_untracked() else {
+            return (None, Vec::new());
+        };
+        let mut tracks = tracks_of(&stream, TrackKind::Audio);
+        match &self.state.borrow().screen {
+            Some(screen) => tracks.push(screen.track.clone()),
+            None => tracks.extend(tracks_of(&stream, TrackKind::Video)),
+        }
+        (Some(stream), tracks)
+    }
+
+    /// Sets up a new peer of `peer`: the local tracks, the chat and control channels.
+    fn attach(self: &Rc<Self>, peer: &PeerId) {
+        if self.state.borrow().links.contains_key(peer) {
+            return;
+        }
+        let (stream, tracks) = self.outgoing();
+        if let Some(stream) = &stream {
+            for track in &tracks {
+                if let Some(Err(err)) = self.mesh.with_peer(peer, |p| p.add_track(track, stream)) {
+                    self.s.problem.set(Some(err.to_string()));
+                }
+            }
+            self.state
+                .borrow_mut()
+                .sent
+                .extend(tracks.iter().map(|t| (kind_key(&t.kind()), t.id())));
+        }
+        let opened = self.mesh.with_peer(peer, |p| {
+            let chat = p.create_negotiated_data_channel(CHAT_CHANNEL_LABEL, CHAT_CHANNEL_ID)?;
+            let control =
+                p.create_negotiated_data_channel(CONTROL_CHANNEL_LABEL, CONTROL_CHANNEL_ID)?;
+            Ok::<_, crate::error::RtcError>((chat, control))
+        });
+        let ((chat, chat_events), (control, control_events)) = match opened {
+            Some(Ok(pair)) => pair,
+            Some(Err(err)) => return self.s.problem.set(Some(err.to_string())),
+            None => return,
+        };
+        let generation = {
+            let mut state = self.state.borrow_mut();
+            state.next_link += 1;
+            let generation = state.next_link;
+            state.links.insert(
+                peer.clone(),
+                Links {
+                    chat,
+                    control,
+                    generation,
+                },
+            );
+            generation
+        };
+        self.s.participants.update(|p| p.connection(peer, "new"));
+        self.listen(peer, generation, chat_events, Channel::Chat);
+        self.listen(peer, generation, control_events, Channel::Control);
+        self.apply_caps();
+    }
+
+    /// The peer of `peer` was closed by the mesh (the member left, or this client got a new id).
+    fn detach(&self, peer: &PeerId) {
+        let links = self.state.borrow_mut().links.remove(peer);
+        drop(links);
+        self.state.borrow_mut().last_stats.remove(peer);
+        self.s.streams.update(|m| {
+            m.remove(peer);
+        });
+        self.s.participants.update(|p| p.peer_closed(peer));
+        self.apply_caps();
+    }
+
+    fn listen(
+        self: &Rc<Self>,
+        peer: &PeerId,
+        generation: u64,
+        mut events: DataEvents,
+        which: Channel,
+    ) {
+        let (weak, peer) = (Rc::downgrade(self), peer.clone());
+        spawn_local(async move {
+            while let Some(event) = events.next().await {
+                let Some(rt) = weak.upgrade() else { return };
+                let current = rt
+                    .state
+                    .borrow()
+                    .links
+                    .get(&peer)
+                    .is_some_and(|l| l.generation == generation);
+                if !current {
+                    return;
+                }
+                match (which, event) {
+                    (Channel::Control, DataEvent::Open) => rt.send_state_to(&peer),
+                    (Channel::Control, DataEvent::Message(text)) => match control::decode(&text) {
+                        Ok(Control::State(media)) => {
+                            rt.s.participants.update(|p| p.media(&peer, media))
+                        }
+                        Err(err) => leptos::logging::warn!("from {peer}: {err}"),
+                    },
+                    (Channel::Chat, DataEvent::Message(text)) => rt.chat_frame(&peer, &text),
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    // ---- media state, devices, screen -----------------------------------------------------------
+
+    fn set_self_media(&self, f: impl FnOnce(&mut MediaState)) {
+        self.s.participants.update(|p| f(&mut p.self_media));
+        self.broadcast_state();
+    }
+
+    fn self_media(&self) -> MediaState {
+        self.s
+            .participants
+            .try_with_untracked(|p| p.self_media)
+            .unwrap_or_default()
+    }
+
+    fn send_state_to(&self, peer: &PeerId) {
+        let frame = control::encode(&Control::State(self.self_media()));
+        if let Some(links) = self.state.borrow().links.get(peer) {
+            if links.control.ready_state() == "open" {
+                let _ = links.control.send_text(&frame);
+            }
+        }
+    }
+
+    fn broadcast_state(&self) {
+        let frame = control::encode(&Control::State(self.self_media()));
+        for links in self.state.borrow().links.values() {
+            if links.control.ready_state() == "open" {
+                // A channel that closes meanwhile sends its state again when it reopens.
+                let _ = links.control.send_text(&frame);
+            }
+        }
+    }
+
+    /// After a device switch on the page: sends the camera stream's new tracks in place of the old ones
+    /// on every peer (keeping a muted microphone or an off camera so).
+    fn sync_outgoing(&self) {
+        if !self.s.active.get_untracked() {
+            return;
+        }
+        let Some(stream) = self.media.stream().get_untracked() else {
+            return;
+        };
+        let media = self.self_media();
+        let sharing = self.state.borrow().screen.is_some();
+        for (kind, off) in [
+            (TrackKind::Audio, media.mic_muted),
+            (TrackKind::Video, media.camera_off),
+        ] {
+            let Some(track) = tracks_of(&stream, kind).into_iter().next() else {
+                continue;
+            };
+            if track.enabled() == off {
+                track.set_enabled(!off);
+            }
+            if kind == TrackKind::Video && sharing {
+                continue;
+            }
+            let changed = self.state.borrow().sent.get(kind.as_str()) != Some(&track.id());
+            if changed {
+                self.replace_everywhere(&track);
+            }
+        }
+    }
+
+    /// Sends `track` instead of the current track of its kind on every peer.
+    fn replace_everywhere(&self, track: &MediaStreamTrack) {
+        self.state
+            .borrow_mut()
+            .sent
+            .insert(kind_key(&track.kind()), track.id());
+        let problem = self.s.problem;
+        for row in self.mesh.rows().get_untracked() {
+            if let Some(replacing) = self.mesh.with_peer(&row.id, |p| p.replace_track(track)) {
+                spawn_local(async move {
+                    if let Err(err) = replacing.await {
+                        problem.try_set(Some(err.to_string()));
+                    }
+                });
+            }
+        }
+    }
+
+    fn share_screen(self: &Rc<Self>) {
+        if self.state.borrow().screen.is_some() {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        spawn_local(async move {
+            let opened = open_display(1280, 720, 15).await;
+            let Some(rt) = weak.upgrade() else {
+                if let Ok(stream) = opened {
+                    stop_stream(&stream);
+                }
+                return;
+            };
+            let stream = match opened {
+                Ok(stream) => stream,
+                Err(err) => return rt.s.problem.set(Some(err.to_string())),
+            };
+            let Some(track) = tracks_of(&stream, TrackKind::Video).into_iter().next() else {
+                stop_stream(&stream);
+                return;
+            };
+            if !rt.s.active.get_untracked() || rt.state.borrow().screen.is_some() {
+                stop_stream(&stream);
+                return;
+            }
+            let weak_rt = Rc::downgrade(&rt);
+            let ended = OnTrackEnded::new(&track, move || {
+                if let Some(rt) = weak_rt.upgrade() {
+                    rt.stop_sharing();
+                }
+            });
+            rt.state.borrow_mut().screen = Some(Screen {
+                stream: stream.clone(),
+                track: track.clone(),
+                _ended: ended,
+            });
+            rt.replace_everywhere(&track);
+            rt.s.screen.set(Some(stream));
+            rt.set_self_media(|m| m.sharing = true);
+        });
+    }
+
+    fn stop_sharing(&self) {
+        let Some(screen) = self.state.borrow_mut().screen.take() else {
+            return;
+        };
+        stop_stream(&screen.stream);
+        drop(screen);
+        let camera = self
+            .media
+            .stream()
+            .get_untracked()
+            .and_then(|s| tracks_of(&s, TrackKind::Video).into_iter().next());
+        if let Some(camera) = camera {
+            self.replace_everywhere(&camera);
+        }
+        self.s.screen.try_set(None);
+        self.set_self_media(|m| m.sharing = false);
+    }
+
+    // ---- bitrate and stats ----------------------------------------------------------------------
+
+    /// Caps every outgoing video at the budget divided by the number of peers; called whenever a peer
+    /// comes, goes or connects (a sender not negotiated yet takes the cap at its `connected`).
+    fn apply_caps(&self) {
+        let peers = self
+            .s
+            .participants
+            .try_with_untracked(Participants::peer_count)
+            .unwrap_or(0);
+        let cap = video_cap_bps(peers);
+        self.s.cap.try_set((peers > 0).then_some(cap));
+        for row in self.mesh.rows().get_untracked() {
+            if let Some(setting) = self
+                .mesh
+                .with_peer(&row.id, |p| p.set_max_bitrate("video", cap))
+            {
+                spawn_local(async move {
+                    if let Err(err) = setting.await {
+                        leptos::logging::warn!("{err}");
+                    }
+                });
+            }
+        }
+    }
+
+    fn poll_stats(self: &Rc<Self>) {
+        for row in self.mesh.rows().get_untracked() {
+            let connected = row.states.connection.with_untracked(|s| s == "connected");
+            if !connected {
+                continue;
+            }
+            let Some(reading) = self.mesh.with_peer(&row.id, |p| p.stats()) else {
+                continue;
+            };
+            let (weak, peer) = (Rc::downgrade(self), row.id.clone());
+            spawn_local(async move {
+                let Ok(snapshot) = reading.await else { return };
+                let Some(rt) = weak.upgrade() else { return };
+                let previous = rt.state.borrow_mut().last_stats.remove(&peer);
+                let quality = Quality::between(previous.as_ref(), &snapshot);
+                rt.state
+                    .borrow_mut()
+                    .last_stats
+                    .insert(peer.clone(), snapshot);
+                rt.s.participants
+                    .try_update(|p| p.quality(&peer, quality.summary(), quality.grade.token()));
+            });
+        }
+    }
+
+    // ---- room chat ------------------------------------------------------------------------------
+
+    fn send_chat(&self, text: &str) {
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        if text.len() > MAX_TEXT_BYTES {
+            self.s.problem.set(Some(format!(
+                "the message is too long (at most {} KiB); split it into several",
+                MAX_TEXT_BYTES / 1024
+            )));
+            return;
+        }
+        let id = new_id();
+        let name = self.s.participants.with_untracked(|p| p.self_name.clone());
+        self.s.chat.update(|c| c.sent(&id, &name, text));
+        let frame = wire::encode(&Wire::Text {
+            id,
+            text: text.to_owned(),
+        });
+        let mut unsent = 0;
+        for links in self.state.borrow().links.values() {
+            if links.chat.ready_state() != "open" || links.chat.send_text(&frame).is_err() {
+                unsent += 1;
+            }
+        }
+        if unsent > 0 {
+            self.s.problem.set(Some(format!(
+                "{unsent} of the others are not connected yet and did not get the message; send it again once their tiles show video"
+            )));
+        }
+    }
+
+    fn chat_frame(&self, peer: &PeerId, text: &str) {
+        match wire::decode(text) {
+            Ok(Wire::Text { id, text }) => {
+                let name = self.name_of(peer);
+                self.s.chat.update(|c| {
+                    c.received(peer, &name, &id, &text);
+                });
+                if let Some(links) = self.state.borrow().links.get(peer) {
+                    let _ = links.chat.send_text(&wire::encode(&Wire::Ack { id }));
+                }
+            }
+            Ok(Wire::Ack { id }) => self.s.chat.update(|c| c.acked(&id)),
+            Ok(_) => {}
+            Err(err) => leptos::logging::warn!("from {peer}: {err}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Channel {
+    Chat,
+    Control,
+}
+
+fn kind_key(kind: &str) -> &'static str {
+    if kind == "audio" {
+        TrackKind::Audio.as_str()
+    } else {
+        TrackKind::Video.as_str()
+    }
+}

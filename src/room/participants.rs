@@ -1,0 +1,304 @@
+//! The call as the grid shows it: this client and every other member, each with a name, the state of the
+//! peer connection to them, what their media is doing, the connection's verification code and quality.
+//! Folded from relay events, peer events and control messages; pure.
+//!
+//! A member's tile goes away when the relay says the member left, or as soon as the connection to them
+//! fails or closes — whichever comes first — and comes back if an ICE restart reconnects it. A relay that
+//! drops and comes back does not end the call: after a resumed welcome, members whose connections are still
+//! up stay in the grid even if they have not rejoined the relay yet.
+
+use peerlab_protocol::{Member, PeerId};
+
+use super::control::MediaState;
+
+/// One other member of the call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Remote {
+    pub id: PeerId,
+    pub name: String,
+    /// The peer connection's `connectionState`, or `new` before there is one.
+    pub connection: String,
+    /// From the member's last control message.
+    pub media: MediaState,
+    /// The six-digit call verification code, once the connection is up.
+    pub verification: Option<String>,
+    /// The quality line from the last stats poll, and its grade token.
+    pub quality: Option<(String, &'static str)>,
+    /// The relay announced that the member left (the peer may linger until it is closed).
+    pub left: bool,
+}
+
+/// One tile of the grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tile {
+    pub id: PeerId,
+    pub name: String,
+    pub is_self: bool,
+    pub connection: String,
+    pub media: MediaState,
+}
+
+/// Everyone in the call.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Participants {
+    pub self_id: Option<PeerId>,
+    pub self_name: String,
+    pub self_media: MediaState,
+    /// Other members in the order they joined.
+    pub remotes: Vec<Remote>,
+}
+
+impl Participants {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The relay welcomed this client. A fresh welcome replaces the member list; a resumed one (same id)
+    /// only adds, since members with live connections may not have rejoined a restarted relay yet.
+    pub fn welcome(&mut self, self_id: &PeerId, name: &str, members: &[Member], resumed: bool) {
+        let same_id = self.self_id.as_ref() == Some(self_id);
+        self.self_id = Some(self_id.clone());
+        self.self_name = name.to_owned();
+        if !(resumed && same_id) {
+            self.remotes
+                .retain(|r| members.iter().any(|m| m.id == r.id) && same_id);
+        }
+        for member in members {
+            self.joined(member);
+        }
+    }
+
+    /// A member entered the room (or came back to a restarted relay).
+    pub fn joined(&mut self, member: &Member) {
+        match self.remote_mut(&member.id) {
+            Some(remote) => {
+                remote.name = member.name.clone();
+                remote.left = false;
+            }
+            None => self.remotes.push(Remote {
+                id: member.id.clone(),
+                name: member.name.clone(),
+                connection: "new".into(),
+                media: MediaState::default(),
+                verification: None,
+                quality: None,
+                left: false,
+            }),
+        }
+    }
+
+    /// The relay announced that `id` left: the tile goes at once.
+    pub fn left(&mut self, id: &PeerId) {
+        self.remotes.retain(|r| &r.id != id);
+    }
+
+    pub fn renamed(&mut self, id: &PeerId, name: &str) {
+        if self.self_id.as_ref() == Some(id) {
+            self.self_name = name.to_owned();
+        } else if let Some(remote) = self.remote_mut(id) {
+            remote.name = name.to_owned();
+        }
+    }
+
+    /// The peer connection to `id` changed state. A peer of someone not (yet) in the member list — the
+    /// first signal can arrive before the `member_joined` — gets a placeholder that the join fills in.
+    pub fn connection(&mut self, id: &PeerId, state: &str) {
+        if self.remote_mut(id).is_none() {
+            self.joined(&Member {
+                id: id.clone(),
+                name: String::new(),
+            });
+        }
+        if let Some(remote) = self.remote_mut(id) {
+            remote.connection = state.to_owned();
+            if state != "connected" {
+                remote.quality = None;
+            }
+        }
+    }
+
+    /// The peer of `id` was closed for good (this client got a new id, or the member left).
+    pub fn peer_closed(&mut self, id: &PeerId) {
+        if let Some(remote) = self.remote_mut(id) {
+            remote.connection = "closed".into();
+            remote.verification = None;
+        }
+    }
+
+    pub fn media(&mut self, id: &PeerId, media: MediaState) {
+        if let Some(remote) = self.remote_mut(id) {
+            remote.media = media;
+        }
+    }
+
+    pub fn verification(&mut self, id: &PeerId, code: String) {
+        if let Some(remote) = self.remote_mut(id) {
+            remote.verification = Some(code);
+        }
+    }
+
+    pub fn quality(&mut self, id: &PeerId, summary: String, grade: &'static str) {
+        if let Some(remote) = self.remote_mut(id) {
+            remote.quality = Some((summary, grade));
+        }
+    }
+
+    pub fn remote(&self, id: &PeerId) -> Option<&Remote> {
+        self.remotes.iter().find(|r| &r.id == id)
+    }
+
+    fn remote_mut(&mut self, id: &PeerId) -> Option<&mut Remote> {
+        self.remotes.iter_mut().find(|r| &r.id == id)
+    }
+
+    /// Whether `remote` has a tile: it has not left, and its connection neither failed nor closed.
+    pub fn is_visible(remote: &Remote) -> bool {
+        !remote.left && !matches!(remote.connection.as_str(), "failed" | "closed")
+    }
+
+    /// The members with tiles, this client first.
+    pub fn tiles(&self) -> Vec<Tile> {
+        let mut tiles = Vec::with_capacity(self.remotes.len() + 1);
+        if let Some(id) = &self.self_id {
+            tiles.push(Tile {
+                id: id.clone(),
+                name: self.self_name.clone(),
+                is_self: true,
+                connection: "self".into(),
+                media: self.self_media,
+            });
+        }
+        tiles.extend(
+            self.remotes
+                .iter()
+                .filter(|r| Self::is_visible(r))
+                .map(|r| Tile {
+                    id: r.id.clone(),
+                    name: if r.name.is_empty() {
+                        "someone".into()
+                    } else {
+                        r.name.clone()
+                    },
+                    is_self: false,
+                    connection: r.connection.clone(),
+                    media: r.media,
+                }),
+        );
+        tiles
+    }
+
+    /// How many other members the call sends video to now (for the bitrate cap).
+    pub fn peer_count(&self) -> usize {
+        self.remotes.iter().filter(|r| Self::is_visible(r)).count()
+    }
+}
+
+/// The room's capacity as the relay's `room_full` message states it ("… is full (8 of 8 members) …").
+pub fn capacity_from_refusal(message: &str) -> Option<u32> {
+    let start = message.find('(')? + 1;
+    let rest = &message[start..];
+    let end = rest.find(" of ")?;
+    rest[..end].trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> PeerId {
+        PeerId(format!("{n:032x}"))
+    }
+
+    fn member(n: u8, name: &str) -> Member {
+        Member {
+            id: id(n),
+            name: name.into(),
+        }
+    }
+
+    fn names(p: &Participants) -> Vec<String> {
+        p.tiles().into_iter().map(|t| t.name).collect()
+    }
+
+    #[test]
+    fn welcome_puts_self_first_then_members_in_join_order() {
+        let mut p = Participants::new();
+        p.welcome(&id(9), "Me", &[member(1, "Ada"), member(2, "Bob")], false);
+        p.joined(&member(3, "Cyd"));
+        assert_eq!(names(&p), ["Me", "Ada", "Bob", "Cyd"]);
+        assert!(p.tiles()[0].is_self);
+        assert_eq!(p.peer_count(), 3);
+    }
+
+    #[test]
+    fn a_member_disappears_on_leave_or_when_the_connection_fails_whichever_first() {
+        let mut p = Participants::new();
+        p.welcome(&id(9), "Me", &[member(1, "Ada"), member(2, "Bob")], false);
+        p.connection(&id(1), "connected");
+        p.connection(&id(2), "connected");
+        p.connection(&id(2), "failed");
+        assert_eq!(names(&p), ["Me", "Ada"]);
+        // An ICE restart that reconnects brings the tile back.
+        p.connection(&id(2), "connected");
+        assert_eq!(names(&p), ["Me", "Ada", "Bob"]);
+        p.left(&id(1));
+        assert_eq!(names(&p), ["Me", "Bob"]);
+        p.peer_closed(&id(2));
+        assert_eq!(names(&p), ["Me"]);
+    }
+
+    #[test]
+    fn a_resumed_welcome_keeps_members_that_have_not_rejoined_a_restarted_relay() {
+        let mut p = Participants::new();
+        p.welcome(&id(9), "Me", &[member(1, "Ada"), member(2, "Bob")], false);
+        p.connection(&id(1), "connected");
+        p.welcome(&id(9), "Me", &[member(2, "Bob")], true);
+        assert_eq!(names(&p), ["Me", "Ada", "Bob"]);
+        assert_eq!(
+            p.remote(&id(1)).map(|r| r.connection.as_str()),
+            Some("connected")
+        );
+        // A fresh id starts over with the relay's list.
+        p.welcome(&id(8), "Me", &[member(2, "Bob")], false);
+        assert_eq!(names(&p), ["Me", "Bob"]);
+        assert_eq!(p.remote(&id(2)).map(|r| r.connection.as_str()), Some("new"));
+    }
+
+    #[test]
+    fn a_signal_before_the_join_makes_a_placeholder_that_the_join_names() {
+        let mut p = Participants::new();
+        p.welcome(&id(9), "Me", &[], false);
+        p.connection(&id(4), "connecting");
+        assert_eq!(names(&p), ["Me", "someone"]);
+        p.joined(&member(4, "Dee"));
+        assert_eq!(names(&p), ["Me", "Dee"]);
+        assert_eq!(p.tiles()[1].connection, "connecting");
+    }
+
+    #[test]
+    fn media_state_and_renames_reach_the_tiles() {
+        let mut p = Participants::new();
+        p.welcome(&id(9), "Me", &[member(1, "Ada")], false);
+        let muted = MediaState {
+            mic_muted: true,
+            ..MediaState::default()
+        };
+        p.media(&id(1), muted);
+        p.renamed(&id(1), "Ada L.");
+        p.renamed(&id(9), "Me too");
+        let tiles = p.tiles();
+        assert_eq!(tiles[1].media, muted);
+        assert_eq!(names(&p), ["Me too", "Ada L."]);
+    }
+
+    #[test]
+    fn capacity_is_read_from_the_relays_refusal() {
+        assert_eq!(
+            capacity_from_refusal(
+                r#"room "team" is full (8 of 8 members); try again later or choose another room"#
+            ),
+            Some(8)
+        );
+        assert_eq!(capacity_from_refusal("full"), None);
+    }
+}
