@@ -109,10 +109,10 @@ async fn chat_page_remembers_the_display_name() -> TestResult {
     let app = Mounted::at("/chat")?;
     app.find("page-chat").await?;
     let input: HtmlInputElement = app
-        .find("name-input")
+        .find("chat-name")
         .await?
         .dyn_into()
-        .map_err(|_| "name-input is not an input".to_owned())?;
+        .map_err(|_| "chat-name is not an input".to_owned())?;
     assert_eq!(input.value(), "Tess");
     storage.remove_item("peerlab.name").map_err(js)?;
     Ok(())
