@@ -948,6 +948,43 @@ fn fold(blob: Option<&Blob>, pending: &js_sys::Array, mime: &str) -> Result<Blob
         .map_err(|e| RtcError::ReadFile(describe_js(&e)))
 }
 
+/// How a file task that did not finish normally ends, the same for both directions: a stop tells the
+/// other side if it was a cancel; a lost channel is reported after a moment (a peer that left is usually
+/// announced by then, which gives the better sentence); any other failure cancels on the wire and fails
+/// the transfer with its reason.
+async fn settle(
+    rt: &Weak<Runtime>,
+    peer: &PeerId,
+    id: &str,
+    channel: DataChannel,
+    result: Result<Ended, Failure>,
+) {
+    let cancel_on_wire = |channel: &DataChannel| {
+        let _ = channel.send_text(&encode(&Wire::FileCancel { id: id.to_owned() }));
+    };
+    match result {
+        Ok(Ended::Finished) => {}
+        Ok(Ended::Stopped { cancel }) => {
+            if cancel {
+                cancel_on_wire(&channel);
+            }
+        }
+        Err(Failure::Closed) => {
+            drop(channel);
+            TimeoutFuture::new(1_000).await;
+            if let Some(rt) = rt.upgrade() {
+                rt.file_channel_lost(peer, id);
+            }
+        }
+        Err(Failure::Other(reason)) => {
+            cancel_on_wire(&channel);
+            if let Some(rt) = rt.upgrade() {
+                rt.fail_transfer(peer, id, reason);
+            }
+        }
+    }
+}
+
 struct SendTask {
     rt: Weak<Runtime>,
     peer: PeerId,
@@ -973,28 +1010,7 @@ impl SendTask {
                     }
                 }
             }
-            Ok(Ended::Stopped { cancel }) => {
-                if cancel {
-                    let _ = channel.send_text(&encode(&Wire::FileCancel {
-                        id: self.id.clone(),
-                    }));
-                }
-            }
-            Err(Failure::Closed) => {
-                drop(channel);
-                TimeoutFuture::new(1_000).await;
-                if let Some(rt) = self.rt.upgrade() {
-                    rt.file_channel_lost(&self.peer, &self.id);
-                }
-            }
-            Err(Failure::Other(reason)) => {
-                let _ = channel.send_text(&encode(&Wire::FileCancel {
-                    id: self.id.clone(),
-                }));
-                if let Some(rt) = self.rt.upgrade() {
-                    rt.fail_transfer(&self.peer, &self.id, reason);
-                }
-            }
+            other => settle(&self.rt, &self.peer, &self.id, channel, other).await,
         }
     }
 
@@ -1099,28 +1115,7 @@ impl ReceiveTask {
     ) {
         match self.receive(size, &mime, &mut events, &mut stop).await {
             Ok(Ended::Finished) => {}
-            Ok(Ended::Stopped { cancel }) => {
-                if cancel {
-                    let _ = channel.send_text(&encode(&Wire::FileCancel {
-                        id: self.id.clone(),
-                    }));
-                }
-            }
-            Err(Failure::Closed) => {
-                drop(channel);
-                TimeoutFuture::new(1_000).await;
-                if let Some(rt) = self.rt.upgrade() {
-                    rt.file_channel_lost(&self.peer, &self.id);
-                }
-            }
-            Err(Failure::Other(reason)) => {
-                let _ = channel.send_text(&encode(&Wire::FileCancel {
-                    id: self.id.clone(),
-                }));
-                if let Some(rt) = self.rt.upgrade() {
-                    rt.fail_transfer(&self.peer, &self.id, reason);
-                }
-            }
+            other => settle(&self.rt, &self.peer, &self.id, channel, other).await,
         }
     }
 
