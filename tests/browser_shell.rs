@@ -77,9 +77,11 @@ async fn room_form_refuses_a_bad_name_then_opens_the_room() -> TestResult {
     app.click("room-go").await?;
     app.find("page-room").await?;
     assert_eq!(pathname()?, "/room/team-standup");
-    app.find("room-panel").await?;
-    let state = app.find("connection-state").await?;
-    assert_eq!(state.get_attribute("data-state").as_deref(), Some("idle"));
+    // The call is offered, not started: a name field and the join button, and no relay connection yet.
+    app.find("room-name").await?;
+    app.find("room-join").await?;
+    let relay = app.find("relay-status").await?;
+    assert_eq!(relay.get_attribute("data-state").as_deref(), Some("idle"));
     Ok(())
 }
 
@@ -93,7 +95,7 @@ async fn room_link_with_an_invalid_name_explains_the_problem() -> TestResult {
         .unwrap_or_default();
     assert!(error.contains("not allowed"), "error shown: {error:?}");
     assert!(
-        !app.has("room-panel")?,
+        !app.has("room-join")?,
         "no join is offered for an invalid room"
     );
     Ok(())
