@@ -11,7 +11,7 @@
 //! room: it does not open another. Room names cannot contain `|`, so the signed text is unambiguous.
 //!
 //! # Resume token
-//! `r1.<issued>.<peer id>.<signature>`, where `issued` is the Unix time in seconds of the `welcome` that
+//! `r1.<issued>.<peer id>.<signature>`, where `issued` is the Unix time in milliseconds of the `welcome` that
 //! carried it and `signature` is base64url (no padding) of HMAC-SHA256(key,
 //! `peerlab-resume-r1|<room>|<peer id>|<issued>`). It proves that the relay (or a relay with the same key)
 //! gave this peer id to the bearer in this room; what the relay then does with it is `crate::socket`'s
@@ -101,7 +101,7 @@ const RESUME_VERSION: &str = "r1";
 
 /// How old a resume token may be when it brings a peer id back after a relay restart (24 hours). Within
 /// one relay process the token counts only while its id is still in the room, so it needs no age limit.
-pub const RESUME_RESTART_MAX_AGE_SECS: u64 = 24 * 60 * 60;
+pub const RESUME_RESTART_MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// What a genuine resume token says: which peer id it was issued for, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,10 +171,10 @@ pub fn verify_resume_token(
 }
 
 /// Whether a genuine token whose id is in no room of this relay may bring that id back: only when it was
-/// issued before this relay process started (`started`, Unix seconds), so by an earlier process, and is at
-/// most [`RESUME_RESTART_MAX_AGE_SECS`] old at `now`. An id that left this same process stays gone.
+/// issued before this relay process started (`started`, Unix milliseconds), so by an earlier process, and is at
+/// most [`RESUME_RESTART_MAX_AGE_MS`] old at `now`. An id that left this same process stays gone.
 pub fn resume_survives_restart(claim: &ResumeClaim, started: u64, now: u64) -> bool {
-    claim.issued < started && now.saturating_sub(claim.issued) <= RESUME_RESTART_MAX_AGE_SECS
+    claim.issued < started && now.saturating_sub(claim.issued) <= RESUME_RESTART_MAX_AGE_MS
 }
 
 /// TURN credentials for one client: the coturn REST API's `(username, credential)` pair.
@@ -363,7 +363,7 @@ mod tests {
             issued,
         };
         let started = 10_000;
-        let day = RESUME_RESTART_MAX_AGE_SECS;
+        let day = RESUME_RESTART_MAX_AGE_MS;
         // Issued by the process before this one, then the client came back.
         assert!(resume_survives_restart(&claim(9_999), started, 10_005));
         assert!(resume_survives_restart(&claim(9_999), started, 9_999 + day));

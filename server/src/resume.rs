@@ -29,11 +29,12 @@ use crate::credentials::{
 };
 use crate::{AppState, Config};
 
-/// The current Unix time in seconds.
-pub(crate) fn unix_now() -> u64 {
+/// The current Unix time in milliseconds: resume tokens are stamped in milliseconds so a relay restarted
+/// within the same second still tells its predecessor's tokens from its own.
+pub(crate) fn unix_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
@@ -94,7 +95,7 @@ impl Resume {
         }
         Resume {
             key,
-            started: unix_now(),
+            started: unix_now_ms(),
             grace: config.resume_grace(),
             queue: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
@@ -125,7 +126,7 @@ impl Resume {
 
     /// The resume token for `id` in `room`, issued now.
     pub fn mint(&self, room: &str, id: &PeerId) -> String {
-        mint_resume_token(self.key(), room, id, unix_now())
+        mint_resume_token(self.key(), room, id, unix_now_ms())
     }
 
     /// What a resume token for `room` claims, if it is genuine.
@@ -137,7 +138,7 @@ impl Resume {
 
     /// Whether a genuine token whose id is in the room nowhere may bring that id back (a relay restart).
     pub fn survives_restart(&self, claim: &ResumeClaim) -> bool {
-        resume_survives_restart(claim, self.started, unix_now())
+        resume_survives_restart(claim, self.started, unix_now_ms())
     }
 
     /// How many deadlines are queued (stale ones included): for tests and `/metrics`.

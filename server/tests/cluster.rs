@@ -434,8 +434,8 @@ async fn a_node_new_to_the_room_gives_a_held_id_to_nobody_and_a_released_one_bac
     while std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs()
-        <= issued
+        .as_millis()
+        <= u128::from(issued)
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

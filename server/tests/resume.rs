@@ -31,18 +31,18 @@ async fn expect_signal_from(to: &mut Client, from: &PeerId, body: serde_json::Va
     }
 }
 
-fn unix_now() -> u64 {
+fn unix_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
-/// Waits (at most a little over a second) until the Unix second has moved past `issued`, so a relay
+/// Waits (a few milliseconds at most) until the Unix millisecond has moved past `issued`, so a relay
 /// started now counts tokens issued at `issued` as coming from an earlier process.
-async fn next_second_after(issued: u64) {
-    while unix_now() <= issued {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+async fn next_millisecond_after(issued: u64) {
+    while unix_now_ms() <= issued {
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -255,7 +255,7 @@ async fn a_relay_restarted_with_the_same_secret_gives_the_id_back() {
     let (token, _) = resume_of(&b_w.message);
     relay.shutdown().await;
 
-    next_second_after(issued_of(&token)).await;
+    next_millisecond_after(issued_of(&token)).await;
     let relay = Relay::start_with(config).await;
     let (mut a2, _) = relay.joined(&room, "Ada").await;
     let mut b2 = relay.client().await;
@@ -291,7 +291,7 @@ async fn a_relay_restarted_without_a_secret_gives_a_fresh_id() {
     let (token, _) = resume_of(&b_w.message);
     relay.shutdown().await;
 
-    next_second_after(issued_of(&token)).await;
+    next_millisecond_after(issued_of(&token)).await;
     let relay = Relay::start().await;
     let mut b2 = relay.client().await;
     let welcome = b2.join_with_resume(&room, "Bob", &token).await;
