@@ -225,8 +225,57 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                         .into_any()
                 }
             }}
+            <RoomStatus relay=relay />
             <Inspector log=relay.log() peers=call.peers() />
         </div>
+    }
+}
+
+/// The relay side of the room: the connection, this client's peer id and who is in the room (which may
+/// differ from the grid for a moment: a tile appears once there is a connection to show).
+#[component]
+fn RoomStatus(relay: crate::signaling::RelayRoom) -> impl IntoView {
+    let roster = relay.roster();
+    view! {
+        <section class="panel room-panel" data-testid="room-panel" aria-labelledby="room-status-title">
+            <h2 id="room-status-title">"Relay"</h2>
+            <dl class="connection-facts">
+                <dt>"Connection"</dt>
+                <dd data-testid="connection-state" data-state=move || roster.with(|r| r.state.token())>
+                    {move || roster.with(|r| r.state.label())}
+                </dd>
+                <dt>"Your peer id"</dt>
+                <dd data-testid="peer-id">
+                    <code>
+                        {move || roster.with(|r| {
+                            r.self_id.as_ref().map(ToString::to_string).unwrap_or_else(|| "—".into())
+                        })}
+                    </code>
+                </dd>
+            </dl>
+            <h3>"Members"</h3>
+            <ul class="member-list" data-testid="member-list">
+                {move || roster.with(|r| {
+                    r.self_id.as_ref().map(|id| {
+                        let name = r.self_name.clone().unwrap_or_default();
+                        view! {
+                            <li class="member self" data-testid="member" data-peer-id=id.to_string()>
+                                {name} " (you)"
+                            </li>
+                        }
+                    })
+                })}
+                <For
+                    each=move || roster.with(|r| r.members.clone())
+                    key=|m| (m.id.clone(), m.name.clone())
+                    let:member
+                >
+                    <li class="member" data-testid="member" data-peer-id=member.id.to_string()>
+                        {member.name}
+                    </li>
+                </For>
+            </ul>
+        </section>
     }
 }
 

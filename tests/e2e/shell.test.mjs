@@ -46,8 +46,8 @@ test('a deep link to a room loads the app (SPA fallback) and joins through the r
   const second = await openPage(browser, `/room/${room}`);
   for (const [who, { page }] of [['Ada', first], ['Bob', second]]) {
     await page.getByTestId('page-room').waitFor();
-    await page.getByTestId('name-input').fill(who);
-    await page.getByTestId('join-button').click();
+    await page.getByTestId('room-name').fill(who);
+    await page.getByTestId('room-join').click();
     await page.getByTestId('peer-id').filter({ hasText: /[0-9a-f]{32}/ }).waitFor();
   }
   // Each page lists both members once both have joined.
