@@ -6,13 +6,37 @@
 //! idle most of the time, so an empty queue holds no buffer (tokio's bounded channel keeps a block of slots
 //! per connection, which dominated the memory of an idle member).
 //!
-//! This module knows nothing of WebSockets or rooms.
+//! # Writing straight into the receiver's socket
+//!
+//! When the connection's TCP socket is known (plain TCP, not TLS), the outbox also owns it: every byte the
+//! relay writes to this client goes through the outbox's lock, in one order. The owner's own writes
+//! (tungstenite, through [`Wire`]) and a signal from another member ([`Outbox::commit_text`]) are both
+//! *commits*: whole WebSocket frames appended to the bytes not yet written (`unsent`), which are written from
+//! their head only, so frames never interleave, however a write is cut short. A sender may commit a frame
+//! only while the owner allows it (after its `welcome` is out, never while it holds frames it took from the
+//! queue and has not written yet, never after its close frame) and nothing is queued before it; otherwise the
+//! frame is queued as before. The sender then writes the committed bytes itself ([`Outbox::flush_unsent`])
+//! once it has no more input to handle, so a burst of signals costs one write, and a signal to an idle
+//! member costs no wake-up of the member's task. What a sender cannot write without waiting stays in
+//! `unsent` and the owner is woken to finish it, waiting for the socket as it always did.
+//!
+//! This module knows nothing of rooms. Of WebSockets it knows only how a server's unmasked text frame
+//! begins.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// How many committed bytes may wait unwritten before senders queue frames instead (and the owner's own
+/// writes wait): bounds what a client that stops reading holds besides its queue.
+pub const UNSENT_LIMIT: usize = 64 * 1024;
 
 /// What happened to a pushed frame.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,6 +52,13 @@ pub enum Push {
 #[derive(Default)]
 struct Inner {
     frames: VecDeque<Utf8Bytes>,
+    /// The client's socket, when the relay can write to it from any task (plain TCP); taken out (and so
+    /// closed) when the connection closes.
+    wire: Option<TcpStream>,
+    /// Committed bytes, whole frames in order, not yet written to `wire`; unallocated while empty.
+    unsent: Vec<u8>,
+    /// Whether other connections may commit frames to `unsent` themselves (see the module doc).
+    direct: bool,
     /// Set once: by a push that found the queue full, or by the owner when it closes.
     gone: bool,
     /// Whether `gone` was caused by a full queue.
@@ -44,7 +75,70 @@ pub struct Outbox {
     ready: Notify,
 }
 
+/// What [`Outbox::commit_text`] did with a frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// Appended to the bytes to write: the caller must call [`Outbox::flush_unsent`] before it waits for
+    /// anything.
+    Committed,
+    /// Not committed (no socket, not allowed now, or frames queued before it): push it instead.
+    Declined(Utf8Bytes),
+}
+
+/// The header of a server's (unmasked, final) text frame of `len` bytes.
+fn text_header(len: usize) -> ([u8; 10], usize) {
+    let mut h = [0u8; 10];
+    h[0] = 0x81;
+    if len < 126 {
+        h[1] = len as u8;
+        (h, 2)
+    } else if len <= u16::MAX as usize {
+        h[1] = 126;
+        h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        (h, 4)
+    } else {
+        h[1] = 127;
+        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        (h, 10)
+    }
+}
+
+impl Inner {
+    /// Writes as much of `unsent` as the socket takes now, without waiting. An error ends the writing: the
+    /// bytes are dropped and the owner finds the error when it reads or writes.
+    fn try_flush(&mut self) {
+        let Some(wire) = &self.wire else {
+            self.unsent = Vec::new();
+            return;
+        };
+        while !self.unsent.is_empty() {
+            match wire.try_write(&self.unsent) {
+                Ok(n) if n == self.unsent.len() => self.unsent = Vec::new(),
+                Ok(n) => {
+                    self.unsent.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.unsent = Vec::new();
+                    self.direct = false;
+                }
+            }
+        }
+    }
+}
+
 impl Outbox {
+    /// An outbox that also owns the client's socket, so that other connections can write to it.
+    pub fn with_wire(wire: TcpStream) -> Outbox {
+        Outbox {
+            inner: Mutex::new(Inner {
+                wire: Some(wire),
+                ..Inner::default()
+            }),
+            ready: Notify::new(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Every critical section is a push or a swap; a panic inside cannot leave `Inner` inconsistent.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -70,12 +164,71 @@ impl Outbox {
         Push::Queued
     }
 
-    /// Waits until there is something to do: frames to write, an eviction, or a replacement.
+    /// Commits `frame` as a text frame to be written straight to the socket, if the owner allows it now and
+    /// nothing is queued before it (see the module doc). The frame is whole in `unsent` or not there at all.
+    pub fn commit_text(&self, frame: Utf8Bytes) -> Commit {
+        let mut inner = self.lock();
+        if !inner.direct
+            || inner.gone
+            || !inner.frames.is_empty()
+            || inner.unsent.len() >= UNSENT_LIMIT
+            || inner.wire.is_none()
+        {
+            return Commit::Declined(frame);
+        }
+        let (header, n) = text_header(frame.len());
+        inner.unsent.reserve_exact(n + frame.len());
+        inner.unsent.extend_from_slice(&header[..n]);
+        inner.unsent.extend_from_slice(frame.as_bytes());
+        Commit::Committed
+    }
+
+    /// Writes the committed bytes that the socket takes now, from another connection's task, without
+    /// waiting; wakes the owner to write the rest.
+    pub fn flush_unsent(&self) {
+        let mut inner = self.lock();
+        if inner.unsent.is_empty() {
+            return;
+        }
+        inner.try_flush();
+        let rest = !inner.unsent.is_empty();
+        drop(inner);
+        if rest {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Lets other connections commit frames directly (when the outbox has a socket).
+    pub fn allow_direct(&self) {
+        let mut inner = self.lock();
+        inner.direct = inner.wire.is_some() && !inner.gone;
+    }
+
+    /// Stops other connections from committing frames directly: the owner is about to write frames it
+    /// took from the queue, or a close frame.
+    pub fn stop_direct(&self) {
+        self.lock().direct = false;
+    }
+
+    /// Takes every queued frame, as [`Outbox::take`], and stops direct commits until the owner allows them
+    /// again (after writing what it took).
+    pub fn take_for_write(&self) -> VecDeque<Utf8Bytes> {
+        let mut inner = self.lock();
+        inner.direct = false;
+        std::mem::take(&mut inner.frames)
+    }
+
+    /// Waits until there is something to do: frames to write, committed bytes a sender could not write, an
+    /// eviction, or a replacement.
     pub async fn ready(&self) {
         loop {
             {
                 let inner = self.lock();
-                if inner.evicted || inner.replaced || !inner.frames.is_empty() {
+                if inner.evicted
+                    || inner.replaced
+                    || !inner.frames.is_empty()
+                    || !inner.unsent.is_empty()
+                {
                     return;
                 }
             }
@@ -123,11 +276,109 @@ impl Outbox {
         self.lock().evicted
     }
 
-    /// Marks the connection closed: later pushes are dropped.
+    /// Marks the connection closed: later pushes are dropped, and the socket, if the outbox holds it, is
+    /// closed.
     pub fn close(&self) {
         let mut inner = self.lock();
         inner.gone = true;
+        inner.direct = false;
         inner.frames = VecDeque::new();
+        inner.unsent = Vec::new();
+        let wire = inner.wire.take();
+        drop(inner);
+        drop(wire);
+    }
+}
+
+/// The client's socket as its owner reads and writes it through the outbox (plain TCP only): reads go
+/// straight to the socket; writes are commits (see the module doc), so they never interleave with frames
+/// other connections write. A write is taken whole or not at all, so tungstenite's frames stay whole.
+pub struct Wire(pub Arc<Outbox>);
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut inner = self.0.lock();
+        match inner.wire.as_mut() {
+            Some(wire) => Pin::new(wire).poll_read(cx, buf),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl Inner {
+    /// Writes `unsent` until it is empty or the socket is full (then the owner's task is woken when it
+    /// can take more).
+    fn poll_flush_unsent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.unsent.is_empty() {
+            let Some(wire) = self.wire.as_mut() else {
+                return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+            };
+            match Pin::new(wire).poll_write(cx, &self.unsent) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) if n == self.unsent.len() => self.unsent = Vec::new(),
+                Poll::Ready(Ok(n)) => {
+                    self.unsent.drain(..n);
+                }
+                Poll::Ready(Err(e)) => {
+                    self.unsent = Vec::new();
+                    self.direct = false;
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut inner = self.0.lock();
+        if inner.unsent.len() >= UNSENT_LIMIT {
+            // Make room first; the frame waits whole.
+            match inner.poll_flush_unsent(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending if inner.unsent.len() >= UNSENT_LIMIT => return Poll::Pending,
+                Poll::Pending => {}
+            }
+        }
+        let Inner { wire, unsent, .. } = &mut *inner;
+        let Some(wire) = wire.as_mut() else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        if unsent.is_empty() {
+            match Pin::new(wire).poll_write(cx, data) {
+                Poll::Ready(Ok(n)) if n == data.len() => return Poll::Ready(Ok(n)),
+                Poll::Ready(Ok(n)) => unsent.extend_from_slice(&data[n..]),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => unsent.extend_from_slice(data),
+            }
+        } else {
+            unsent.extend_from_slice(data);
+        }
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.lock().poll_flush_unsent(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut inner = self.0.lock();
+        std::task::ready!(inner.poll_flush_unsent(cx))?;
+        match inner.wire.as_mut() {
+            Some(wire) => Pin::new(wire).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 }
 

@@ -38,7 +38,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use crate::cluster::Admission;
 use crate::credentials::verify_join_token;
 use crate::limits::{RateLimiter, Verdict};
-use crate::outbox::{Outbox, Push};
+use crate::outbox::{Commit, Outbox, Push};
 use crate::rooms::{At, JoinRefusal, Resumed};
 use crate::AppState;
 
@@ -66,6 +66,19 @@ impl ConnHandle {
     pub(crate) fn deliver(&self, frame: Utf8Bytes, state: &AppState) {
         if self.0.push(frame, state.config.queue_capacity as usize) == Push::Evicted {
             state.counters.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Delivers a signal: straight into the client's socket when its outbox allows it (then `corked`
+    /// remembers the handle, whose bytes the caller writes before it waits for anything), queued otherwise.
+    fn deliver_signal(&self, frame: Utf8Bytes, state: &AppState, corked: &mut Vec<ConnHandle>) {
+        match self.0.commit_text(frame) {
+            Commit::Committed => {
+                if corked.last() != Some(self) {
+                    corked.push(self.clone());
+                }
+            }
+            Commit::Declined(frame) => self.deliver(frame, state),
         }
     }
 }
@@ -100,6 +113,10 @@ struct Session {
     membership: Option<Membership>,
     /// When to send fresh TURN credentials; set while in a room on a relay that issues them.
     refresh_at: Option<Instant>,
+    /// Connections this one committed signals to that are not written yet: written (by
+    /// [`Session::flush_corked`]) once this connection has no more input to handle, and always before
+    /// it waits for anything, so a burst to one member costs one write.
+    corked: Vec<ConnHandle>,
 }
 
 /// The current Unix time in seconds, for token and credential expiry.
@@ -138,6 +155,16 @@ fn frame(message: &ServerMessage) -> Utf8Bytes {
 }
 
 impl Session {
+    /// Writes what this connection committed to other members' sockets (see `corked`).
+    fn flush_corked(&mut self) {
+        if self.corked.is_empty() {
+            return;
+        }
+        for handle in std::mem::take(&mut self.corked) {
+            handle.0.flush_unsent();
+        }
+    }
+
     fn error(&self, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
         self.state.counters.error(code);
         let message = message.into();
@@ -177,6 +204,8 @@ impl Session {
                 token,
                 resume,
             } => {
+                // A join may wait for Redis: what this connection committed elsewhere goes out first.
+                self.flush_corked();
                 // Boxed so the connection's long-lived future is not sized for a join's (Redis) state.
                 Some(
                     Box::pin(self.join(version, &name, &room, token.as_deref(), resume.as_deref()))
@@ -189,6 +218,7 @@ impl Session {
                     return Some(self.not_joined());
                 };
                 let state = &self.state;
+                let corked = &mut self.corked;
                 let routed = state.rooms.with_room(&m.room, |rooms| {
                     let target = rooms.route(&m.room, &to)?;
                     let forwarded = || {
@@ -198,7 +228,7 @@ impl Session {
                         })
                     };
                     match target {
-                        At::Local(handle) => handle.deliver(forwarded(), state),
+                        At::Local(handle) => handle.deliver_signal(forwarded(), state, corked),
                         At::Remote(node) => {
                             if let Some(cluster) = state.cluster.get() {
                                 cluster.forward(&node, &m.room, &to, forwarded().as_str());
@@ -657,22 +687,25 @@ where
 /// it anyway, so this is short.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
-async fn close<S, E>(sink: &mut S, code: u16, reason: &'static str)
+async fn close<S, E>(sink: &mut S, outbox: &Outbox, code: u16, reason: &'static str)
 where
     S: Sink<Message, Error = E> + Unpin,
 {
-    close_with_notice(sink, None, code, reason).await;
+    close_with_notice(sink, outbox, None, code, reason).await;
 }
 
 /// Sends `notice` (a typed error saying why) and then the close frame, within [`CLOSE_TIMEOUT`] together.
 async fn close_with_notice<S, E>(
     sink: &mut S,
+    outbox: &Outbox,
     notice: Option<ServerMessage>,
     code: u16,
     reason: &'static str,
 ) where
     S: Sink<Message, Error = E> + Unpin,
 {
+    // Nothing may follow the close frame.
+    outbox.stop_direct();
     let frame = Message::Close(Some(CloseFrame {
         code: code.into(),
         reason: Utf8Bytes::from_static(reason),
@@ -692,16 +725,31 @@ where
     S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Unpin,
     E: Display,
 {
+    serve_with(socket, Arc::new(Outbox::default()), state, remote).await;
+}
+
+/// Like [`serve`], with the connection's outbox made by the caller: one that owns the client's TCP
+/// socket ([`Outbox::with_wire`]), under a `socket` that reads and writes through it
+/// ([`crate::outbox::Wire`]), lets other members write signals straight to the client.
+pub async fn serve_with<S, E>(
+    socket: S,
+    outbox: Arc<Outbox>,
+    state: Arc<AppState>,
+    remote: SocketAddr,
+) where
+    S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Unpin,
+    E: Display,
+{
     state.counters.accepted.fetch_add(1, Ordering::Relaxed);
     // The socket is not split: reading and writing take turns in one loop, and a split would cost an
     // extra shared allocation per connection.
     let mut socket = socket;
-    let outbox = Arc::new(Outbox::default());
     let mut session = Session {
         state: state.clone(),
         handle: ConnHandle(outbox.clone()),
         membership: None,
         refresh_at: None,
+        corked: Vec::new(),
     };
     let config = &state.config;
     let mut limiter = RateLimiter::new(
@@ -734,38 +782,44 @@ where
         tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => {
+                session.flush_corked();
                 let notice = session.error(
                     ErrorCode::ShuttingDown,
                     "the relay is shutting down; reconnect, possibly to another relay",
                 );
-                Box::pin(close_with_notice(&mut socket, Some(notice), close_code::GOING_AWAY, "relay shutting down; reconnect")).await;
+                Box::pin(close_with_notice(&mut socket, &outbox, Some(notice), close_code::GOING_AWAY, "relay shutting down; reconnect")).await;
                 break End::Shutdown;
             }
             () = outbox.ready() => {
+                session.flush_corked();
                 if outbox.is_evicted() {
-                    Box::pin(close(&mut socket, close_code::SLOW_CONSUMER, "too many unread messages; reconnect")).await;
+                    Box::pin(close(&mut socket, &outbox, close_code::SLOW_CONSUMER, "too many unread messages; reconnect")).await;
                     break End::Evicted;
                 }
                 if outbox.is_replaced() {
-                    Box::pin(close(&mut socket, close_code::REPLACED, "replaced by a newer connection")).await;
+                    Box::pin(close(&mut socket, &outbox, close_code::REPLACED, "replaced by a newer connection")).await;
                     break End::Replaced;
                 }
-                let frames = outbox.take();
+                let frames = outbox.take_for_write();
                 if !Box::pin(write(&mut socket, frames.into_iter().map(Message::Text), &session)).await {
                     if session.ending() { continue; }
                     break End::Dropped;
                 }
+                if session.membership.is_some() {
+                    outbox.allow_direct();
+                }
             }
             () = &mut timer => {
+                session.flush_corked();
                 let now = Instant::now();
                 if now >= deadline {
                     state.counters.closed_keepalive.fetch_add(1, Ordering::Relaxed);
-                    Box::pin(close(&mut socket, close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout")).await;
+                    Box::pin(close(&mut socket, &outbox, close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout")).await;
                     break End::Timeout;
                 }
                 if join_deadline.is_some_and(|at| now >= at) {
                     state.counters.closed_join_timeout.fetch_add(1, Ordering::Relaxed);
-                    Box::pin(close(&mut socket, close_code::JOIN_TIMEOUT, "joined no room in time; reconnect to join")).await;
+                    Box::pin(close(&mut socket, &outbox, close_code::JOIN_TIMEOUT, "joined no room in time; reconnect to join")).await;
                     break End::JoinTimeout;
                 }
                 if session.refresh_at.is_some_and(|at| now >= at) {
@@ -809,8 +863,9 @@ where
                     }
                     Some(Ok(message)) => match verdict {
                         Verdict::Close => {
+                            session.flush_corked();
                             state.counters.closed_rate_limited.fetch_add(1, Ordering::Relaxed);
-                            Box::pin(close(&mut socket, close_code::RATE_LIMITED, "far over the message rate limit")).await;
+                            Box::pin(close(&mut socket, &outbox, close_code::RATE_LIMITED, "far over the message rate limit")).await;
                             break End::RateLimited;
                         }
                         Verdict::Drop => None,
@@ -842,14 +897,30 @@ where
                     timer.as_mut().reset(wake(&session, join_deadline, next_ping, deadline));
                 }
                 if let Some(reply) = reply {
+                    session.flush_corked();
                     if !Box::pin(write(&mut socket, [Message::Text(reply)], &session)).await {
                         if session.ending() { continue; }
                         break End::Dropped;
                     }
                 }
+                // Signals may go straight to this client only once its welcome is out, and not after
+                // it left.
+                if session.membership.is_some() != was_joined {
+                    if session.membership.is_some() {
+                        outbox.allow_direct();
+                    } else {
+                        outbox.stop_direct();
+                    }
+                }
+            }
+            // Last: once nothing else is ready, in particular no more input, what this connection
+            // committed to other members' sockets is written.
+            () = std::future::ready(()), if !session.corked.is_empty() => {
+                session.flush_corked();
             }
         }
     };
+    session.flush_corked();
     outbox.close();
     match end {
         End::Closed | End::Shutdown | End::JoinTimeout => {

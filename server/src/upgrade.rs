@@ -26,11 +26,14 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
+use hyper_util::server::conn::auto::upgrade::downcast;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::outbox::{Outbox, Wire};
 use crate::AppState;
 
 /// tungstenite's own read buffer. Reads come out of [`LazyRead`]'s memory, never a syscall each, so this
@@ -127,11 +130,22 @@ pub async fn ws_upgrade(
     let token = state.connections.token();
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => {
-                let io = LazyRead::new(TokioIo::new(upgraded));
-                let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                crate::socket::serve(socket, state, remote).await;
-            }
+            // Over plain TCP the outbox owns the socket, so other members can write signals straight to it.
+            Ok(upgraded) => match downcast::<TokioIo<TcpStream>>(upgraded) {
+                Ok(parts) => {
+                    let outbox = Arc::new(Outbox::with_wire(parts.io.into_inner()));
+                    let io = LazyRead::with_pending(Wire(outbox.clone()), parts.read_buf.to_vec());
+                    let socket =
+                        WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                    crate::socket::serve_with(socket, outbox, state, remote).await;
+                }
+                Err(upgraded) => {
+                    let io = LazyRead::new(TokioIo::new(upgraded));
+                    let socket =
+                        WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                    crate::socket::serve(socket, state, remote).await;
+                }
+            },
             Err(err) => tracing::debug!(%remote, %err, "WebSocket upgrade failed"),
         }
         drop(slot);
@@ -165,9 +179,14 @@ pub struct LazyRead<S> {
 
 impl<S> LazyRead<S> {
     pub fn new(inner: S) -> Self {
+        Self::with_pending(inner, Vec::new())
+    }
+
+    /// Reads `pending` (bytes already read from the socket, such as what followed the handshake) first.
+    pub fn with_pending(inner: S, pending: Vec<u8>) -> Self {
         LazyRead {
             inner,
-            pending: Vec::new(),
+            pending,
             taken: 0,
         }
     }
