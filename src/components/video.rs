@@ -1,10 +1,11 @@
-//! A `<video>` that shows whatever stream a signal holds, re-attached whenever the signal changes.
+//! A `<video>` that shows whatever stream a signal holds, re-attached whenever the signal changes and
+//! released when the view goes.
 
 use leptos::html::Video;
 use leptos::prelude::*;
 use web_sys::MediaStream;
 
-use crate::rtc::media::attach_stream;
+use crate::rtc::media::bind_video_stream;
 
 /// A muted, inline, autoplaying video of `stream`. `mirrored` flips it like a mirror (for a self view).
 #[component]
@@ -19,12 +20,7 @@ pub fn VideoView(
     video_ref: Option<NodeRef<Video>>,
 ) -> impl IntoView {
     let video = video_ref.unwrap_or_default();
-    Effect::new(move |_| {
-        let current = stream.get();
-        if let Some(el) = video.get() {
-            attach_stream(&el, current.as_ref());
-        }
-    });
+    bind_video_stream(video, stream);
     view! {
         <video
             node_ref=video

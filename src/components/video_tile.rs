@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use peerlab_protocol::PeerId;
 
 use crate::room::CallHandle;
-use crate::rtc::media::{attach_stream, use_audio_level};
+use crate::rtc::media::{bind_video_stream, use_audio_level};
 
 /// The audio level above which a tile shows its speaker as speaking.
 const SPEAKING_LEVEL: f64 = 0.05;
@@ -23,12 +23,7 @@ pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
         let id = id.clone();
         Signal::derive_local(move || call.stream_of(&id, is_self))
     };
-    Effect::new(move |_| {
-        let current = stream.get();
-        if let Some(el) = video.get() {
-            attach_stream(&el, current.as_ref());
-        }
-    });
+    bind_video_stream(video, stream);
     let level = use_audio_level(stream);
     let speaking = Memo::new(move |_| level.get() > SPEAKING_LEVEL);
     let participants = call.participants();

@@ -372,6 +372,12 @@ pub fn track_infos(stream: &MediaStream) -> Vec<TrackInfo> {
 
 /// Shows `stream` in `video` (or nothing); muted so the preview never echoes the microphone.
 pub fn attach_stream(video: &HtmlVideoElement, stream: Option<&MediaStream>) {
+    // Setting the same stream again would reload the element (a visible flicker and a decoder restart).
+    let playing: Option<JsValue> = video.src_object().map(Into::into);
+    let wanted: Option<JsValue> = stream.map(|s| s.clone().into());
+    if playing == wanted {
+        return;
+    }
     video.set_src_object(stream);
     if stream.is_some() {
         // `play` only fails when autoplay is refused; the element's own controls then start it.
@@ -386,6 +392,30 @@ pub fn attach_stream(video: &HtmlVideoElement, stream: Option<&MediaStream>) {
             }
         }
     }
+}
+
+/// Shows `stream` in the `<video>` of `video` for as long as the calling component lives, re-attached
+/// whenever the signal changes. When the component goes, the element lets go of the stream: a detached
+/// element keeps its player, and the camera frames that player holds, until it is garbage collected, and
+/// the camera's small pool of frame buffers is shared by every page that uses it — while it is empty the
+/// camera sends no frames anywhere, to the peer connections included.
+pub fn bind_video_stream(
+    video: NodeRef<leptos::html::Video>,
+    stream: Signal<Option<MediaStream>, LocalStorage>,
+) {
+    let bound: StoredValue<Option<HtmlVideoElement>, LocalStorage> = StoredValue::new_local(None);
+    Effect::new(move |_| {
+        let current = stream.get();
+        if let Some(el) = video.get() {
+            attach_stream(&el, current.as_ref());
+            bound.try_set_value(Some(el));
+        }
+    });
+    on_cleanup(move || {
+        if let Some(el) = bound.try_update_value(Option::take).flatten() {
+            el.set_src_object(None);
+        }
+    });
 }
 
 /// A PNG of the video's current frame, as a `data:` URL a link can download.
@@ -429,10 +459,14 @@ pub fn use_audio_level(stream: Signal<Option<MediaStream>, LocalStorage>) -> Sig
     let level = RwSignal::new(0.0);
     let meter: StoredValue<Option<LevelMeter>, LocalStorage> = StoredValue::new_local(None);
     Effect::new(move |_| {
-        let next = stream
-            .get()
-            .filter(|s| s.get_audio_tracks().length() > 0)
-            .and_then(|s| LevelMeter::new(&s, level).ok());
+        let wanted = stream.get().filter(|s| s.get_audio_tracks().length() > 0);
+        // The same stream again (a sibling tile's stream changed): keep the running meter, since each
+        // new one costs an AudioContext.
+        let unchanged = meter.with_value(|m| m.as_ref().map(|m| &m.stream) == wanted.as_ref());
+        if unchanged && wanted.is_some() {
+            return;
+        }
+        let next = wanted.and_then(|s| LevelMeter::new(&s, level).ok());
         meter.update_value(|m| *m = next);
         if meter.with_value(Option::is_none) {
             level.set(0.0);
@@ -446,6 +480,7 @@ pub fn use_audio_level(stream: Signal<Option<MediaStream>, LocalStorage>) -> Sig
 
 /// One Web Audio graph (source → analyser) and the timer that reads it.
 struct LevelMeter {
+    stream: MediaStream,
     context: AudioContext,
     _timer: Interval,
 }
@@ -472,6 +507,7 @@ impl LevelMeter {
             level.try_set((f64::from(rms) * 4.0).min(1.0));
         });
         Ok(LevelMeter {
+            stream: stream.clone(),
             context,
             _timer: timer,
         })

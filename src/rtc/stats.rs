@@ -26,6 +26,7 @@ pub struct RawStat {
     pub bytes_sent: Option<f64>,
     pub bytes_received: Option<f64>,
     pub packets_lost: Option<f64>,
+    pub packets_received: Option<f64>,
     pub frames_per_second: Option<f64>,
     pub frame_width: Option<f64>,
     pub frame_height: Option<f64>,
@@ -73,6 +74,8 @@ pub struct StatsSnapshot {
     pub video_bytes_received: f64,
     /// Packets lost, as the receiving side counts them.
     pub packets_lost: f64,
+    /// Packets received on every inbound RTP stream (with `packets_lost`, the share lost).
+    pub packets_received: f64,
     /// Round-trip time of the selected candidate pair.
     pub rtt_ms: Option<f64>,
     /// Frames per second of received video, or of sent video when nothing is received.
@@ -139,6 +142,7 @@ pub fn snapshot(stats: &[RawStat]) -> StatsSnapshot {
                 let bytes = stat.bytes_received.unwrap_or(0.0);
                 snap.bytes_received += bytes;
                 snap.packets_lost += stat.packets_lost.unwrap_or(0.0).max(0.0);
+                snap.packets_received += stat.packets_received.unwrap_or(0.0).max(0.0);
                 if stat.kind.as_deref() == Some("video") {
                     snap.video_bytes_received += bytes;
                     inbound_video = Some(stat);
@@ -291,9 +295,9 @@ mod tests {
       {"id":"IR1","type":"remote-candidate","address":"127.0.0.1","port":50002,"protocol":"udp","candidateType":"host"},
       {"id":"OT1","type":"outbound-rtp","timestamp":2000,"kind":"video","bytesSent":250000,"framesPerSecond":30,"frameWidth":640,"frameHeight":480},
       {"id":"OT2","type":"outbound-rtp","timestamp":2000,"kind":"audio","bytesSent":50000},
-      {"id":"IT1","type":"inbound-rtp","timestamp":2000,"kind":"video","bytesReceived":200000,"packetsLost":3,
+      {"id":"IT1","type":"inbound-rtp","timestamp":2000,"kind":"video","bytesReceived":200000,"packetsLost":3,"packetsReceived":297,
        "framesPerSecond":29,"frameWidth":320,"frameHeight":240},
-      {"id":"IT2","type":"inbound-rtp","timestamp":2000,"kind":"audio","bytesReceived":40000,"packetsLost":1},
+      {"id":"IT2","type":"inbound-rtp","timestamp":2000,"kind":"audio","bytesReceived":40000,"packetsLost":1,"packetsReceived":99},
       {"id":"CO1","type":"codec","mimeType":"video/VP8"}
     ]"#;
 
@@ -305,6 +309,7 @@ mod tests {
         assert_eq!(snap.bytes_received, 240_000.0);
         assert_eq!(snap.video_bytes_received, 200_000.0);
         assert_eq!(snap.packets_lost, 4.0);
+        assert_eq!(snap.packets_received, 396.0);
         assert_eq!(
             snap.rtt_ms,
             Some(4.0),

@@ -114,7 +114,7 @@ test('four people in a mesh call: video both ways, mute, camera, screen share, c
       await y.page.waitForFunction((el) => /^\d{3} \d{3}$/.test(el.textContent.trim()), await fromY.elementHandle());
       assert.equal((await fromX.textContent()).trim(), (await fromY.textContent()).trim());
     }
-    await tileOf(ada, bob).getByTestId('tile-quality').filter({ hasText: /RTT \d+ ms · lost \d+ · host→host/ })
+    await tileOf(ada, bob).getByTestId('tile-quality').filter({ hasText: /RTT \d+ ms · loss \d+\.\d% · host→host/ })
       .waitFor({ timeout: WAIT });
     // 2.5 Mbit/s over three peers.
     assert.equal(await ada.page.getByTestId('room-bitrate-cap').getAttribute('data-bps'), '833333');
@@ -169,6 +169,34 @@ test('four people in a mesh call: video both ways, mute, camera, screen share, c
     for (const who of people) assert.deepEqual(who.problems, [], `${who.name}'s console`);
   } finally {
     for (const who of people) await who.context.close().catch(() => {});
+  }
+});
+
+test('a fifth person in a room for four gets the room-full page, and gets in once someone leaves', async () => {
+  const relay = await startRelay(['--max-peers', '4']);
+  const room = unique('full');
+  const people = [];
+  try {
+    for (const name of ['Ada', 'Bob', 'Cyd', 'Dee']) {
+      const who = await openRoom(relay.base, room, unique(name));
+      await waitSelfTile(who);
+      people.push(who);
+    }
+    const eve = await openRoom(relay.base, room, unique('Eve'));
+    people.push(eve);
+    const full = eve.page.getByTestId('room-full');
+    await full.waitFor({ timeout: WAIT });
+    assert.match(await full.textContent(), /This room is full \(4 people\)/);
+    assert.match(await full.textContent(), /Try again when someone leaves/);
+    assert.equal(await eve.page.locator('[data-testid="tile"]').count(), 0);
+
+    await people[3].page.getByTestId('control-leave').click();
+    await eve.page.getByRole('button', { name: 'Try again' }).click();
+    await waitSelfTile(eve);
+    await waitRemoteVideo(eve, 3, 90_000);
+  } finally {
+    for (const who of people) await who.context.close().catch(() => {});
+    await relay.stop();
   }
 });
 
