@@ -52,6 +52,8 @@ pub struct Target {
     pub sources: u8,
 }
 
+/// One thread: the benchmarks pin the load generator to one core, where a second worker thread would only
+/// add context switches and cross-thread wake-ups to what the latency measures.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

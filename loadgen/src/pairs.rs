@@ -2,6 +2,12 @@
 //! SDP-sized payloads, open loop: at a fixed total rate, or as fast as the sockets take them (`--rate 0`).
 //! Reports latency percentiles (send to receive, measured in this process), delivered messages per second,
 //! and the relays' CPU time per thousand delivered messages.
+//!
+//! At a fixed rate one pacer sends every pair's signals at their own times, evenly spread: pair `i` sends at
+//! `t0 + i·period/pairs + k·period`. tokio's timers have a resolution of one millisecond, so the pacer sleeps
+//! on a timer only until shortly before the next send is due and then yields (letting the receivers run and
+//! the runtime poll the sockets) until it is; a timer per sender would release its signals in bursts at each
+//! millisecond tick, and the relay's queueing of those bursts would count as latency.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -96,46 +102,94 @@ impl Shared {
     }
 }
 
-async fn sender(
-    ws: futures_util::stream::SplitSink<Ws, Message>,
-    template: Template,
-    period: Option<Duration>,
-    offset: Duration,
+type Sink = futures_util::stream::SplitSink<Ws, Message>;
+
+/// How long before a send is due the pacer stops sleeping on a timer and starts yielding.
+const SPIN: Duration = Duration::from_micros(1500);
+
+/// Sends every pair's signals at their own evenly spread times (see the module doc). When the pacer is
+/// behind (at rates one core cannot send one write at a time), each socket gets every signal due for it so
+/// far in one write, as a client's send queue would, so the offered rate holds.
+async fn pacer(
+    mut senders: Vec<(Sink, Template)>,
+    period: Duration,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut ws = ws;
-    match period {
-        Some(period) => {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stop.wait_for(|s| *s) => return Ok(()),
+    let step = period / senders.len() as u32;
+    let start = Instant::now() + Duration::from_millis(10);
+    // Signals sent so far on each socket.
+    let mut sent = vec![0u64; senders.len()];
+    loop {
+        let mut next_due: Option<Instant> = None;
+        let now = Instant::now();
+        for (i, (ws, template)) in senders.iter_mut().enumerate() {
+            let first = start + step * i as u32;
+            // Signals due on this socket by now: the k-th is due at first + k·period.
+            let due = if now < first {
+                0
+            } else {
+                ((now - first).as_nanos() / period.as_nanos()) as u64 + 1
+            };
+            if due > sent[i] {
+                if *stop.borrow() {
+                    return Ok(());
                 }
-                let t = shared.now();
-                ws.send(Message::text(template.stamped(t))).await?;
-                if shared.in_window(t) {
-                    shared.sent.fetch_add(1, Ordering::Relaxed);
+                for _ in sent[i]..due {
+                    let t = shared.now();
+                    ws.feed(Message::text(template.stamped(t))).await?;
+                    if shared.in_window(t) {
+                        shared.sent.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
+                ws.flush().await?;
+                sent[i] = due;
+            }
+            let at = first + period * sent[i] as u32;
+            next_due = Some(next_due.map_or(at, |n: Instant| n.min(at)));
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let Some(due) = next_due else {
+            return Ok(());
+        };
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            if due - now > SPIN {
+                tokio::time::sleep(due - now - SPIN).await;
+            } else {
+                tokio::task::yield_now().await;
             }
         }
-        None => loop {
-            if *stop.borrow() {
-                return Ok(());
+    }
+}
+
+/// Sends as fast as the socket takes it, in batches of 16 frames per write.
+async fn flooder(
+    ws: Sink,
+    template: Template,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut ws = ws;
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        for _ in 0..16 {
+            let t = shared.now();
+            ws.feed(Message::text(template.stamped(t))).await?;
+            if shared.in_window(t) {
+                shared.sent.fetch_add(1, Ordering::Relaxed);
             }
-            for _ in 0..16 {
-                let t = shared.now();
-                ws.feed(Message::text(template.stamped(t))).await?;
-                if shared.in_window(t) {
-                    shared.sent.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            ws.flush().await?;
-            // Give the receivers on this runtime their turn.
-            tokio::task::yield_now().await;
-        },
+        }
+        ws.flush().await?;
+        // Give the receivers on this runtime their turn.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -182,6 +236,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let period = (o.rate > 0).then(|| Duration::from_secs_f64(o.pairs as f64 / o.rate as f64));
     let mut senders = Vec::new();
+    let mut paced = Vec::new();
     let mut receivers = Vec::new();
     let tag = format!(
         "{:x}",
@@ -210,14 +265,21 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             shared.clone(),
             stop_rx.clone(),
         )));
-        let offset = period
-            .map(|p| p.mul_f64(i as f64 / o.pairs as f64))
-            .unwrap_or_default();
-        senders.push(tokio::spawn(sender(
-            a_sink,
-            Template::new(b_id.as_str(), o.payload_bytes),
+        let template = Template::new(b_id.as_str(), o.payload_bytes);
+        match period {
+            Some(_) => paced.push((a_sink, template)),
+            None => senders.push(tokio::spawn(flooder(
+                a_sink,
+                template,
+                shared.clone(),
+                stop_rx.clone(),
+            ))),
+        }
+    }
+    if let Some(period) = period {
+        senders.push(tokio::spawn(pacer(
+            paced,
             period,
-            offset,
             shared.clone(),
             stop_rx.clone(),
         )));

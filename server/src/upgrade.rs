@@ -26,7 +26,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use hyper_util::server::conn::auto::upgrade::downcast;
+use hyper_util::server::conn::auto::upgrade::{downcast, Parts};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -133,8 +133,7 @@ pub async fn ws_upgrade(
             // Over plain TCP the outbox owns the socket, so other members can write signals straight to it.
             Ok(upgraded) => match downcast::<TokioIo<TcpStream>>(upgraded) {
                 Ok(parts) => {
-                    let outbox = Arc::new(Outbox::with_wire(parts.io.into_inner()));
-                    let io = LazyRead::with_pending(Wire(outbox.clone()), parts.read_buf.to_vec());
+                    let (outbox, io) = wire_parts(parts);
                     let socket =
                         WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
                     crate::socket::serve_with(socket, outbox, state, remote).await;
@@ -143,7 +142,8 @@ pub async fn ws_upgrade(
                     let io = LazyRead::new(TokioIo::new(upgraded));
                     let socket =
                         WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                    crate::socket::serve(socket, state, remote).await;
+                    // Boxed, so the task of a plain TCP connection is not sized for this one too.
+                    Box::pin(crate::socket::serve(socket, state, remote)).await;
                 }
             },
             Err(err) => tracing::debug!(%remote, %err, "WebSocket upgrade failed"),
@@ -161,6 +161,18 @@ pub async fn ws_upgrade(
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
+}
+
+/// The outbox that owns a plain TCP connection's socket, and the reader over it that first gives back what
+/// hyper read past the handshake. The rest of hyper's read buffer is let go here: holding the `Bytes` would
+/// keep the whole buffer alive for the connection's life.
+fn wire_parts(parts: Parts<TokioIo<TcpStream>>) -> (Arc<Outbox>, LazyRead<Wire>) {
+    let pending = parts.read_buf.to_vec();
+    let outbox = Arc::new(Outbox::with_wire(parts.io.into_inner()));
+    (
+        outbox.clone(),
+        LazyRead::with_pending(Wire(outbox), pending),
+    )
 }
 
 thread_local! {
