@@ -99,7 +99,7 @@ pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
                         data-testid="tile-quality"
                         data-grade=move || quality().map(|q| q.1).unwrap_or("unknown")
                     >
-                        {move || quality().map(|q| q.0).unwrap_or_else(|| connection())}
+                        {move || quality().map(|q| q.0).unwrap_or_else(connection)}
                     </span>
                     <span
                         class="tile-verification"

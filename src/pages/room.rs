@@ -119,11 +119,17 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                 .map(|p| capacity_from_refusal(&p.detail).unwrap_or(8))
         })
     };
-    let in_call = move || {
-        call.active().get()
-            && full().is_none()
-            && roster.with(|r| r.state != ConnectionState::Refused)
-    };
+    // Which of the three views shows. A memo, so the view is rebuilt only when this changes, not on
+    // every roster update (rebuilding the call view would make every tile's player anew).
+    let view_mode = Memo::new(move |_| {
+        if let Some(capacity) = full() {
+            RoomView::Full(capacity)
+        } else if call.active().get() && roster.with(|r| r.state != ConnectionState::Refused) {
+            RoomView::InCall
+        } else {
+            RoomView::Lobby
+        }
+    });
     let join = move || call.join(&name.get_untracked());
     let on_join = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -181,13 +187,15 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                         }
                     })
             }}
-            {move || {
-                if let Some(capacity) = full() {
+            {move || match view_mode.get() {
+                RoomView::Full(capacity) => {
                     view! { <RoomFull capacity=capacity on_retry=Callback::new(move |_| join()) /> }
                         .into_any()
-                } else if in_call() {
+                }
+                RoomView::InCall => {
                     view! { <InCall call=call media=media request=request /> }.into_any()
-                } else {
+                }
+                RoomView::Lobby => {
                     view! {
                         <section class="room-lobby" aria-labelledby="room-lobby-title">
                             <h2 id="room-lobby-title">"Ready to join?"</h2>
@@ -229,6 +237,17 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
             <Inspector log=relay.log() peers=call.peers() />
         </div>
     }
+}
+
+/// What the room page shows below its link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RoomView {
+    /// The preview, the device pickers and the name form.
+    Lobby,
+    /// The grid, the controls and the room chat.
+    InCall,
+    /// The relay refused the join: the room holds this many people.
+    Full(u32),
 }
 
 /// The relay side of the room: the connection, this client's peer id and who is in the room (which may
@@ -392,7 +411,7 @@ fn InCall(call: CallHandle, media: MediaHandle, request: RwSignal<MediaRequest>)
                     <VideoTile call=call id=tile.id is_self=tile.is_self />
                 </For>
             </div>
-            <p class="empty-hint" hidden=move || peer_count() > 0>
+            <p class="empty-hint" hidden=move || participants.with(|p| p.peer_count() > 0)>
                 "Nobody else is here yet. Send them the link above."
             </p>
             <div class="room-controls" role="toolbar" aria-label="Call controls">

@@ -40,6 +40,8 @@ use crate::signaling::{RelayRoom, SignalingEvent};
 
 /// How often each connection's statistics are read for its tile.
 pub const STATS_POLL_MS: u32 = 2_000;
+/// At most this many polls in a row are skipped while connections are being set up (10 s).
+const MAX_SKIPPED_POLLS: u32 = 5;
 
 /// A handle to the call of one page. `Copy`, so view closures capture it freely; every method is a no-op
 /// once the owning component is gone.
@@ -85,6 +87,7 @@ pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
         s: handle_signals,
         state: RefCell::new(State::default()),
         poll: RefCell::new(None),
+        caps: Rc::default(),
     });
     let weak = Rc::downgrade(&runtime);
     *runtime.poll.borrow_mut() = Some(Interval::new(STATS_POLL_MS, move || {
@@ -274,6 +277,8 @@ struct State {
     last_stats: HashMap<PeerId, StatsSnapshot>,
     /// The ids of the tracks the senders carry now, per kind, so a device switch is noticed once.
     sent: HashMap<&'static str, String>,
+    /// Stats polls skipped in a row because connections were still being set up.
+    skipped_polls: u32,
 }
 
 struct Runtime {
@@ -284,6 +289,9 @@ struct Runtime {
     state: RefCell<State>,
     /// Reads every connection's statistics; dropping it clears the browser interval.
     poll: RefCell<Option<Interval>>,
+    /// The video cap set on each peer's sender, so it is set again only when it changes: every
+    /// `setParameters` reconfigures the encoder, which costs frames while the mesh is coming up.
+    caps: Rc<RefCell<HashMap<PeerId, u32>>>,
 }
 
 /// A random message id (unique per sender; not a secret).
@@ -305,6 +313,7 @@ impl Runtime {
             stop_stream(&screen.stream);
         }
         drop(state);
+        self.caps.borrow_mut().clear();
         self.mesh.close_all();
         self.s.screen.try_set(None);
         self.s.streams.try_set(HashMap::new());
@@ -487,6 +496,7 @@ impl Runtime {
         let links = self.state.borrow_mut().links.remove(peer);
         drop(links);
         self.state.borrow_mut().last_stats.remove(peer);
+        self.caps.borrow_mut().remove(peer);
         self.s.streams.update(|m| {
             m.remove(peer);
         });
@@ -684,13 +694,25 @@ impl Runtime {
         let cap = video_cap_bps(peers);
         self.s.cap.try_set((peers > 0).then_some(cap));
         for row in self.mesh.rows().get_untracked() {
+            // A connection that is not up yet gets its cap when it connects (this runs again then):
+            // each `setParameters` is a round trip through the browser's WebRTC threads, which are
+            // busiest while the mesh is forming.
+            let connected = row.states.connection.with_untracked(|s| s == "connected");
+            let applied = self.caps.borrow().get(&row.id) == Some(&cap);
+            if !connected || applied {
+                continue;
+            }
             if let Some(setting) = self
                 .mesh
                 .with_peer(&row.id, |p| p.set_max_bitrate("video", cap))
             {
+                self.caps.borrow_mut().insert(row.id.clone(), cap);
+                let (caps, peer) = (Rc::clone(&self.caps), row.id.clone());
                 spawn_local(async move {
                     if let Err(err) = setting.await {
                         leptos::logging::warn!("{err}");
+                        // Set it again on the next change.
+                        caps.borrow_mut().remove(&peer);
                     }
                 });
             }
@@ -698,7 +720,23 @@ impl Runtime {
     }
 
     fn poll_stats(self: &Rc<Self>) {
-        for row in self.mesh.rows().get_untracked() {
+        let rows = self.mesh.rows().get_untracked();
+        // `getStats` runs on the same browser threads as the negotiation; while connections are still
+        // being set up the quality lines wait (for at most `MAX_SKIPPED_POLLS` polls).
+        let forming = rows.iter().any(|row| {
+            row.states
+                .connection
+                .with_untracked(|s| s == "new" || s == "connecting")
+        });
+        {
+            let mut state = self.state.borrow_mut();
+            if forming && state.skipped_polls < MAX_SKIPPED_POLLS {
+                state.skipped_polls += 1;
+                return;
+            }
+            state.skipped_polls = 0;
+        }
+        for row in rows {
             let connected = row.states.connection.with_untracked(|s| s == "connected");
             if !connected {
                 continue;

@@ -14,7 +14,8 @@ use wasm_bindgen_futures::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AnalyserNode, AudioContext, CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement,
-    MediaDeviceInfo, MediaDevices, MediaStream, MediaStreamConstraints, MediaStreamTrack,
+    MediaDeviceInfo, MediaDevices, MediaStream, MediaStreamAudioSourceNode, MediaStreamConstraints,
+    MediaStreamTrack,
 };
 
 use super::constraints::MediaRequest;
@@ -453,15 +454,14 @@ pub fn snapshot_png(video: &HtmlVideoElement) -> Result<String, MediaError> {
 }
 
 /// A live microphone level between 0 and 1 (RMS of the waveform, scaled), measured with Web Audio ten
-/// times a second while `stream` has an audio track. The audio graph is closed when the stream changes
-/// and when the component is cleaned up.
+/// times a second while `stream` has an audio track. Every meter of the page shares one audio context;
+/// a meter's branch of it goes when the stream changes and when the component is cleaned up.
 pub fn use_audio_level(stream: Signal<Option<MediaStream>, LocalStorage>) -> Signal<f64> {
     let level = RwSignal::new(0.0);
     let meter: StoredValue<Option<LevelMeter>, LocalStorage> = StoredValue::new_local(None);
     Effect::new(move |_| {
         let wanted = stream.get().filter(|s| s.get_audio_tracks().length() > 0);
-        // The same stream again (a sibling tile's stream changed): keep the running meter, since each
-        // new one costs an AudioContext.
+        // The same stream again (a sibling tile's stream changed): keep the running meter.
         let unchanged = meter.with_value(|m| m.as_ref().map(|m| &m.stream) == wanted.as_ref());
         if unchanged && wanted.is_some() {
             return;
@@ -478,22 +478,59 @@ pub fn use_audio_level(stream: Signal<Option<MediaStream>, LocalStorage>) -> Sig
     level.into()
 }
 
-/// One Web Audio graph (source → analyser) and the timer that reads it.
+thread_local! {
+    /// The page's audio context for level meters, while any meter lives.
+    static METER_AUDIO: std::cell::RefCell<std::rc::Weak<MeterAudio>> =
+        const { std::cell::RefCell::new(std::rc::Weak::new()) };
+}
+
+/// The one `AudioContext` every level meter of the page shares, closed when the last meter goes. A
+/// context is costly to make (it starts an audio rendering thread and opens the output device), and a call
+/// with eight tiles would otherwise make eight at the moment everyone connects.
+struct MeterAudio {
+    context: AudioContext,
+}
+
+impl MeterAudio {
+    fn shared() -> Result<std::rc::Rc<MeterAudio>, JsValue> {
+        METER_AUDIO.with(|cell| {
+            if let Some(audio) = cell.borrow().upgrade() {
+                return Ok(audio);
+            }
+            let audio = std::rc::Rc::new(MeterAudio {
+                context: AudioContext::new()?,
+            });
+            *cell.borrow_mut() = std::rc::Rc::downgrade(&audio);
+            Ok(audio)
+        })
+    }
+}
+
+impl Drop for MeterAudio {
+    fn drop(&mut self) {
+        // Closing releases the audio hardware; it only fails on an already closed context.
+        let _ = self.context.close();
+    }
+}
+
+/// One stream's branch of the shared audio graph (source → analyser) and the timer that reads it.
 struct LevelMeter {
     stream: MediaStream,
-    context: AudioContext,
+    source: MediaStreamAudioSourceNode,
+    _audio: std::rc::Rc<MeterAudio>,
     _timer: Interval,
 }
 
 impl LevelMeter {
     fn new(stream: &MediaStream, level: RwSignal<f64>) -> Result<Self, JsValue> {
-        let context = AudioContext::new()?;
+        let audio = MeterAudio::shared()?;
+        let context = &audio.context;
         let source = context.create_media_stream_source(stream)?;
         let analyser: AnalyserNode = context.create_analyser()?;
         analyser.set_fft_size(1024);
         source.connect_with_audio_node(&analyser)?;
         // A context created outside a click may start suspended; resuming is allowed once the page has
-        // had a user gesture (Start was pressed), and harmless otherwise.
+        // had a user gesture (Start or Join was pressed), and harmless otherwise.
         if let Ok(promise) = context.resume() {
             spawn_local(async move {
                 let _ = JsFuture::from(promise).await;
@@ -508,7 +545,8 @@ impl LevelMeter {
         });
         Ok(LevelMeter {
             stream: stream.clone(),
-            context,
+            source,
+            _audio: audio,
             _timer: timer,
         })
     }
@@ -516,8 +554,8 @@ impl LevelMeter {
 
 impl Drop for LevelMeter {
     fn drop(&mut self) {
-        // Closing releases the audio hardware; it only fails on an already closed context.
-        let _ = self.context.close();
+        // Takes this stream's branch out of the shared graph; the context closes with the last meter.
+        let _ = self.source.disconnect();
     }
 }
 

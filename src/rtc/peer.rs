@@ -520,7 +520,7 @@ impl Peer {
                     .map_err(|err| RtcError::Bitrate(describe_js(&err)))?;
                 let encodings = js_sys::Reflect::get(&params, &"encodings".into())
                     .ok()
-                    .filter(|e| js_sys::Array::is_array(e))
+                    .filter(js_sys::Array::is_array)
                     .map(|e| js_sys::Array::from(&e));
                 let Some(first) = encodings.and_then(|e| (e.length() > 0).then(|| e.get(0))) else {
                     continue;
