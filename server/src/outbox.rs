@@ -82,7 +82,7 @@ pub enum Commit {
     /// anything.
     Committed,
     /// Not committed (no socket, not allowed now, or frames queued before it): push it instead.
-    Declined(Utf8Bytes),
+    Declined,
 }
 
 /// The header of a server's (unmasked, final) text frame of `len` bytes.
@@ -164,9 +164,10 @@ impl Outbox {
         Push::Queued
     }
 
-    /// Commits `frame` as a text frame to be written straight to the socket, if the owner allows it now and
-    /// nothing is queued before it (see the module doc). The frame is whole in `unsent` or not there at all.
-    pub fn commit_text(&self, frame: Utf8Bytes) -> Commit {
+    /// Commits the text frame made of `parts` to be written straight to the socket, if the owner allows it
+    /// now and nothing is queued before it (see the module doc). The frame is whole in `unsent` or not there
+    /// at all.
+    pub fn commit_text(&self, parts: &[&str]) -> Commit {
         let mut inner = self.lock();
         if !inner.direct
             || inner.gone
@@ -174,12 +175,15 @@ impl Outbox {
             || inner.unsent.len() >= UNSENT_LIMIT
             || inner.wire.is_none()
         {
-            return Commit::Declined(frame);
+            return Commit::Declined;
         }
-        let (header, n) = text_header(frame.len());
-        inner.unsent.reserve_exact(n + frame.len());
+        let len = parts.iter().map(|p| p.len()).sum();
+        let (header, n) = text_header(len);
+        inner.unsent.reserve_exact(n + len);
         inner.unsent.extend_from_slice(&header[..n]);
-        inner.unsent.extend_from_slice(frame.as_bytes());
+        for part in parts {
+            inner.unsent.extend_from_slice(part.as_bytes());
+        }
         Commit::Committed
     }
 

@@ -69,16 +69,26 @@ impl ConnHandle {
         }
     }
 
-    /// Delivers a signal: straight into the client's socket when its outbox allows it (then `corked`
-    /// remembers the handle, whose bytes the caller writes before it waits for anything), queued otherwise.
-    fn deliver_signal(&self, frame: Utf8Bytes, state: &AppState, corked: &mut Vec<ConnHandle>) {
-        match self.0.commit_text(frame) {
-            Commit::Committed => {
-                if corked.last() != Some(self) {
-                    corked.push(self.clone());
-                }
+    /// Delivers the signal `payload` from `from`: straight into the client's socket when its outbox allows
+    /// it (then `corked` remembers the handle, whose bytes the caller writes before it waits for anything),
+    /// queued otherwise.
+    fn deliver_signal(
+        &self,
+        from: &PeerId,
+        payload: &str,
+        state: &AppState,
+        corked: &mut Vec<ConnHandle>,
+    ) {
+        let committed = match signal_parts(from, payload) {
+            Some(parts) => self.0.commit_text(&parts) == Commit::Committed,
+            None => false,
+        };
+        if committed {
+            if corked.last() != Some(self) {
+                corked.push(self.clone());
             }
-            Commit::Declined(frame) => self.deliver(frame, state),
+        } else {
+            self.deliver(signal_frame(from, payload).into(), state);
         }
     }
 }
@@ -154,6 +164,53 @@ fn frame(message: &ServerMessage) -> Utf8Bytes {
     Utf8Bytes::from(encode_server(message))
 }
 
+/// The fields of a client's `signal` that the relay needs, borrowed from the frame. The same view as
+/// `peerlab_protocol::decode_client`'s, which decodes anything this does not accept (and reports errors).
+#[derive(serde::Deserialize)]
+struct SignalView<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    to: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
+}
+
+fn signal_view(text: &str) -> Option<SignalView<'_>> {
+    serde_json::from_str::<SignalView>(text)
+        .ok()
+        .filter(|v| v.kind == "signal")
+}
+
+/// The text of a forwarded signal, in pieces, exactly as `encode_server` writes
+/// `ServerMessage::Signal { from, payload }`; `None` when `from` would need escaping (a relay-assigned id
+/// never does).
+fn signal_parts<'a>(from: &'a PeerId, payload: &'a str) -> Option<[&'a str; 5]> {
+    let id = from.as_str();
+    if id.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return None;
+    }
+    Some([
+        r#"{"type":"signal","from":""#,
+        id,
+        r#"","payload":"#,
+        payload,
+        "}",
+    ])
+}
+
+/// The text of a forwarded signal, as one string.
+fn signal_frame(from: &PeerId, payload: &str) -> String {
+    match signal_parts(from, payload) {
+        Some(parts) => parts.concat(),
+        None => encode_server(&ServerMessage::Signal {
+            from: from.clone(),
+            payload: peerlab_protocol::Payload::from_json(payload)
+                .expect("a payload the relay accepted is one JSON value"),
+        }),
+    }
+}
+
 impl Session {
     /// Writes what this connection committed to other members' sockets (see `corked`).
     fn flush_corked(&mut self) {
@@ -192,6 +249,11 @@ impl Session {
                 ),
             ));
         }
+        // Signals, nearly all the traffic, are read through a borrowed view: the payload is copied once,
+        // into the frame for the receiver.
+        if let Some(view) = signal_view(text) {
+            return self.relay_signal(&PeerId(view.to.into_owned()), view.payload.get());
+        }
         let message = match decode_client(text) {
             Ok(message) => message,
             Err(err) => return Some(self.error(err.code(), err.to_string())),
@@ -213,61 +275,59 @@ impl Session {
                 )
             }
             ClientMessage::Rename { name } => self.rename(&name),
-            ClientMessage::Signal { to, payload } => {
-                let Some(m) = &self.membership else {
-                    return Some(self.not_joined());
-                };
-                let state = &self.state;
-                let corked = &mut self.corked;
-                let routed = state.rooms.with_room(&m.room, |rooms| {
-                    let target = rooms.route(&m.room, &to)?;
-                    let forwarded = || {
-                        frame(&ServerMessage::Signal {
-                            from: m.id.clone(),
-                            payload,
-                        })
-                    };
-                    match target {
-                        At::Local(handle) => handle.deliver_signal(forwarded(), state, corked),
-                        At::Remote(node) => {
-                            if let Some(cluster) = state.cluster.get() {
-                                cluster.forward(&node, &m.room, &to, forwarded().as_str());
-                            }
-                        }
-                        At::Away { until } => return Some(Err(until)),
-                    }
-                    Some(Ok(()))
-                });
-                match routed {
-                    Some(Ok(())) => {
-                        self.state
-                            .counters
-                            .signals_relayed
-                            .fetch_add(1, Ordering::Relaxed);
-                        None
-                    }
-                    Some(Err(until)) => {
-                        let left = until.saturating_duration_since(std::time::Instant::now());
-                        let seconds = left.as_millis().div_ceil(1000);
-                        Some(self.error(
-                            ErrorCode::PeerAway,
-                            format!("peer {to}'s connection dropped; it may return within {seconds} seconds; retry later"),
-                        ))
-                    }
-                    None => {
-                        let room = m.room.clone();
-                        Some(self.error(
-                            ErrorCode::PeerNotFound,
-                            format!("peer {to} is not in room {room:?}; it may have left"),
-                        ))
-                    }
-                }
-            }
+            ClientMessage::Signal { to, payload } => self.relay_signal(&to, payload.as_json()),
             ClientMessage::Leave => match self.leave(LeaveReason::Left) {
                 Some(room) => Some(ServerMessage::Left { room }),
                 None => Some(self.not_joined()),
             },
             ClientMessage::Ping { nonce } => Some(ServerMessage::Pong { nonce }),
+        }
+    }
+
+    /// Forwards `payload` (JSON text) to member `to` of this connection's room, stamped with this member's
+    /// id; the direct reply is an error when `to` cannot be reached.
+    fn relay_signal(&mut self, to: &PeerId, payload: &str) -> Option<ServerMessage> {
+        let Some(m) = &self.membership else {
+            return Some(self.not_joined());
+        };
+        let state = &self.state;
+        let corked = &mut self.corked;
+        let routed = state.rooms.with_room(&m.room, |rooms| {
+            let target = rooms.route(&m.room, to)?;
+            match target {
+                At::Local(handle) => handle.deliver_signal(&m.id, payload, state, corked),
+                At::Remote(node) => {
+                    if let Some(cluster) = state.cluster.get() {
+                        cluster.forward(&node, &m.room, to, &signal_frame(&m.id, payload));
+                    }
+                }
+                At::Away { until } => return Some(Err(until)),
+            }
+            Some(Ok(()))
+        });
+        match routed {
+            Some(Ok(())) => {
+                self.state
+                    .counters
+                    .signals_relayed
+                    .fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Some(Err(until)) => {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                let seconds = left.as_millis().div_ceil(1000);
+                Some(self.error(
+                    ErrorCode::PeerAway,
+                    format!("peer {to}'s connection dropped; it may return within {seconds} seconds; retry later"),
+                ))
+            }
+            None => {
+                let room = m.room.clone();
+                Some(self.error(
+                    ErrorCode::PeerNotFound,
+                    format!("peer {to} is not in room {room:?}; it may have left"),
+                ))
+            }
         }
     }
 
@@ -935,4 +995,50 @@ pub async fn serve_with<S, E>(
         End::Replaced => session.membership = None,
     }
     tracing::debug!(%remote, ?end, "disconnected");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(from: &str, payload: &str) -> String {
+        encode_server(&ServerMessage::Signal {
+            from: PeerId(from.into()),
+            payload: peerlab_protocol::Payload::from_json(payload).unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_forwarded_signal_is_the_text_encode_server_writes() {
+        for (from, payload) in [
+            (
+                "0123456789abcdef0123456789abcdef",
+                r#"{"kind":"offer","sdp":"v=0\r\n"}"#,
+            ),
+            ("a", r#"[1, 2,  {"x" : "é\u00e9"}]"#),
+            ("odd \"id\" with \\ and \n", r#""text""#),
+        ] {
+            let id = PeerId(from.into());
+            assert_eq!(
+                signal_frame(&id, payload),
+                encoded(from, payload),
+                "{from:?}"
+            );
+        }
+        let plain = PeerId("abc".into());
+        assert!(signal_parts(&plain, "1").is_some());
+        assert!(signal_parts(&PeerId("a\"b".into()), "1").is_none());
+    }
+
+    #[test]
+    fn only_signals_take_the_borrowed_path() {
+        let view = signal_view(r#"{"type":"signal","to":"b","from":"forged","payload":{"n":1}}"#)
+            .expect("a signal");
+        assert_eq!(view.to, "b");
+        assert_eq!(view.payload.get(), r#"{"n":1}"#);
+        assert!(signal_view(r#"{"type":"ping","nonce":1}"#).is_none());
+        assert!(signal_view(r#"{"type":"signal","payload":{}}"#).is_none());
+        assert!(signal_view(r#"{"type":"signal","to":"b"}"#).is_none());
+        assert!(signal_view(r#"{"type":"signal","to":"b","payload":{}"#).is_none());
+    }
 }
