@@ -24,15 +24,25 @@ start_relay() {
 }
 stop_relay() { kill "$relay"; wait "$relay" 2>/dev/null || true; }
 LG="taskset -c 1 target/release/peerlab-loadgen"
+# Time the hypervisor gave the two vCPUs to someone else during a scenario (jiffies of 10 ms, cpu0/cpu1): on a
+# shared VM this, not the relay, is what moves the tail latencies and the storm from run to run.
+steal() { awk '/^cpu[01] /{printf "%s ", $9}' /proc/stat; }
+stolen() { echo "$1 $(steal)" | awk '{printf "stolen: %d/%d jiffies\n", $3-$1, $4-$2}'; }
 for run in $(seq 1 "$RUNS"); do
   echo "=== run $run"
   start_relay
+  s0=$(steal)
   $LG storm --relay 127.0.0.1:18090 --members 200 --runs 5 | tail -1
+  stolen "$s0"
   stop_relay; start_relay
+  s0=$(steal)
   $LG pairs --relay 127.0.0.1:18090 --relay-pid "$relay" --pairs 500 --rate 20000 --payload-bytes 1500 \
     --warmup-secs 2 --duration-secs 10 | tail -4
+  stolen "$s0"
   stop_relay; start_relay
+  s0=$(steal)
   $LG pairs --relay 127.0.0.1:18090 --relay-pid "$relay" --pairs 500 --rate 300000 --payload-bytes 100 \
     --warmup-secs 2 --duration-secs 5 | tail -4
+  stolen "$s0"
   stop_relay
 done
