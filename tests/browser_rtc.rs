@@ -15,7 +15,7 @@ use peerlab::rtc::media::{use_media_stream, TrackKind};
 use peerlab::rtc::timeline::{Side, StepKind};
 use peerlab::rtc::{Description, SdpKind};
 use support::*;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{MediaStream, MediaStreamTrack};
 
@@ -375,5 +375,81 @@ async fn fresh_ice_servers_reach_a_live_connection_and_bad_ones_are_refused() ->
         .expect_err("a TURN server without credentials is refused");
     assert!(err.to_string().contains("could not be applied"), "{err}");
     assert_eq!(peer.ice_server_urls(), turn.urls);
+    Ok(())
+}
+
+// web-sys gives `MediaStream` and `MediaStreamTrack` an inherent `clone()` that is JavaScript's (a new
+// stream or track, a new consumer of the camera), which `.clone()` picks over `Clone`. A sender must carry
+// the very track the app handed it, or every replace would leak a camera consumer.
+#[wasm_bindgen_test]
+async fn replace_track_sends_the_given_track_itself_not_a_copy() -> TestResult {
+    use peerlab::rtc::peer::{Peer, PeerConfig};
+    use wasm_bindgen_futures::JsFuture;
+
+    let devices = web_sys::window()
+        .ok_or("no window")?
+        .navigator()
+        .media_devices()
+        .map_err(|e| format!("{e:?}"))?;
+    let open = |json: &str| {
+        let constraints: web_sys::MediaStreamConstraints = js_sys::JSON::parse(json)
+            .map_err(|e| format!("{e:?}"))?
+            .unchecked_into();
+        devices
+            .get_user_media_with_constraints(&constraints)
+            .map_err(|e| format!("{e:?}"))
+    };
+    let first: MediaStream = JsFuture::from(open(r#"{"video": true}"#)?)
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .unchecked_into();
+    let second: MediaStream = JsFuture::from(open(r#"{"video": {"width": 320}}"#)?)
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .unchecked_into();
+    let (camera, other) = (tracks(&first).remove(0), tracks(&second).remove(0));
+
+    // Keep a reference to the connection the `Peer` makes, to look at its senders.
+    js_sys::Function::new_no_args(
+        "const Native = RTCPeerConnection; window.__native = Native; window.__made = [];\
+         window.RTCPeerConnection = function (...args) {\
+           const pc = new Native(...args); window.__made.push(pc); return pc; };\
+         window.RTCPeerConnection.prototype = Native.prototype;",
+    )
+    .call0(&JsValue::NULL)
+    .map_err(|e| format!("{e:?}"))?;
+    let (peer, _events) =
+        Peer::new(PeerConfig::new("a", "b"), |_| {}).map_err(|e| e.to_string())?;
+    peer.add_track(&camera, &first).map_err(|e| e.to_string())?;
+    peer.replace_track(&other)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let made =
+        js_sys::Reflect::get(&js_sys::global(), &"__made".into()).map_err(|e| format!("{e:?}"))?;
+    let pc = js_sys::Array::from(&made).pop();
+    let pc_senders = js_sys::Reflect::get(&pc, &"getSenders".into())
+        .and_then(|f| f.dyn_into::<js_sys::Function>())
+        .and_then(|f| f.call0(&pc))
+        .map_err(|e| format!("{e:?}"))?;
+    let sent = js_sys::Array::from(&pc_senders)
+        .iter()
+        .filter_map(|s| js_sys::Reflect::get(&s, &"track".into()).ok())
+        .find(|t| !t.is_null())
+        .ok_or("no sender carries a track")?;
+    // The same JavaScript object, not a track with the same settings.
+    assert!(
+        js_sys::Object::is(&sent, &other),
+        "the sender carries a copy of the track"
+    );
+    for track in tracks(&first).into_iter().chain(tracks(&second)) {
+        track.stop();
+    }
+    drop(peer);
+    js_sys::Function::new_no_args(
+        "window.RTCPeerConnection = window.__native; window.__made = [];",
+    )
+    .call0(&JsValue::NULL)
+    .map_err(|e| format!("{e:?}"))?;
     Ok(())
 }

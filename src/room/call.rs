@@ -175,6 +175,14 @@ impl CallHandle {
         }
     }
 
+    /// The level of `id`'s incoming audio (0 to 1, linear), read from the connection's receivers.
+    pub fn remote_audio_level(&self, id: &PeerId) -> Option<f64> {
+        self.rt()?
+            .mesh
+            .with_peer(id, |p| p.remote_audio_level())
+            .flatten()
+    }
+
     /// Whether the screen is being shared.
     pub fn sharing(&self) -> bool {
         self.screen.with(Option::is_some)
@@ -437,7 +445,7 @@ impl Runtime {
         };
         let mut tracks = tracks_of(&stream, TrackKind::Audio);
         match &self.state.borrow().screen {
-            Some(screen) => tracks.push(screen.track.clone()),
+            Some(screen) => tracks.push(Clone::clone(&screen.track)),
             None => tracks.extend(tracks_of(&stream, TrackKind::Video)),
         }
         (Some(stream), tracks)
@@ -653,8 +661,8 @@ impl Runtime {
                 }
             });
             rt.state.borrow_mut().screen = Some(Screen {
-                stream: stream.clone(),
-                track: track.clone(),
+                stream: Clone::clone(&stream),
+                track: Clone::clone(&track),
                 _ended: ended,
             });
             rt.replace_everywhere(&track);

@@ -375,7 +375,7 @@ pub fn track_infos(stream: &MediaStream) -> Vec<TrackInfo> {
 pub fn attach_stream(video: &HtmlVideoElement, stream: Option<&MediaStream>) {
     // Setting the same stream again would reload the element (a visible flicker and a decoder restart).
     let playing: Option<JsValue> = video.src_object().map(Into::into);
-    let wanted: Option<JsValue> = stream.map(|s| s.clone().into());
+    let wanted: Option<JsValue> = stream.map(|s| Clone::clone(s).into());
     if playing == wanted {
         return;
     }
@@ -544,7 +544,7 @@ impl LevelMeter {
             level.try_set((f64::from(rms) * 4.0).min(1.0));
         });
         Ok(LevelMeter {
-            stream: stream.clone(),
+            stream: Clone::clone(stream),
             source,
             _audio: audio,
             _timer: timer,
@@ -606,7 +606,7 @@ impl OnTrackEnded {
         );
         track.set_onended(Some(listener.as_ref().unchecked_ref()));
         OnTrackEnded {
-            track: track.clone(),
+            track: Clone::clone(track),
             _listener: listener,
         }
     }

@@ -448,6 +448,33 @@ impl Peer {
         let _ = self.inputs.unbounded_send(Input::RestartIce);
     }
 
+    /// The loudest level (0 to 1, linear, as the browser measures it from the RTP header extension) of the
+    /// audio arriving on this connection, or `None` before any has arrived. Cheap and synchronous: it reads
+    /// the receivers' last packets, with no audio graph.
+    pub fn remote_audio_level(&self) -> Option<f64> {
+        let get =
+            |object: &JsValue, key: &str| js_sys::Reflect::get(object, &JsValue::from_str(key));
+        let call0 = |object: &JsValue, key: &str| {
+            get(object, key)
+                .and_then(|f| f.dyn_into::<js_sys::Function>())
+                .and_then(|f| f.call0(object))
+        };
+        let receivers = call0(&self.pc, "getReceivers").ok()?;
+        js_sys::Array::from(&receivers)
+            .iter()
+            .filter(|r| {
+                get(r, "track")
+                    .ok()
+                    .and_then(|track| js::string(&track, "kind"))
+                    .as_deref()
+                    == Some("audio")
+            })
+            .filter_map(|r| call0(&r, "getSynchronizationSources").ok())
+            .flat_map(|sources| js_sys::Array::from(&sources).iter().collect::<Vec<_>>())
+            .filter_map(|source| get(&source, "audioLevel").ok().and_then(|l| l.as_f64()))
+            .reduce(f64::max)
+    }
+
     /// The `RTCRtpSender`s whose transceiver carries `kind` (`audio` or `video`), found through the
     /// transceivers' receivers, which always have a track of their kind (a sender's track may be null).
     fn senders_of(&self, kind: &str) -> Vec<JsValue> {
@@ -483,7 +510,7 @@ impl Peer {
         track: &MediaStreamTrack,
     ) -> impl std::future::Future<Output = Result<(), RtcError>> {
         let senders = self.senders_of(&track.kind());
-        let track = track.clone();
+        let track = Clone::clone(track);
         async move {
             for sender in senders {
                 let promise = js_sys::Reflect::get(&sender, &"replaceTrack".into())
