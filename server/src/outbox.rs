@@ -29,9 +29,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// How many committed bytes may wait unwritten before senders queue frames instead (and the owner's own
@@ -72,7 +72,11 @@ struct Inner {
 pub struct Outbox {
     inner: Mutex<Inner>,
     /// Wakes the owner when frames arrive or the connection is evicted.
-    ready: Notify,
+    ///
+    /// Only the owner's task ever waits, so one waker is enough; it is registered before the state is
+    /// checked, so a change made after the check always wakes it. (A `Notify` waiter was registered and
+    /// unregistered, under its lock, at every turn of the connection's loop.)
+    ready: AtomicWaker,
 }
 
 /// What [`Outbox::commit_text`] did with a frame.
@@ -135,7 +139,7 @@ impl Outbox {
                 wire: Some(wire),
                 ..Inner::default()
             }),
-            ready: Notify::new(),
+            ready: AtomicWaker::new(),
         }
     }
 
@@ -155,12 +159,12 @@ impl Outbox {
             inner.evicted = true;
             inner.frames = VecDeque::new();
             drop(inner);
-            self.ready.notify_one();
+            self.ready.wake();
             return Push::Evicted;
         }
         inner.frames.push_back(frame);
         drop(inner);
-        self.ready.notify_one();
+        self.ready.wake();
         Push::Queued
     }
 
@@ -198,7 +202,7 @@ impl Outbox {
         let rest = !inner.unsent.is_empty();
         drop(inner);
         if rest {
-            self.ready.notify_one();
+            self.ready.wake();
         }
     }
 
@@ -225,27 +229,34 @@ impl Outbox {
     /// Waits until there is something to do: frames to write, committed bytes a sender could not write, an
     /// eviction, or a replacement.
     pub async fn ready(&self) {
-        loop {
+        std::future::poll_fn(|cx| {
+            self.ready.register(cx.waker());
+            let inner = self.lock();
+            if inner.evicted
+                || inner.replaced
+                || !inner.frames.is_empty()
+                || !inner.unsent.is_empty()
             {
-                let inner = self.lock();
-                if inner.evicted
-                    || inner.replaced
-                    || !inner.frames.is_empty()
-                    || !inner.unsent.is_empty()
-                {
-                    return;
-                }
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
-            self.ready.notified().await;
-        }
+        })
+        .await
     }
 
     /// Completes when a push has found the queue full or the connection was replaced: either way the
     /// connection must stop what it is doing and close.
     pub async fn interrupted(&self) {
-        while !self.is_interrupted() {
-            self.ready.notified().await;
-        }
+        std::future::poll_fn(|cx| {
+            self.ready.register(cx.waker());
+            if self.is_interrupted() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 
     /// Whether the connection was evicted or replaced.
@@ -262,7 +273,7 @@ impl Outbox {
         inner.replaced = true;
         inner.frames = VecDeque::new();
         drop(inner);
-        self.ready.notify_one();
+        self.ready.wake();
     }
 
     /// Whether a newer connection took over this one's peer id.
