@@ -16,8 +16,8 @@ use crate::rtc::media::{bind_video_stream, use_audio_level};
 
 /// The audio level above which a tile shows its speaker as speaking.
 const SPEAKING_LEVEL: f64 = 0.05;
-/// How often a remote member's level is read.
-const REMOTE_LEVEL_MS: u32 = 100;
+/// How often a remote member's level is read (five times a second is enough for a speaking light).
+const REMOTE_LEVEL_MS: u32 = 200;
 /// Scales the browser's audio level (RMS relative to a full-scale sine) to `use_audio_level`'s scale
 /// (RMS relative to full scale, times four), so one threshold serves both: 4 / √2.
 const REMOTE_LEVEL_SCALE: f64 = 2.828;
