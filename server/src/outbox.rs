@@ -118,11 +118,12 @@ impl Inner {
         while !self.unsent.is_empty() {
             match wire.try_write(&self.unsent) {
                 Ok(n) if n == self.unsent.len() => self.unsent = Vec::new(),
-                Ok(n) => {
+                Ok(n) if n > 0 => {
                     self.unsent.drain(..n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => {
+                // An error, or a socket that takes nothing (which would loop here forever).
+                _ => {
                     self.unsent = Vec::new();
                     self.direct = false;
                 }
@@ -451,6 +452,69 @@ mod tests {
         assert_eq!(outbox.push(f("after"), 4), Push::Gone);
         assert!(outbox.take().is_empty());
         outbox.ready().await;
+    }
+
+    #[test]
+    fn text_headers_use_the_shortest_length_form() {
+        let cases: [(usize, &[u8]); 5] = [
+            (0, &[0x81, 0]),
+            (125, &[0x81, 125]),
+            (126, &[0x81, 126, 0, 126]),
+            (65_535, &[0x81, 126, 0xff, 0xff]),
+            (65_536, &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]),
+        ];
+        for (len, expected) in cases {
+            let (header, n) = text_header(len);
+            assert_eq!(&header[..n], expected, "{len}");
+        }
+    }
+
+    #[tokio::test]
+    async fn senders_commit_only_when_allowed_and_nothing_is_queued() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let outbox = Outbox::with_wire(server);
+        assert_eq!(
+            outbox.commit_text(&["x"]),
+            Commit::Declined,
+            "not allowed yet"
+        );
+        outbox.allow_direct();
+        assert_eq!(outbox.push(f("queued"), 4), Push::Queued);
+        assert_eq!(
+            outbox.commit_text(&["x"]),
+            Commit::Declined,
+            "a frame is queued"
+        );
+        assert_eq!(outbox.take_for_write().len(), 1);
+        assert_eq!(
+            outbox.commit_text(&["x"]),
+            Commit::Declined,
+            "the owner is writing"
+        );
+        outbox.allow_direct();
+        assert_eq!(outbox.commit_text(&["he", "llo"]), Commit::Committed);
+        assert_eq!(outbox.commit_text(&["!"]), Commit::Committed);
+        outbox.flush_unsent();
+        let mut got = [0u8; 10];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"\x81\x05hello\x81\x01!");
+        outbox.stop_direct();
+        assert_eq!(
+            outbox.commit_text(&["x"]),
+            Commit::Declined,
+            "after a close frame"
+        );
+        outbox.allow_direct();
+        outbox.close();
+        assert_eq!(outbox.commit_text(&["x"]), Commit::Declined, "closed");
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "closing the outbox closed the socket");
     }
 
     #[tokio::test]
