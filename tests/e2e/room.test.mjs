@@ -3,8 +3,9 @@
 // ends of each connection; a muted microphone and a camera turned off show on the others' tiles; a shared
 // screen replaces the camera's track on the others' tiles (the picture changes shape) and stopping it
 // restores the camera; room chat reaches everyone; the bitrate cap follows the number of peers; a member
-// who leaves (button or closed tab) disappears from the others; and a fifth member of a room for four gets
-// the "room is full" page. Saves target/screenshots/room.png (four participants).
+// who leaves (button or closed tab) disappears from the others; a fifth member of a room for four gets
+// the "room is full" page; and a relay restart does not end a call. Saves target/screenshots/room.png
+// (four participants).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -116,6 +117,8 @@ test('four people in a mesh call: video both ways, mute, camera, screen share, c
     }
     await tileOf(ada, bob).getByTestId('tile-quality').filter({ hasText: /RTT \d+ ms · loss \d+\.\d% · host→host/ })
       .waitFor({ timeout: WAIT });
+    // Chromium's fake microphone beeps: Bob's tile on Ada's page lights up while the beep arrives.
+    await tileOf(ada, bob).locator('[data-testid="tile-speaking"][data-speaking="true"]').waitFor({ timeout: WAIT });
     // 2.5 Mbit/s over three peers.
     assert.equal(await ada.page.getByTestId('room-bitrate-cap').getAttribute('data-bps'), '833333');
     await ada.page.getByTestId('room-bitrate-cap').filter({ hasText: '833 kbit/s per peer' }).waitFor();
@@ -194,6 +197,48 @@ test('a fifth person in a room for four gets the room-full page, and gets in onc
     await eve.page.getByRole('button', { name: 'Try again' }).click();
     await waitSelfTile(eve);
     await waitRemoteVideo(eve, 3, 90_000);
+  } finally {
+    for (const who of people) await who.context.close().catch(() => {});
+    await relay.stop();
+  }
+});
+
+test('the relay restarts mid-call: video keeps flowing, everyone keeps their id, and a newcomer still gets in', async () => {
+  const relay = await startRelay();
+  const room = unique('restart');
+  const people = [];
+  const state = (who) => who.page.getByTestId('connection-state');
+  try {
+    for (const name of ['Ada', 'Bob']) people.push(await openRoom(relay.base, room, unique(name)));
+    const [ada, bob] = people;
+    await Promise.all(people.map(waitSelfTile));
+    await Promise.all(people.map((who) => waitRemoteVideo(who, 1, 90_000)));
+
+    await relay.kill();
+    for (const who of people) {
+      await who.page.locator('[data-testid="connection-state"][data-state="reconnecting"]').waitFor({ timeout: 30_000 });
+    }
+    // The media is peer to peer: with the relay gone, frames still arrive and nobody's tile goes.
+    for (const who of people) await waitRemoteVideo(who, 1, 15_000);
+
+    await relay.start();
+    for (const who of people) {
+      await who.page.locator('[data-testid="connection-state"][data-state="joined"]').waitFor({ timeout: 60_000 });
+      const id = await who.page.locator('[data-testid="tile"][data-self="true"]').getAttribute('data-peer-id');
+      assert.equal(id, who.id, `${who.name} kept its peer id across the restart`);
+      assert.equal(await state(who).getAttribute('data-state'), 'joined');
+    }
+    await waitRemoteVideo(ada, 1, 15_000);
+
+    // Signaling works again: a newcomer connects to both through the restarted relay.
+    const cyd = await openRoom(relay.base, room, unique('Cyd'));
+    people.push(cyd);
+    await waitSelfTile(cyd);
+    for (const who of [ada, bob, cyd]) await waitRemoteVideo(who, 2, 90_000);
+
+    const unexpected = people.flatMap((who) => who.problems)
+      .filter((p) => !/WebSocket|ERR_CONNECTION_REFUSED|net::/i.test(p));
+    assert.deepEqual(unexpected, [], 'only the expected connection errors while the relay was down');
   } finally {
     for (const who of people) await who.context.close().catch(() => {});
     await relay.stop();
