@@ -176,11 +176,14 @@ impl CallHandle {
     }
 
     /// The level of `id`'s incoming audio (0 to 1, linear), read from the connection's receivers.
+    /// `None` while connections are still being set up: each reading is a synchronous call into the
+    /// browser's WebRTC threads, which are busiest then.
     pub fn remote_audio_level(&self, id: &PeerId) -> Option<f64> {
-        self.rt()?
-            .mesh
-            .with_peer(id, |p| p.remote_audio_level())
-            .flatten()
+        let rt = self.rt()?;
+        if rt.forming() {
+            return None;
+        }
+        rt.mesh.with_peer(id, |p| p.remote_audio_level()).flatten()
     }
 
     /// Whether the screen is being shared.
@@ -701,10 +704,13 @@ impl Runtime {
             .unwrap_or(0);
         let cap = video_cap_bps(peers);
         self.s.cap.try_set((peers > 0).then_some(cap));
+        // Each `setParameters` is a round trip through the browser's WebRTC threads, which are busiest
+        // while connections are being set up; the caps are set once none is (this runs again on every
+        // connection state change), and only on connections that are up.
+        if self.forming() {
+            return;
+        }
         for row in self.mesh.rows().get_untracked() {
-            // A connection that is not up yet gets its cap when it connects (this runs again then):
-            // each `setParameters` is a round trip through the browser's WebRTC threads, which are
-            // busiest while the mesh is forming.
             let connected = row.states.connection.with_untracked(|s| s == "connected");
             let applied = self.caps.borrow().get(&row.id) == Some(&cap);
             if !connected || applied {
@@ -727,15 +733,22 @@ impl Runtime {
         }
     }
 
+    /// Whether any connection is still being set up.
+    fn forming(&self) -> bool {
+        self.mesh.rows().with_untracked(|rows| {
+            rows.iter().any(|row| {
+                row.states
+                    .connection
+                    .with_untracked(|s| s == "new" || s == "connecting")
+            })
+        })
+    }
+
     fn poll_stats(self: &Rc<Self>) {
         let rows = self.mesh.rows().get_untracked();
         // `getStats` runs on the same browser threads as the negotiation; while connections are still
         // being set up the quality lines wait (for at most `MAX_SKIPPED_POLLS` polls).
-        let forming = rows.iter().any(|row| {
-            row.states
-                .connection
-                .with_untracked(|s| s == "new" || s == "connecting")
-        });
+        let forming = self.forming();
         {
             let mut state = self.state.borrow_mut();
             if forming && state.skipped_polls < MAX_SKIPPED_POLLS {
