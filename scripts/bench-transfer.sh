@@ -2,15 +2,4 @@
 # File-transfer throughput between two pages of the release build (the chat page) beside a plain-JS
 # data-channel sender, in a loopback-only network namespace. See docs/BENCHMARKS.md.
 # Usage: scripts/bench-transfer.sh [MiB=256] [RUNS=3]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ "${PEERLAB_IN_NETNS:-}" != 1 ]; then
-  scripts/setup.sh >/dev/null
-  export PATH="$PWD/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-  trunk build index.html --release >/dev/null
-  cargo build --locked --release -p peerlab-server
-  exec env PEERLAB_IN_NETNS=1 unshare --net --pid --fork --mount --mount-proc --kill-child \
-    sh -c 'ip link set lo up && exec "$@"' sh "$0" "$@"
-fi
-export CHROME_BIN=/usr/lib/chromium/chromium
-node tests/bench/transfer.mjs "${1:-256}" "${2:-3}"
+exec "$(dirname "$0")/bench-browser.sh" transfer "${1:-256}" "${2:-3}"
