@@ -16,6 +16,6 @@ pub use chart::LineChart;
 pub use inspector::Inspector;
 pub use nav::Nav;
 pub use relay_indicator::RelayIndicator;
-pub use room_panel::RoomPanel;
+pub use room_panel::{MemberList, RoomPanel};
 pub use video::VideoView;
 pub use video_tile::VideoTile;

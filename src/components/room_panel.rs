@@ -6,7 +6,7 @@
 
 use leptos::prelude::*;
 
-use crate::signaling::{use_relay_room, ConnectionState};
+use crate::signaling::{use_relay_room, ConnectionState, Roster};
 use crate::storage;
 
 #[component]
@@ -111,35 +111,7 @@ pub fn RoomPanel(
             }}
 
             <h3>"Members"</h3>
-            <ul class="member-list" data-testid="member-list">
-                {move || {
-                    roster
-                        .with(|r| {
-                            r.self_id
-                                .as_ref()
-                                .map(|id| {
-                                    let name = r.self_name.clone().unwrap_or_default();
-                                    view! {
-                                        <li class="member self" data-testid="member" data-peer-id=id.to_string()>
-                                            {name}
-                                            " (you)"
-                                        </li>
-                                    }
-                                })
-                        })
-                }}
-                <For
-                    each=move || roster.with(|r| r.members.clone())
-                    key=|m| (m.id.clone(), m.name.clone())
-                    let:member
-                >
-                    <li class="member" data-testid="member" data-peer-id=member.id.to_string()>
-                        {member.name}
-                        " "
-                        <code class="peer-id">{short_id(member.id.as_str())}</code>
-                    </li>
-                </For>
-            </ul>
+            <MemberList roster=roster with_ids=true />
             <p class="empty-hint" hidden=move || roster.with(|r| !r.members.is_empty() || r.self_id.is_none())>
                 "Nobody else is here yet. Open this page in another tab or send the link to someone."
             </p>
@@ -161,4 +133,43 @@ pub fn RoomPanel(
 /// The first eight characters of a peer id: enough to tell members apart at a glance.
 fn short_id(id: &str) -> String {
     id.chars().take(8).collect()
+}
+
+/// The members of the room, this client first ("(you)"), then the others in join order; with
+/// `with_ids`, each other member's short peer id too.
+#[component]
+pub fn MemberList(
+    roster: RwSignal<Roster>,
+    #[prop(default = false)] with_ids: bool,
+) -> impl IntoView {
+    view! {
+        <ul class="member-list" data-testid="member-list">
+            {move || {
+                roster
+                    .with(|r| {
+                        r.self_id
+                            .as_ref()
+                            .map(|id| {
+                                let name = r.self_name.clone().unwrap_or_default();
+                                view! {
+                                    <li class="member self" data-testid="member" data-peer-id=id.to_string()>
+                                        {name}
+                                        " (you)"
+                                    </li>
+                                }
+                            })
+                    })
+            }}
+            <For
+                each=move || roster.with(|r| r.members.clone())
+                key=|m| (m.id.clone(), m.name.clone())
+                let:member
+            >
+                <li class="member" data-testid="member" data-peer-id=member.id.to_string()>
+                    {member.name}
+                    {with_ids.then(|| view! { " " <code class="peer-id">{short_id(member.id.as_str())}</code> })}
+                </li>
+            </For>
+        </ul>
+    }
 }

@@ -15,7 +15,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use peerlab_protocol::{validate_room, ErrorCode};
 use wasm_bindgen::JsCast;
 
-use crate::components::{Inspector, VideoTile, VideoView};
+use crate::components::{Inspector, MemberList, VideoTile, VideoView};
 use crate::room::bitrate::{format_cap, UPLINK_BUDGET_BPS};
 use crate::room::layout::grid_templates;
 use crate::room::participants::capacity_from_refusal;
@@ -273,27 +273,7 @@ fn RoomStatus(relay: crate::signaling::RelayRoom) -> impl IntoView {
                 </dd>
             </dl>
             <h3>"Members"</h3>
-            <ul class="member-list" data-testid="member-list">
-                {move || roster.with(|r| {
-                    r.self_id.as_ref().map(|id| {
-                        let name = r.self_name.clone().unwrap_or_default();
-                        view! {
-                            <li class="member self" data-testid="member" data-peer-id=id.to_string()>
-                                {name} " (you)"
-                            </li>
-                        }
-                    })
-                })}
-                <For
-                    each=move || roster.with(|r| r.members.clone())
-                    key=|m| (m.id.clone(), m.name.clone())
-                    let:member
-                >
-                    <li class="member" data-testid="member" data-peer-id=member.id.to_string()>
-                        {member.name}
-                    </li>
-                </For>
-            </ul>
+            <MemberList roster=roster />
         </section>
     }
 }

@@ -413,15 +413,10 @@ impl Runtime {
     fn remote_track(&self, peer: &PeerId, track: MediaStreamTrack, stream: Option<MediaStream>) {
         let known = self.s.streams.with_untracked(|m| m.get(peer).cloned());
         match (known, stream) {
-            (Some(known), Some(stream)) if known.id() == stream.id() => {
-                // A later track of the same stream: the tile's level meter starts once it has audio.
-                self.s.streams.notify();
-            }
+            (Some(known), Some(stream)) if known.id() == stream.id() => {}
             (Some(known), None) => {
                 if known.get_track_by_id(&track.id()).is_none() {
                     known.add_track(&track);
-                    // The tile's level meter starts once the stream has an audio track.
-                    self.s.streams.notify();
                 }
             }
             (_, Some(stream)) => {
