@@ -12,6 +12,7 @@
 //!   idle connections' buffers empty.
 //! - [`tls`]: optional rustls termination (`--tls-cert`, `--tls-key`).
 //! - [`resume`]: reconnect with resume: the resume-token key and the sweeper that ends away members' grace.
+//! - [`ws`]: WebSocket framing for plain TCP connections, read straight from the per-thread scratch buffer.
 //! - [`socket`]: one connection's loop: reads client messages, answers them, writes its queue, keeps alive.
 //! - [`http`]: security headers on every response, the Origin rule, and `/metrics`.
 //! - this file: [`AppState`], the router ([`app`]) and [`run`], which serves a listener until shutdown.
@@ -30,6 +31,7 @@ pub mod rooms;
 pub mod socket;
 pub mod tls;
 pub mod upgrade;
+pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@
 //!
 //! When the connection's TCP socket is known (plain TCP, not TLS), the outbox also owns it: every byte the
 //! relay writes to this client goes through the outbox's lock, in one order. The owner's own writes
-//! (tungstenite, through [`Wire`]) and a signal from another member ([`Outbox::commit_text`]) are both
+//! (through [`crate::ws::RelaySocket`]) and a signal from another member ([`Outbox::commit_text`]) are both
 //! *commits*: whole WebSocket frames appended to the bytes not yet written (`unsent`), which are written from
 //! their head only, so frames never interleave, however a write is cut short. A sender may commit a frame
 //! only while the owner allows it (after its `welcome` is out, never while it holds frames it took from the
@@ -26,7 +26,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
@@ -306,25 +306,6 @@ impl Outbox {
     }
 }
 
-/// The client's socket as its owner reads and writes it through the outbox (plain TCP only): reads go
-/// straight to the socket; writes are commits (see the module doc), so they never interleave with frames
-/// other connections write. A write is taken whole or not at all, so tungstenite's frames stay whole.
-pub struct Wire(pub Arc<Outbox>);
-
-impl AsyncRead for Wire {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let mut inner = self.0.lock();
-        match inner.wire.as_mut() {
-            Some(wire) => Pin::new(wire).poll_read(cx, buf),
-            None => Poll::Ready(Ok(())),
-        }
-    }
-}
-
 impl Inner {
     /// Writes `unsent` until it is empty or the socket is full (then the owner's task is woken when it
     /// can take more).
@@ -351,45 +332,49 @@ impl Inner {
     }
 }
 
-impl AsyncWrite for Wire {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut inner = self.0.lock();
-        if inner.unsent.len() >= UNSENT_LIMIT {
-            // Make room first; the frame waits whole.
-            match inner.poll_flush_unsent(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending if inner.unsent.len() >= UNSENT_LIMIT => return Poll::Pending,
-                Poll::Pending => {}
-            }
+/// The owner's side of the socket (plain TCP only), used by [`crate::ws::RelaySocket`]: reads go straight
+/// to the socket; writes are commits (see the module doc), so they never interleave with frames other
+/// connections write.
+impl Outbox {
+    /// Reads from the client's socket; the end of input once the outbox is closed.
+    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let mut inner = self.lock();
+        match inner.wire.as_mut() {
+            Some(wire) => Pin::new(wire).poll_read(cx, buf),
+            None => Poll::Ready(Ok(())),
         }
-        let Inner { wire, unsent, .. } = &mut *inner;
-        let Some(wire) = wire.as_mut() else {
-            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
-        };
-        if unsent.is_empty() {
-            match Pin::new(wire).poll_write(cx, data) {
-                Poll::Ready(Ok(n)) if n == data.len() => return Poll::Ready(Ok(n)),
-                Poll::Ready(Ok(n)) => unsent.extend_from_slice(&data[n..]),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => unsent.extend_from_slice(data),
-            }
-        } else {
-            unsent.extend_from_slice(data);
-        }
-        Poll::Ready(Ok(data.len()))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.lock().poll_flush_unsent(cx)
+    /// Appends whole frames the owner writes (`put` appends them) to the bytes to write. The owner may
+    /// always commit; [`Outbox::poll_room`] first keeps what waits bounded.
+    pub fn commit_own(&self, put: impl FnOnce(&mut Vec<u8>)) {
+        let mut inner = self.lock();
+        if inner.wire.is_some() {
+            put(&mut inner.unsent);
+        }
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut inner = self.0.lock();
+    /// Ready once fewer than [`UNSENT_LIMIT`] committed bytes wait, writing them as the socket takes them.
+    pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut inner = self.lock();
+        if inner.unsent.len() < UNSENT_LIMIT {
+            return Poll::Ready(Ok(()));
+        }
+        match inner.poll_flush_unsent(cx) {
+            Poll::Pending if inner.unsent.len() >= UNSENT_LIMIT => Poll::Pending,
+            Poll::Pending => Poll::Ready(Ok(())),
+            done => done,
+        }
+    }
+
+    /// Writes every committed byte, waiting for the socket as needed.
+    pub fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.lock().poll_flush_unsent(cx)
+    }
+
+    /// Writes every committed byte, then shuts the socket's sending side.
+    pub fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut inner = self.lock();
         std::task::ready!(inner.poll_flush_unsent(cx))?;
         match inner.wire.as_mut() {
             Some(wire) => Pin::new(wire).poll_shutdown(cx),

@@ -33,7 +33,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::outbox::{Outbox, Wire};
+use crate::outbox::Outbox;
+use crate::ws::{Limits, RelaySocket};
 use crate::AppState;
 
 /// tungstenite's own read buffer. Reads come out of [`LazyRead`]'s memory, never a syscall each, so this
@@ -133,9 +134,11 @@ pub async fn ws_upgrade(
             // Over plain TCP the outbox owns the socket, so other members can write signals straight to it.
             Ok(upgraded) => match downcast::<TokioIo<TcpStream>>(upgraded) {
                 Ok(parts) => {
-                    let (outbox, io) = wire_parts(parts);
-                    let socket =
-                        WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                    let limits = Limits {
+                        max_frame: hard_limit,
+                        max_message: hard_limit,
+                    };
+                    let (outbox, socket) = wire_parts(parts, limits);
                     crate::socket::serve_with(socket, outbox, state, remote).await;
                 }
                 Err(upgraded) => {
@@ -163,21 +166,19 @@ pub async fn ws_upgrade(
     response
 }
 
-/// The outbox that owns a plain TCP connection's socket, and the reader over it that first gives back what
+/// The outbox that owns a plain TCP connection's socket, and the WebSocket over it, which first reads what
 /// hyper read past the handshake. The rest of hyper's read buffer is let go here: holding the `Bytes` would
 /// keep the whole buffer alive for the connection's life.
-fn wire_parts(parts: Parts<TokioIo<TcpStream>>) -> (Arc<Outbox>, LazyRead<Wire>) {
+fn wire_parts(parts: Parts<TokioIo<TcpStream>>, limits: Limits) -> (Arc<Outbox>, RelaySocket) {
     let pending = parts.read_buf.to_vec();
     let outbox = Arc::new(Outbox::with_wire(parts.io.into_inner()));
-    (
-        outbox.clone(),
-        LazyRead::with_pending(Wire(outbox), pending),
-    )
+    (outbox.clone(), RelaySocket::new(outbox, pending, limits))
 }
 
 thread_local! {
-    /// The one buffer every connection on this thread reads the socket into.
-    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice());
+    /// The one buffer every connection on this thread reads the socket into (through [`LazyRead`] or
+    /// [`RelaySocket`]).
+    pub(crate) static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice());
 }
 
 /// Reads through a per-thread scratch buffer; keeps only the bytes its reader has not taken yet.

@@ -206,6 +206,90 @@ async fn frame_over_the_hard_limit_closes_with_1009() {
     relay.client().await.assert_alive().await;
 }
 
+/// A raw WebSocket connection to `relay`: the handshake done by hand, so a test can send frames no
+/// WebSocket library would.
+async fn raw_socket(relay: &Relay) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        relay.addr
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// Reads server frames until a close frame: its code and reason.
+async fn raw_close(stream: &mut tokio::net::TcpStream) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    loop {
+        let mut head = [0u8; 2];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head))
+            .await
+            .expect("a close frame in time")
+            .unwrap();
+        let len = match head[1] {
+            126 => stream.read_u16().await.unwrap() as usize,
+            127 => stream.read_u64().await.unwrap() as usize,
+            n => n as usize,
+        };
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).await.unwrap();
+        if head[0] == 0x88 {
+            let code = u16::from_be_bytes([body[0], body[1]]);
+            return (code, String::from_utf8(body[2..].to_vec()).unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_framing_gets_a_close_frame_that_says_why() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = test_config();
+    config.max_message_bytes = 1024;
+    let relay = Relay::start_with(config).await;
+    let mask = [1u8, 2, 3, 4];
+    let masked = |first: u8, payload: &[u8]| {
+        let mut f = vec![first, 0x80 | payload.len() as u8];
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        f
+    };
+    // A frame declared over the hard limit (4 KiB here), refused from its header alone.
+    let mut oversize = vec![0x81, 0xFE];
+    oversize.extend_from_slice(&(4 * 1024 + 1u16).to_be_bytes());
+    oversize.extend_from_slice(&mask);
+    let cases: [(&[u8], u16, &str); 4] = [
+        (b"\x81\x02hi", 1002, "client frames must be masked"),
+        (&masked(0x83, b"x"), 1002, "unknown opcode"),
+        (&masked(0x81, &[0xC3, 0x28]), 1007, "text that is not UTF-8"),
+        (
+            &oversize,
+            close_code::MESSAGE_TOO_BIG,
+            "frame or message over the size limit",
+        ),
+    ];
+    for (frame, code, reason) in cases {
+        let mut stream = raw_socket(&relay).await;
+        stream.write_all(frame).await.unwrap();
+        assert_eq!(raw_close(&mut stream).await, (code, reason.to_string()));
+    }
+    // Other connections are unaffected.
+    relay.client().await.assert_alive().await;
+}
+
 #[tokio::test]
 async fn rename_and_leave_are_announced() {
     let relay = Relay::start().await;
