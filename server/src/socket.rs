@@ -24,6 +24,7 @@ use std::fmt::Display;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -743,6 +744,9 @@ where
     }
 }
 
+/// How many frames one turn of a connection's loop handles before it looks at its other work.
+const MAX_FRAMES_PER_TURN: usize = 32;
+
 /// How long the relay tries to deliver a close frame. A client being closed for not reading would not take
 /// it anyway, so this is short.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
@@ -838,32 +842,36 @@ pub async fn serve_with<S, E>(
     tokio::pin!(timer);
     tracing::debug!(%remote, "connected");
 
-    let end = loop {
+    // Polled in every turn of the loop but made once: a fresh `cancelled()` each turn registered and dropped
+    // a waiter in the token's `Notify`, under its lock, for every message.
+    let shutdown = state.shutdown.cancelled();
+    tokio::pin!(shutdown);
+    let end = 'conn: loop {
         tokio::select! {
             biased;
-            _ = state.shutdown.cancelled() => {
+            () = &mut shutdown => {
                 session.flush_corked();
                 let notice = session.error(
                     ErrorCode::ShuttingDown,
                     "the relay is shutting down; reconnect, possibly to another relay",
                 );
                 Box::pin(close_with_notice(&mut socket, &outbox, Some(notice), close_code::GOING_AWAY, "relay shutting down; reconnect")).await;
-                break End::Shutdown;
+                break 'conn End::Shutdown;
             }
             () = outbox.ready() => {
                 session.flush_corked();
                 if outbox.is_evicted() {
                     Box::pin(close(&mut socket, &outbox, close_code::SLOW_CONSUMER, "too many unread messages; reconnect")).await;
-                    break End::Evicted;
+                    break 'conn End::Evicted;
                 }
                 if outbox.is_replaced() {
                     Box::pin(close(&mut socket, &outbox, close_code::REPLACED, "replaced by a newer connection")).await;
-                    break End::Replaced;
+                    break 'conn End::Replaced;
                 }
                 let frames = outbox.take_for_write();
                 if !Box::pin(write(&mut socket, frames.into_iter().map(Message::Text), &session)).await {
-                    if session.ending() { continue; }
-                    break End::Dropped;
+                    if session.ending() { continue 'conn; }
+                    break 'conn End::Dropped;
                 }
                 if session.membership.is_some() {
                     outbox.allow_direct();
@@ -875,103 +883,118 @@ pub async fn serve_with<S, E>(
                 if now >= deadline {
                     state.counters.closed_keepalive.fetch_add(1, Ordering::Relaxed);
                     Box::pin(close(&mut socket, &outbox, close_code::KEEPALIVE_TIMEOUT, "keep-alive timeout")).await;
-                    break End::Timeout;
+                    break 'conn End::Timeout;
                 }
                 if join_deadline.is_some_and(|at| now >= at) {
                     state.counters.closed_join_timeout.fetch_add(1, Ordering::Relaxed);
                     Box::pin(close(&mut socket, &outbox, close_code::JOIN_TIMEOUT, "joined no room in time; reconnect to join")).await;
-                    break End::JoinTimeout;
+                    break 'conn End::JoinTimeout;
                 }
                 if session.refresh_at.is_some_and(|at| now >= at) {
                     // Serialized at once, so the message itself is not held across the write.
                     if let Some(fresh) = session.refreshed_ice_servers().map(|m| frame(&m)) {
                         if !Box::pin(write(&mut socket, [Message::Text(fresh)], &session)).await {
-                            if session.ending() { continue; }
-                            break End::Dropped;
+                            if session.ending() { continue 'conn; }
+                            break 'conn End::Dropped;
                         }
                     }
                 }
                 if now >= next_ping {
                     next_ping = now + period;
                     if !Box::pin(write(&mut socket, [Message::Ping(Default::default())], &session)).await {
-                        if session.ending() { continue; }
-                        break End::Dropped;
+                        if session.ending() { continue 'conn; }
+                        break 'conn End::Dropped;
                     }
                 }
                 timer.as_mut().reset(wake(&session, join_deadline, next_ping, deadline));
             }
             incoming = socket.next() => {
-                let now = Instant::now();
-                deadline = now + timeout;
-                let verdict = match &incoming {
-                    Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_))) => {
-                        if !matches!(incoming, Some(Ok(Message::Ping(_)))) {
-                            state.counters.messages_received.fetch_add(1, Ordering::Relaxed);
+                // Every frame already read is handled in this turn (up to a bound, so the timer and the
+                // outbox get their turn), and what it committed to other members is written once after.
+                let mut incoming = incoming;
+                let mut handled = 0;
+                loop {
+                    let now = Instant::now();
+                    deadline = now + timeout;
+                    let verdict = match &incoming {
+                        Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_))) => {
+                            if !matches!(incoming, Some(Ok(Message::Ping(_)))) {
+                                state.counters.messages_received.fetch_add(1, Ordering::Relaxed);
+                            }
+                            limiter.check(now.into_std())
                         }
-                        limiter.check(now.into_std())
-                    }
-                    _ => Verdict::Allow,
-                };
-                let was_joined = session.membership.is_some();
-                let reply = match incoming {
-                    None => break End::Dropped,
-                    Some(Ok(Message::Close(frame))) if is_clean_close(frame.as_ref()) => break End::Closed,
-                    Some(Ok(Message::Close(_))) => break End::Dropped,
-                    Some(Err(err)) => {
-                        tracing::debug!(%remote, %err, "connection error");
-                        break End::Dropped;
-                    }
-                    Some(Ok(message)) => match verdict {
-                        Verdict::Close => {
-                            session.flush_corked();
-                            state.counters.closed_rate_limited.fetch_add(1, Ordering::Relaxed);
-                            Box::pin(close(&mut socket, &outbox, close_code::RATE_LIMITED, "far over the message rate limit")).await;
-                            break End::RateLimited;
-                        }
-                        Verdict::Drop => None,
-                        Verdict::Refuse => Some(session.error(
-                            ErrorCode::RateLimited,
-                            format!(
-                                "more than {} messages a second (bursts of {}); messages are dropped until you slow down",
-                                config.rate_limit, config.rate_burst
-                            ),
-                        )),
-                        Verdict::Allow => match message {
-                            // The frame moves into the boxed handler, so the loop's own state stays small.
-                            Message::Text(text) => Box::pin(session.on_frame(text)).await,
-                            Message::Binary(_) => Some(session.error(
-                                ErrorCode::BinaryNotSupported,
-                                "binary frames are not part of the protocol; send JSON text",
-                            )),
-                            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_) => None,
-                        },
-                    },
-                }
-                // Serialized at once, so the (large) message itself is not held across the write.
-                .map(|reply| frame(&reply));
-                if session.membership.is_some() != was_joined {
-                    join_deadline = match session.membership {
-                        Some(_) => None,
-                        None => Some(now + config.join_timeout()),
+                        _ => Verdict::Allow,
                     };
-                    timer.as_mut().reset(wake(&session, join_deadline, next_ping, deadline));
-                }
-                if let Some(reply) = reply {
-                    session.flush_corked();
-                    if !Box::pin(write(&mut socket, [Message::Text(reply)], &session)).await {
-                        if session.ending() { continue; }
-                        break End::Dropped;
+                    let was_joined = session.membership.is_some();
+                    let reply = match incoming {
+                        None => break 'conn End::Dropped,
+                        Some(Ok(Message::Close(frame))) if is_clean_close(frame.as_ref()) => break 'conn End::Closed,
+                        Some(Ok(Message::Close(_))) => break 'conn End::Dropped,
+                        Some(Err(err)) => {
+                            tracing::debug!(%remote, %err, "connection error");
+                            break 'conn End::Dropped;
+                        }
+                        Some(Ok(message)) => match verdict {
+                            Verdict::Close => {
+                                session.flush_corked();
+                                state.counters.closed_rate_limited.fetch_add(1, Ordering::Relaxed);
+                                Box::pin(close(&mut socket, &outbox, close_code::RATE_LIMITED, "far over the message rate limit")).await;
+                                break 'conn End::RateLimited;
+                            }
+                            Verdict::Drop => None,
+                            Verdict::Refuse => Some(session.error(
+                                ErrorCode::RateLimited,
+                                format!(
+                                    "more than {} messages a second (bursts of {}); messages are dropped until you slow down",
+                                    config.rate_limit, config.rate_burst
+                                ),
+                            )),
+                            Verdict::Allow => match message {
+                                // The frame moves into the boxed handler, so the loop's own state stays small.
+                                Message::Text(text) => Box::pin(session.on_frame(text)).await,
+                                Message::Binary(_) => Some(session.error(
+                                    ErrorCode::BinaryNotSupported,
+                                    "binary frames are not part of the protocol; send JSON text",
+                                )),
+                                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_) => None,
+                            },
+                        },
+                    }
+                    // Serialized at once, so the (large) message itself is not held across the write.
+                    .map(|reply| frame(&reply));
+                    if session.membership.is_some() != was_joined {
+                        join_deadline = match session.membership {
+                            Some(_) => None,
+                            None => Some(now + config.join_timeout()),
+                        };
+                        timer.as_mut().reset(wake(&session, join_deadline, next_ping, deadline));
+                    }
+                    if let Some(reply) = reply {
+                        session.flush_corked();
+                        if !Box::pin(write(&mut socket, [Message::Text(reply)], &session)).await {
+                            if session.ending() { continue 'conn; }
+                            break 'conn End::Dropped;
+                        }
+                    }
+                    // Signals may go straight to this client only once its welcome is out, and not after
+                    // it left.
+                    if session.membership.is_some() != was_joined {
+                        if session.membership.is_some() {
+                            outbox.allow_direct();
+                        } else {
+                            outbox.stop_direct();
+                        }
+                    }
+                    handled += 1;
+                    if handled == MAX_FRAMES_PER_TURN || session.ending() {
+                        break;
+                    }
+                    match std::future::poll_fn(|cx| Poll::Ready(socket.poll_next_unpin(cx))).await {
+                        Poll::Ready(next) => incoming = next,
+                        Poll::Pending => break,
                     }
                 }
-                // Signals may go straight to this client only once its welcome is out, and not after
-                // it left.
-                if session.membership.is_some() != was_joined {
-                    if session.membership.is_some() {
-                        outbox.allow_direct();
-                    } else {
-                        outbox.stop_direct();
-                    }
-                }
+                session.flush_corked();
             }
             // Last: once nothing else is ready, in particular no more input, what this connection
             // committed to other members' sockets is written.

@@ -160,19 +160,20 @@ fn parse_header(buf: &[u8], limits: &Limits) -> Result<Option<Header>, WsError> 
 
 /// Appends `src` unmasked with `mask` (starting at mask byte 0) to `out`.
 fn unmask_into(out: &mut Vec<u8>, src: &[u8], mask: [u8; 4]) {
-    out.reserve(src.len());
+    let start = out.len();
+    out.extend_from_slice(src);
     let wide = u64::from_ne_bytes([
         mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
     ]);
-    let mut chunks = src.chunks_exact(8);
+    let mut chunks = out[start..].chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        out.extend_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
     }
     // Every chunk so far was 8 bytes, so the rest starts at mask byte 0 again.
-    for (i, b) in chunks.remainder().iter().enumerate() {
-        out.push(b ^ mask[i & 3]);
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i & 3];
     }
 }
 
