@@ -17,7 +17,7 @@
 //! not wait for each other. A std `Mutex` is right here: every critical section is short and never awaits.
 //! It also counts the rooms across shards, so a cap on rooms (`--max-rooms`) is exact.
 
-use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 use peerlab_protocol::{Member, PeerId};
+use rustc_hash::{FxBuildHasher, FxHasher};
 
 /// Why a join was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +108,9 @@ impl<H: Clone> Slot<H> {
 /// The members of one room, in join order (so `welcome` lists them oldest first).
 #[derive(Debug)]
 struct Room<H> {
-    members: IndexMap<PeerId, Slot<H>>,
+    /// Hashed with Fx, not SipHash: the keys are ids the relay made (random), so no client can choose keys
+    /// that collide, and a room's size is capped. Room names, which clients choose, keep std's keyed hash.
+    members: IndexMap<PeerId, Slot<H>, FxBuildHasher>,
     /// How many members this node holds (connected or away); the room is dropped (with its remote
     /// mirror) when this reaches zero.
     local: usize,
@@ -315,7 +318,7 @@ impl<H: Clone> Rooms<H> {
             }
         }
         let entry = self.rooms.entry(room.to_owned()).or_insert_with(|| Room {
-            members: IndexMap::new(),
+            members: IndexMap::default(),
             local: 0,
         });
         let members = entry.member_list();
@@ -506,7 +509,8 @@ impl<H: Clone> Registry<H> {
     }
 
     fn lock(&self, room: &str) -> std::sync::MutexGuard<'_, Rooms<H>> {
-        let mut hasher = DefaultHasher::new();
+        // Which lock a room's name falls under decides nothing but contention, so a fast hash does.
+        let mut hasher = FxHasher::default();
         room.hash(&mut hasher);
         let shard = &self.shards[(hasher.finish() as usize) % self.shards.len()];
         // A panic while holding the lock cannot leave a shard half-changed in a way later calls would trip on
