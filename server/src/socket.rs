@@ -794,7 +794,7 @@ where
 
 /// Like [`serve`], with the connection's outbox made by the caller: one that owns the client's TCP
 /// socket ([`Outbox::with_wire`]), under a `socket` that reads and writes through it
-/// ([`crate::outbox::Wire`]), lets other members write signals straight to the client.
+/// ([`crate::ws::RelaySocket`]), lets other members write signals straight to the client.
 pub async fn serve_with<S, E>(
     socket: S,
     outbox: Arc<Outbox>,

@@ -1,17 +1,19 @@
 //! The WebSocket handshake at `/ws`, and the I/O wrapper that keeps an idle connection's read buffer empty.
 //!
 //! The relay does the RFC 6455 handshake itself (rather than through axum's `WebSocketUpgrade`) so that it
-//! chooses what sits under tungstenite: [`LazyRead`]. tungstenite allocates its read buffer up front and
-//! reads at most that much per call, so a large buffer costs every idle connection memory and a small one
-//! costs a syscall per few hundred bytes. `LazyRead` reads from the socket into one scratch buffer per thread
-//! and keeps leftovers only while a frame is partly consumed; tungstenite's own buffer can then be tiny.
+//! chooses what carries the frames. Over plain TCP that is the relay's own framing, [`RelaySocket`] over the
+//! connection's outbox. Over TLS it is tungstenite over [`LazyRead`]: tungstenite allocates its read buffer
+//! up front and reads at most that much per call, so a large buffer costs every idle connection memory and a
+//! small one costs a syscall per few hundred bytes. `LazyRead` reads from the socket into one scratch buffer
+//! per thread and keeps leftovers only while a frame is partly consumed; tungstenite's own buffer can then
+//! be tiny.
 //!
 //! Before answering 101 it refuses handshakes from web pages of origins the relay does not serve or list
 //! (403, see [`crate::http::origin_allowed`]) and from addresses that already hold
 //! `--max-connections-per-ip` connections (429), so neither costs a connection task.
 //!
-//! This module knows nothing of the protocol or rooms; it hands a ready `WebSocketStream` to
-//! [`crate::socket::serve`].
+//! This module knows nothing of the protocol or rooms; it hands a ready WebSocket to
+//! [`crate::socket::serve_with`] (plain TCP) or [`crate::socket::serve`] (TLS).
 
 use std::cell::RefCell;
 use std::io;
