@@ -40,8 +40,9 @@ use crate::signaling::{RelayRoom, SignalingEvent};
 
 /// How often each connection's statistics are read for its tile.
 pub const STATS_POLL_MS: u32 = 2_000;
-/// At most this many polls in a row are skipped while connections are being set up (10 s).
-const MAX_SKIPPED_POLLS: u32 = 5;
+/// The longest the call counts as "coming together" (see `Runtime::forming`): past this, a member whose
+/// connection never forms no longer holds back the caps, the stats and the speaking lights of the others.
+const MAX_FORMING_MS: f64 = 10_000.0;
 
 /// A handle to the call of one page. `Copy`, so view closures capture it freely; every method is a no-op
 /// once the owning component is gone.
@@ -288,8 +289,8 @@ struct State {
     last_stats: HashMap<PeerId, StatsSnapshot>,
     /// The ids of the tracks the senders carry now, per kind, so a device switch is noticed once.
     sent: HashMap<&'static str, String>,
-    /// Stats polls skipped in a row because connections were still being set up.
-    skipped_polls: u32,
+    /// Since when (`Date.now()`) the call has been coming together, while it is.
+    forming_since: Option<f64>,
 }
 
 struct Runtime {
@@ -698,7 +699,10 @@ impl Runtime {
             .try_with_untracked(Participants::peer_count)
             .unwrap_or(0);
         let cap = video_cap_bps(peers);
-        self.s.cap.try_set((peers > 0).then_some(cap));
+        let shown = (peers > 0).then_some(cap);
+        if self.s.cap.try_get_untracked() != Some(shown) {
+            self.s.cap.try_set(shown);
+        }
         // Each `setParameters` is a round trip through the browser's WebRTC threads, which are busiest
         // while connections are being set up; the caps are set once none is (this runs again on every
         // connection state change), and only on connections that are up.
@@ -728,30 +732,43 @@ impl Runtime {
         }
     }
 
-    /// Whether any connection is still being set up.
+    /// Whether the call is still coming together: a connection is being set up, or a member the relay
+    /// announced has none yet (its offer is on the way). The synchronous browser calls that read senders
+    /// and receivers (`getParameters`, `getSynchronizationSources`) wait on the WebRTC threads, which are
+    /// busiest then: measured at N = 6, they held each page's main thread for about a second in all and
+    /// delayed the negotiation behind it. Bounded by `MAX_FORMING_MS`.
     fn forming(&self) -> bool {
-        self.mesh.rows().with_untracked(|rows| {
+        let connecting = self.mesh.rows().with_untracked(|rows| {
             rows.iter().any(|row| {
                 row.states
                     .connection
                     .with_untracked(|s| s == "new" || s == "connecting")
             })
-        })
+        });
+        let awaited = self
+            .s
+            .participants
+            .try_with_untracked(Participants::settling)
+            .unwrap_or(false);
+        let mut state = self.state.borrow_mut();
+        if !(connecting || awaited) {
+            state.forming_since = None;
+            return false;
+        }
+        let now = js_sys::Date::now();
+        now - *state.forming_since.get_or_insert(now) < MAX_FORMING_MS
     }
 
     fn poll_stats(self: &Rc<Self>) {
-        let rows = self.mesh.rows().get_untracked();
-        // `getStats` runs on the same browser threads as the negotiation; while connections are still
-        // being set up the quality lines wait (for at most `MAX_SKIPPED_POLLS` polls).
-        let forming = self.forming();
-        {
-            let mut state = self.state.borrow_mut();
-            if forming && state.skipped_polls < MAX_SKIPPED_POLLS {
-                state.skipped_polls += 1;
-                return;
-            }
-            state.skipped_polls = 0;
+        // `getStats` runs on the same browser threads as the negotiation; while the call is coming
+        // together the quality lines wait.
+        if self.forming() {
+            return;
         }
+        // Caps wait for the same reason; a call that stopped counting as forming only by the time bound
+        // gets them here.
+        self.apply_caps();
+        let rows = self.mesh.rows().get_untracked();
         for row in rows {
             let connected = row.states.connection.with_untracked(|s| s == "connected");
             if !connected {

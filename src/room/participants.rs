@@ -187,6 +187,16 @@ impl Participants {
         tiles
     }
 
+    /// Whether the call is still coming together: some member with a tile has no connection yet, or
+    /// one still connecting. A member the relay announced counts from that moment, before this client
+    /// has a peer connection to them (the other side may not have sent its offer yet).
+    pub fn settling(&self) -> bool {
+        self.remotes
+            .iter()
+            .filter(|r| Self::is_visible(r))
+            .any(|r| matches!(r.connection.as_str(), "new" | "connecting"))
+    }
+
     /// How many other members the call sends video to now (for the bitrate cap).
     pub fn peer_count(&self) -> usize {
         self.remotes.iter().filter(|r| Self::is_visible(r)).count()
@@ -228,6 +238,31 @@ mod tests {
         assert_eq!(names(&p), ["Me", "Ada", "Bob", "Cyd"]);
         assert!(p.tiles()[0].is_self);
         assert_eq!(p.peer_count(), 3);
+    }
+
+    #[test]
+    fn the_call_settles_once_every_member_with_a_tile_is_connected_or_gone() {
+        let mut p = Participants::new();
+        assert!(!p.settling(), "alone in the room");
+        p.welcome(&id(9), "Me", &[member(1, "Ada")], false);
+        assert!(p.settling(), "Ada is announced, no connection yet");
+        p.connection(&id(1), "connecting");
+        assert!(p.settling());
+        p.connection(&id(1), "connected");
+        assert!(!p.settling());
+        // A newcomer announced by the relay counts before its offer arrives.
+        p.joined(&member(2, "Bob"));
+        assert!(p.settling());
+        p.connection(&id(2), "connected");
+        assert!(!p.settling());
+        // A dropped connection is not "coming together"; neither is a member who left mid-setup.
+        p.connection(&id(2), "disconnected");
+        assert!(!p.settling());
+        p.joined(&member(3, "Cyd"));
+        p.left(&id(3));
+        assert!(!p.settling());
+        p.connection(&id(1), "failed");
+        assert!(!p.settling());
     }
 
     #[test]
