@@ -89,24 +89,6 @@ pub enum Commit {
     Declined,
 }
 
-/// The header of a server's (unmasked, final) text frame of `len` bytes.
-fn text_header(len: usize) -> ([u8; 10], usize) {
-    let mut h = [0u8; 10];
-    h[0] = 0x81;
-    if len < 126 {
-        h[1] = len as u8;
-        (h, 2)
-    } else if len <= u16::MAX as usize {
-        h[1] = 126;
-        h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        (h, 4)
-    } else {
-        h[1] = 127;
-        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        (h, 10)
-    }
-}
-
 impl Inner {
     /// Writes as much of `unsent` as the socket takes now, without waiting. An error ends the writing: the
     /// bytes are dropped and the owner finds the error when it reads or writes.
@@ -183,9 +165,8 @@ impl Outbox {
             return Commit::Declined;
         }
         let len = parts.iter().map(|p| p.len()).sum();
-        let (header, n) = text_header(len);
-        inner.unsent.reserve_exact(n + len);
-        inner.unsent.extend_from_slice(&header[..n]);
+        inner.unsent.reserve_exact(10 + len);
+        crate::ws::put_header(&mut inner.unsent, crate::ws::OP_TEXT, len);
         for part in parts {
             inner.unsent.extend_from_slice(part.as_bytes());
         }
@@ -449,8 +430,9 @@ mod tests {
             (65_536, &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]),
         ];
         for (len, expected) in cases {
-            let (header, n) = text_header(len);
-            assert_eq!(&header[..n], expected, "{len}");
+            let mut header = Vec::new();
+            crate::ws::put_header(&mut header, crate::ws::OP_TEXT, len);
+            assert_eq!(&header[..], expected, "{len}");
         }
     }
 

@@ -35,7 +35,7 @@ const INVALID_DATA: u16 = 1007;
 const TOO_BIG: u16 = 1009;
 
 const OP_CONTINUATION: u8 = 0x0;
-const OP_TEXT: u8 = 0x1;
+pub(crate) const OP_TEXT: u8 = 0x1;
 const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
