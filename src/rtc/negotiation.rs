@@ -432,18 +432,9 @@ impl Negotiator {
                 self.remote_ufrag = ufrag;
             }
         }
+        // Candidates that waited for this description go in first (ICE can start checking while the
+        // answer is made); the ones of a replaced generation go.
         let mut actions = Vec::new();
-        match kind {
-            SdpKind::Offer => {
-                self.signaling = SignalingState::HaveRemoteOffer;
-                actions.push(Action::CreateAnswer);
-            }
-            SdpKind::Answer => {
-                self.signaling = SignalingState::Stable;
-                self.offer_is_restart = false;
-            }
-        }
-        // Candidates that waited for this description go in now; the ones of a replaced generation go.
         let waiting = std::mem::take(&mut self.buffered);
         for candidate in waiting {
             match self.classify(&candidate) {
@@ -452,8 +443,16 @@ impl Negotiator {
                 Fate::Wait => self.buffered.push_back(candidate),
             }
         }
-        if kind == SdpKind::Answer {
-            actions.extend(self.pending_restart());
+        match kind {
+            SdpKind::Offer => {
+                self.signaling = SignalingState::HaveRemoteOffer;
+                actions.push(Action::CreateAnswer);
+            }
+            SdpKind::Answer => {
+                self.signaling = SignalingState::Stable;
+                self.offer_is_restart = false;
+                actions.extend(self.pending_restart());
+            }
         }
         actions
     }

@@ -7,8 +7,11 @@
 //! `disconnected` past a grace period or goes `failed`, and reports everything that happens as a
 //! [`PeerEvent`] stream (the loopback inspector's timeline is built from it).
 //!
-//! Every browser call runs in one task, one at a time, in the order the negotiator asked for them, so no two
-//! negotiation steps ever interleave. Every listener is attached in [`Peer::new`], before any call that could
+//! Every browser call is made from one task, in the order the negotiator asked for them, so no two
+//! negotiation steps ever interleave. The task waits for each call before the next, except
+//! `addIceCandidate`: the browser itself runs a connection's calls in the order they were made, and a wait
+//! per candidate would put a turn of the page's event loop before the next step (an answer waited for
+//! every candidate that came with the offer). Every listener is attached in [`Peer::new`], before any call that could
 //! fire it (`track` fires inside `setRemoteDescription`). Dropping the `Peer` removes every listener, stops
 //! the restart timer, closes the connection and ends the task and the event stream.
 
@@ -663,7 +666,7 @@ async fn run(
         let mut todo: VecDeque<Action> = strong.borrow_mut().negotiator.handle(input).into();
         drop(strong);
         while let Some(action) = todo.pop_front() {
-            let outcome = perform(&pc, &send, action).await;
+            let outcome = perform(&pc, &shared, &send, action).await;
             let Some(strong) = shared.upgrade() else {
                 return;
             };
@@ -700,7 +703,12 @@ impl Outcome {
     }
 }
 
-async fn perform(pc: &RtcPeerConnection, send: &Rc<dyn Fn(Signal)>, action: Action) -> Outcome {
+async fn perform(
+    pc: &RtcPeerConnection,
+    shared: &Weak<RefCell<Shared>>,
+    send: &Rc<dyn Fn(Signal)>,
+    action: Action,
+) -> Outcome {
     match action {
         Action::CreateOffer { ice_restart } => {
             let options = RtcOfferOptions::new();
@@ -742,24 +750,8 @@ async fn perform(pc: &RtcPeerConnection, send: &Rc<dyn Fn(Signal)>, action: Acti
             }
         }
         Action::AddCandidate(candidate) => {
-            let init = RtcIceCandidateInit::new(&candidate.candidate);
-            init.set_sdp_mid(candidate.sdp_mid.as_deref());
-            init.set_sdp_m_line_index(candidate.sdp_m_line_index);
-            if let Some(ufrag) = &candidate.username_fragment {
-                js::set(&init, "usernameFragment", &JsValue::from_str(ufrag));
-            }
-            let added = pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init));
-            match JsFuture::from(added).await {
-                Ok(_) => Outcome::new(Some(PeerEvent::CandidateAdded(candidate)), None),
-                // A candidate that cannot be added does not undo the negotiation it belongs to.
-                Err(err) => Outcome::new(
-                    Some(PeerEvent::Error(RtcError::negotiation(
-                        "addIceCandidate",
-                        &err,
-                    ))),
-                    None,
-                ),
-            }
+            add_candidate(pc, shared, candidate);
+            Outcome::new(None, None)
         }
         Action::Send(signal) => {
             send(signal);
@@ -767,6 +759,30 @@ async fn perform(pc: &RtcPeerConnection, send: &Rc<dyn Fn(Signal)>, action: Acti
         }
         Action::Note(note) => Outcome::new(Some(PeerEvent::Negotiation(note)), None),
     }
+}
+
+/// Hands `candidate` to the browser without waiting for it (see the module documentation): calls made
+/// after this one still see it added. The outcome is reported when it comes; it changes no negotiation
+/// state.
+fn add_candidate(pc: &RtcPeerConnection, shared: &Weak<RefCell<Shared>>, candidate: Candidate) {
+    let init = RtcIceCandidateInit::new(&candidate.candidate);
+    init.set_sdp_mid(candidate.sdp_mid.as_deref());
+    init.set_sdp_m_line_index(candidate.sdp_m_line_index);
+    if let Some(ufrag) = &candidate.username_fragment {
+        js::set(&init, "usernameFragment", &JsValue::from_str(ufrag));
+    }
+    let added = JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)));
+    let shared = shared.clone();
+    spawn_local(async move {
+        let event = match added.await {
+            Ok(_) => PeerEvent::CandidateAdded(candidate),
+            // A candidate that cannot be added does not undo the negotiation it belongs to.
+            Err(err) => PeerEvent::Error(RtcError::negotiation("addIceCandidate", &err)),
+        };
+        if let Some(shared) = shared.upgrade() {
+            shared.borrow().emit(event);
+        }
+    });
 }
 
 fn created(value: &JsValue, ice_restart: bool) -> Outcome {
