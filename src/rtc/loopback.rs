@@ -306,7 +306,7 @@ impl Loopback {
         let to_caller: Rc<RefCell<Option<SignalSink>>> = Rc::new(RefCell::new(None));
         let (caller, caller_events) = {
             let slot = Rc::clone(&to_callee);
-            Peer::new(PeerConfig::new("caller", "callee"), move |signal| {
+            Peer::new(steps(PeerConfig::new("caller", "callee")), move |signal| {
                 if let Some(sink) = slot.borrow().as_ref() {
                     sink.deliver(signal);
                 }
@@ -315,7 +315,7 @@ impl Loopback {
         };
         let (callee, callee_events) = {
             let slot = Rc::clone(&to_caller);
-            Peer::new(PeerConfig::new("callee", "caller"), move |signal| {
+            Peer::new(steps(PeerConfig::new("callee", "caller")), move |signal| {
                 if let Some(sink) = slot.borrow().as_ref() {
                     sink.deliver(signal);
                 }
@@ -527,4 +527,10 @@ impl Loopback {
 fn next_sample(previous: RwSignal<Option<StatsSample>>, snap: StatsSnapshot) -> StatsSample {
     let prev = previous.with_untracked(|p| p.as_ref().map(|p| p.snapshot.clone()));
     StatsSample::between(prev.as_ref(), snap)
+}
+
+/// The loopback page shows `createOffer`/`createAnswer` and `setLocalDescription` as separate steps.
+fn steps(mut config: PeerConfig) -> PeerConfig {
+    config.separate_steps = true;
+    config
 }

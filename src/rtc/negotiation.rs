@@ -194,9 +194,12 @@ pub enum Input {
 /// What the negotiator wants done, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Call `createOffer`, with `iceRestart` when asked; feed back [`Input::DescriptionCreated`].
+    /// Call `createOffer`, with `iceRestart` when asked; feed back [`Input::DescriptionCreated`]. Without
+    /// an ICE restart the glue may instead make and apply the offer in one parameterless
+    /// `setLocalDescription()` and feed back [`Input::LocalDescriptionApplied`] alone.
     CreateOffer { ice_restart: bool },
-    /// Call `createAnswer`; feed back [`Input::DescriptionCreated`].
+    /// Call `createAnswer`; feed back [`Input::DescriptionCreated`] (or, as for an offer, make and apply
+    /// the answer in one call and feed back [`Input::LocalDescriptionApplied`]).
     CreateAnswer,
     /// Call `setLocalDescription`; feed back [`Input::LocalDescriptionApplied`].
     SetLocalDescription(Description),

@@ -57,6 +57,12 @@ pub struct PeerConfig {
     pub ice_servers: Vec<IceServer>,
     /// See [`DEFAULT_RESTART_GRACE_MS`].
     pub restart_grace_ms: u32,
+    /// Make each offer and answer with `createOffer`/`createAnswer` and apply it with
+    /// `setLocalDescription(description)`: two browser calls, which the loopback page shows one by one.
+    /// Off (the default), one parameterless `setLocalDescription()` makes and applies it, so the page
+    /// waits for the browser once instead of twice; a mesh call coming together feels every such wait on
+    /// every connection. ICE restarts always take two calls (`createOffer` with `iceRestart`).
+    pub separate_steps: bool,
 }
 
 impl PeerConfig {
@@ -66,6 +72,7 @@ impl PeerConfig {
             remote_id: remote_id.into(),
             ice_servers: Vec::new(),
             restart_grace_ms: DEFAULT_RESTART_GRACE_MS,
+            separate_steps: false,
         }
     }
 }
@@ -298,7 +305,13 @@ impl Peer {
         pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
         pc.set_ondatachannel(Some(on_data_channel.as_ref().unchecked_ref()));
 
-        spawn_local(run(pc.clone(), Rc::downgrade(&shared), input_rx, send));
+        spawn_local(run(
+            pc.clone(),
+            Rc::downgrade(&shared),
+            input_rx,
+            send,
+            config.separate_steps,
+        ));
 
         let peer = Peer {
             pc,
@@ -658,6 +671,7 @@ async fn run(
     shared: Weak<RefCell<Shared>>,
     mut inputs: mpsc::UnboundedReceiver<Input>,
     send: Rc<dyn Fn(Signal)>,
+    separate_steps: bool,
 ) {
     while let Some(input) = inputs.next().await {
         let Some(strong) = shared.upgrade() else {
@@ -666,7 +680,14 @@ async fn run(
         let mut todo: VecDeque<Action> = strong.borrow_mut().negotiator.handle(input).into();
         drop(strong);
         while let Some(action) = todo.pop_front() {
-            let outcome = perform(&pc, &shared, &send, action).await;
+            let outcome = match action {
+                Action::CreateOffer { ice_restart: false } | Action::CreateAnswer
+                    if !separate_steps =>
+                {
+                    make_and_apply(&pc).await
+                }
+                action => perform(&pc, &shared, &send, action).await,
+            };
             let Some(strong) = shared.upgrade() else {
                 return;
             };
@@ -783,6 +804,46 @@ fn add_candidate(pc: &RtcPeerConnection, shared: &Weak<RefCell<Shared>>, candida
             shared.borrow().emit(event);
         }
     });
+}
+
+/// `setLocalDescription()` without a description: the browser makes the offer or answer the signaling
+/// state calls for and applies it, in one call. Reported as both steps, fed back as applied.
+async fn make_and_apply(pc: &RtcPeerConnection) -> Outcome {
+    let applied = js_sys::Reflect::get(pc, &JsValue::from_str("setLocalDescription"))
+        .and_then(|f| f.dyn_into::<js_sys::Function>())
+        .and_then(|set| set.call0(pc))
+        .and_then(|promise| promise.dyn_into::<js_sys::Promise>());
+    let applied = match applied {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = applied {
+        return Outcome::failed("setLocalDescription", &err);
+    }
+    let local =
+        js_sys::Reflect::get(pc, &JsValue::from_str("localDescription")).unwrap_or_default();
+    let kind = match js::string(&local, "type").as_deref() {
+        Some("offer") => SdpKind::Offer,
+        Some("answer") => SdpKind::Answer,
+        other => {
+            let err = JsValue::from_str(&format!("unexpected local description type {other:?}"));
+            return Outcome::failed("setLocalDescription", &err);
+        }
+    };
+    let description = Description {
+        kind,
+        sdp: js::string(&local, "sdp").unwrap_or_default(),
+    };
+    Outcome {
+        events: vec![
+            PeerEvent::DescriptionCreated {
+                description: description.clone(),
+                ice_restart: false,
+            },
+            PeerEvent::LocalDescriptionSet(kind),
+        ],
+        next: Some(Input::LocalDescriptionApplied(description)),
+    }
 }
 
 fn created(value: &JsValue, ice_restart: bool) -> Outcome {

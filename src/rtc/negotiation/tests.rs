@@ -2,9 +2,17 @@
 //! (an offer cannot be applied in `have-local-offer`, an answer needs an offer, candidates need a remote
 //! description of their generation), str0m style: `progress` runs both sides until nothing is left to do.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 use super::*;
+
+thread_local! {
+    /// Whether the sides built on this thread carry out `CreateOffer` (without ICE restart) and
+    /// `CreateAnswer` the way the web-sys glue does by default: one parameterless `setLocalDescription`
+    /// that makes the description and applies it, fed back as `LocalDescriptionApplied` alone.
+    static ONE_STEP: Cell<bool> = const { Cell::new(false) };
+}
 
 /// The parts of `RTCPeerConnection` negotiation touches, as plain data.
 struct FakePc {
@@ -73,6 +81,8 @@ struct Side {
     offers_sent: u32,
     /// Local candidates gathered and not yet sent.
     gathered: Vec<Candidate>,
+    /// See [`ONE_STEP`].
+    one_step: bool,
 }
 
 impl Side {
@@ -85,12 +95,30 @@ impl Side {
             notes: Vec::new(),
             offers_sent: 0,
             gathered: Vec::new(),
+            one_step: ONE_STEP.with(Cell::get),
         }
     }
 
     fn input(&mut self, input: Input) {
         let actions = self.neg.handle(input);
         self.todo.extend(actions);
+    }
+
+    /// `setLocalDescription(desc)` in the fake browser.
+    fn set_local(&mut self, desc: Description) -> Input {
+        self.pc.state = match (desc.kind, self.pc.state) {
+            (SdpKind::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
+                SignalingState::HaveLocalOffer
+            }
+            (SdpKind::Answer, SignalingState::HaveRemoteOffer) => SignalingState::Stable,
+            (kind, state) => panic!("{}: local {kind:?} in {state:?}", self.pc.name),
+        };
+        self.pc.local = Some(desc.clone());
+        // Gathering starts once the local description is set; its candidates reach the glue after the
+        // description has been sent.
+        self.gathered
+            .push(self.pc.candidate(5000 + self.pc.version as u16));
+        Input::LocalDescriptionApplied(desc)
     }
 
     /// Carries out one action, like the web-sys glue does; returns what it sends to the other side.
@@ -100,6 +128,14 @@ impl Side {
         };
         let mut out = Vec::new();
         let next = match action {
+            Action::CreateOffer { ice_restart: false } if self.one_step => {
+                let offer = self.pc.sdp(SdpKind::Offer);
+                Some(self.set_local(offer))
+            }
+            Action::CreateAnswer if self.one_step => {
+                let answer = self.pc.sdp(SdpKind::Answer);
+                Some(self.set_local(answer))
+            }
             Action::CreateOffer { ice_restart } => {
                 if ice_restart {
                     self.pc.ufrag_generation += 1;
@@ -107,21 +143,7 @@ impl Side {
                 Some(Input::DescriptionCreated(self.pc.sdp(SdpKind::Offer)))
             }
             Action::CreateAnswer => Some(Input::DescriptionCreated(self.pc.sdp(SdpKind::Answer))),
-            Action::SetLocalDescription(desc) => {
-                self.pc.state = match (desc.kind, self.pc.state) {
-                    (SdpKind::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
-                        SignalingState::HaveLocalOffer
-                    }
-                    (SdpKind::Answer, SignalingState::HaveRemoteOffer) => SignalingState::Stable,
-                    (kind, state) => panic!("{}: local {kind:?} in {state:?}", self.pc.name),
-                };
-                self.pc.local = Some(desc.clone());
-                // Gathering starts once the local description is set; its candidates reach the glue after
-                // the description has been sent.
-                self.gathered
-                    .push(self.pc.candidate(5000 + self.pc.version as u16));
-                Some(Input::LocalDescriptionApplied(desc))
-            }
+            Action::SetLocalDescription(desc) => Some(self.set_local(desc)),
             Action::Rollback => {
                 assert_eq!(
                     self.pc.state,
@@ -360,6 +382,18 @@ fn an_answer_nobody_asked_for_changes_nothing() {
         sdp: "v=0\r\n".into(),
     })));
     assert_eq!(actions, vec![Action::Note(Note::UnexpectedAnswer)]);
+}
+
+#[test]
+fn every_scenario_holds_when_descriptions_are_made_and_applied_in_one_step() {
+    ONE_STEP.with(|one| one.set(true));
+    one_offer_connects_both_sides();
+    polite_peer_yields_on_glare_and_one_connection_results();
+    adding_a_track_renegotiates_and_both_sides_see_it();
+    candidates_that_arrive_before_the_description_are_not_lost();
+    ice_restart_renegotiates_with_new_credentials_and_drops_old_candidates();
+    restart_asked_mid_negotiation_waits_for_stable();
+    an_answer_nobody_asked_for_changes_nothing();
 }
 
 #[test]
