@@ -70,6 +70,32 @@ impl Redis {
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
+
+    /// Waits (at most 10 s) until the hash `key` has no `field`.
+    async fn wait_field_gone(&self, key: &str, field: &str) {
+        let client = redis::Client::open(self.url()).expect("a valid Redis URL");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis answers");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let present: bool = redis::cmd("HEXISTS")
+                .arg(key)
+                .arg(field)
+                .query_async(&mut conn)
+                .await
+                .expect("HEXISTS answers");
+            if !present {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{field} still in {key} after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl Drop for Redis {
@@ -448,8 +474,12 @@ async fn a_node_new_to_the_room_gives_a_held_id_to_nobody_and_a_released_one_bac
     assert!(!resume_of(&welcome).1);
     recv_until(&mut b, "the newcomer", joined_event(&peer_id_of(&welcome))).await;
 
-    // Once node 1 has let the id go, node 3 gives it back.
+    // Once node 1 has let the id go, node 3 gives it back. Node 1 tells its own members (Bob) at once and
+    // Redis right after, so the test waits for the release to land before asking node 3.
     recv_until(&mut b, "Ada's leave", left_event(&a_w.id)).await;
+    redis
+        .wait_field_gone(&format!("peerlab:room:{room}"), &a_w.id.0)
+        .await;
     let mut second = n3.client().await;
     let welcome = second.join_with_resume(&room, "Ada", &token).await;
     assert_eq!(peer_id_of(&welcome), a_w.id);
