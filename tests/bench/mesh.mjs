@@ -10,6 +10,9 @@
 //
 // Usage (inside the loopback namespace; scripts/bench-mesh.sh does it all):
 //   node tests/bench/mesh.mjs [sizes=2,4,6] [runs=3]
+// To compare builds of the app (single runs at N = 6 scatter by a factor of two on a shared 2-core machine,
+// so a change needs several interleaved runs): MESH_COMPARE=distA,distB[,...] runs each `trunk build
+// --dist` directory on a relay of its own, in rotating order with the plain mesh, and reports each.
 import { launch } from '../e2e/browser.mjs';
 import { startRelay } from '../e2e/relay.mjs';
 
@@ -18,7 +21,16 @@ const RUNS = Number(process.argv[3] ?? 3);
 const VIDEO = { width: 320, height: 240, frameRate: 15 };
 const WAIT = 120_000;
 
-const relay = await startRelay();
+// One relay per app build compared (the first also serves the plain mesh's page).
+const DISTS = (process.env.MESH_COMPARE ?? '').split(',').filter(Boolean);
+const relays = [];
+for (const dist of DISTS.length ? DISTS : [null]) {
+  if (dist) process.env.PEERLAB_DIST = dist;
+  relays.push(await startRelay());
+}
+const KINDS = DISTS.length
+  ? [...DISTS.map((dist, i) => ({ label: dist, app: true, base: relays[i].base })), { label: 'plain', app: false, base: relays[0].base }]
+  : [{ label: 'app', app: true, base: relays[0].base }, { label: 'plain', app: false, base: relays[0].base }];
 const browser = await launch();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const unique = (name) => `${name}-${Math.random().toString(36).slice(2, 7)}`;
@@ -51,11 +63,12 @@ const APP_READY = `
     return t.dataset.connection === 'connected' && ${FRAME};
   });`;
 
-async function appPage(room, name) {
+async function appPage(base, room, name) {
   const context = await browser.newContext();
+  await context.addInitScript(MARK_CONNECTIONS);
   const page = await context.newPage();
   const { width, height, frameRate } = VIDEO;
-  await page.goto(`${relay.base}/room/${room}?video=${width}x${height}@${frameRate}`);
+  await page.goto(`${base}/room/${room}?video=${width}x${height}@${frameRate}`);
   await page.locator('[data-testid="room-preview"][data-live="true"]').waitFor({ timeout: WAIT });
   await page.getByLabel('Your name').fill(name);
   await installWaiter(page, APP_READY);
@@ -75,10 +88,11 @@ const PLAIN_READY = `
     return p.pc.connectionState === 'connected' && ${FRAME};
   });`;
 
-async function plainPage(room, name) {
+async function plainPage(base, room, name) {
   const context = await browser.newContext();
+  await context.addInitScript(MARK_CONNECTIONS);
   const page = await context.newPage();
-  await page.goto(`${relay.base}/healthz`);
+  await page.goto(`${base}/healthz`);
   await page.evaluate(async ({ room, name, video }) => {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
     // The same picture as the room page: this page's camera and every member's video in a grid that fills
@@ -170,18 +184,40 @@ async function plainPage(room, name) {
   return { context, page, join: () => page.evaluate(() => window.__join()) };
 }
 
+// In every page: the moment each peer connection first reports `connected`, for the per-connection median
+// (steadier than the slowest page, which the figure is).
+const MARK_CONNECTIONS = () => {
+  const Native = window.RTCPeerConnection;
+  window.__connected = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Native(...args);
+    const mark = () => {
+      if (pc.connectionState !== 'connected') return;
+      window.__connected.push(Date.now());
+      pc.removeEventListener('connectionstatechange', mark);
+    };
+    pc.addEventListener('connectionstatechange', mark);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+};
+
 // One call of `n` pages: every page is set up first (not timed), then all join at once; the figure runs
-// from the last join to the moment the last page has its whole mesh with video.
+// from the last join to the moment the last page has its whole mesh with video. Also returns the median
+// connection's time to `connected` from the same moment.
 async function run(kind, n) {
-  const room = unique(`bench-${kind}-${n}`);
-  const open = kind === 'app' ? appPage : plainPage;
+  const room = unique(`bench-${kind.app ? 'app' : 'plain'}-${n}`);
+  const open = kind.app ? appPage : plainPage;
   const pages = [];
   try {
-    for (let i = 0; i < n; i++) pages.push(await open(room, `p${i}`));
+    for (let i = 0; i < n; i++) pages.push(await open(kind.base, room, `p${i}`));
     const readies = pages.map((p) => p.page.evaluate((n) => window.__ready(n), n));
     const joined = await Promise.all(pages.map((p) => p.join()));
     const ready = await Promise.all(readies);
-    return Math.max(...ready) - Math.max(...joined);
+    const start = Math.max(...joined);
+    const connected = [];
+    for (const p of pages) connected.push(...(await p.page.evaluate(() => window.__connected)));
+    return { ms: Math.max(...ready) - start, connection: median(connected.map((t) => t - start)) };
   } finally {
     for (const p of pages) await p.context.close().catch(() => {});
   }
@@ -190,27 +226,31 @@ async function run(kind, n) {
 const results = [];
 try {
   for (const n of SIZES) {
-    const times = { app: [], plain: [] };
+    const times = new Map(KINDS.map((k) => [k.label, []]));
+    const connections = new Map(KINDS.map((k) => [k.label, []]));
     for (let r = 1; r <= RUNS; r++) {
-      // Alternate which goes first, so neither always runs on a warmer machine.
-      const order = r % 2 ? ['app', 'plain'] : ['plain', 'app'];
+      // Rotate which goes first, so none always runs on a warmer machine.
+      const order = KINDS.map((_, i) => KINDS[(i + r + 1) % KINDS.length]);
       for (const kind of order) {
-        const ms = await run(kind, n);
-        times[kind].push(ms);
-        console.log(`N=${n} run ${r} ${kind.padEnd(5)} ${ms} ms`);
+        const { ms, connection } = await run(kind, n);
+        times.get(kind.label).push(ms);
+        connections.get(kind.label).push(connection);
+        console.log(`N=${n} run ${r} ${kind.label.padEnd(5)} ${ms} ms (median connection ${connection} ms)`);
       }
     }
-    const app = median(times.app);
-    const plain = median(times.plain);
-    results.push({ n, app, plain, times });
-    console.log(`N=${n} median: app ${app} ms, plain JS ${plain} ms, ratio ${(app / plain).toFixed(2)}`);
+    const plain = median(times.get('plain'));
+    for (const kind of KINDS) {
+      const t = times.get(kind.label);
+      results.push({ n, label: kind.label, runs: t, median: median(t), connection: median(connections.get(kind.label)), plain });
+    }
+    console.log(`N=${n} medians: ${KINDS.map((k) => `${k.label} ${median(times.get(k.label))} ms`).join(', ')}`);
   }
 } finally {
   await browser.close();
-  await relay.stop();
+  for (const relay of relays) await relay.stop();
 }
-console.log('\n| N | app (runs) | app median | plain JS (runs) | plain JS median | app / plain |');
-console.log('|---:|---|---:|---|---:|---:|');
-for (const { n, app, plain, times } of results) {
-  console.log(`| ${n} | ${times.app.join(' / ')} ms | **${app} ms** | ${times.plain.join(' / ')} ms | ${plain} ms | ${(app / plain).toFixed(2)} |`);
+console.log('\n| N | build | runs | median | median connection | / plain JS |');
+console.log('|---:|---|---|---:|---:|---:|');
+for (const r of results) {
+  console.log(`| ${r.n} | ${r.label} | ${r.runs.join(' / ')} ms | **${r.median} ms** | ${r.connection} ms | ${(r.median / r.plain).toFixed(2)} |`);
 }
