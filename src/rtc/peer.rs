@@ -822,18 +822,11 @@ async fn make_and_apply(pc: &RtcPeerConnection) -> Outcome {
     }
     let local =
         js_sys::Reflect::get(pc, &JsValue::from_str("localDescription")).unwrap_or_default();
-    let kind = match js::string(&local, "type").as_deref() {
-        Some("offer") => SdpKind::Offer,
-        Some("answer") => SdpKind::Answer,
-        other => {
-            let err = JsValue::from_str(&format!("unexpected local description type {other:?}"));
-            return Outcome::failed("setLocalDescription", &err);
-        }
+    let description = match read_description(&local) {
+        Ok(description) => description,
+        Err(err) => return Outcome::failed("setLocalDescription", &err),
     };
-    let description = Description {
-        kind,
-        sdp: js::string(&local, "sdp").unwrap_or_default(),
-    };
+    let kind = description.kind;
     Outcome {
         events: vec![
             PeerEvent::DescriptionCreated {
@@ -847,25 +840,34 @@ async fn make_and_apply(pc: &RtcPeerConnection) -> Outcome {
 }
 
 fn created(value: &JsValue, ice_restart: bool) -> Outcome {
+    let description = match read_description(value) {
+        Ok(description) => description,
+        Err(err) => return Outcome::failed("createOffer/createAnswer", &err),
+    };
+    Outcome::new(
+        Some(PeerEvent::DescriptionCreated {
+            ice_restart: ice_restart && description.kind == SdpKind::Offer,
+            description: description.clone(),
+        }),
+        Some(Input::DescriptionCreated(description)),
+    )
+}
+
+/// A browser `RTCSessionDescription` (or its init dictionary) as a [`Description`].
+fn read_description(value: &JsValue) -> Result<Description, JsValue> {
     let kind = match js::string(value, "type").as_deref() {
         Some("offer") => SdpKind::Offer,
         Some("answer") => SdpKind::Answer,
         other => {
-            let err = JsValue::from_str(&format!("unexpected description type {other:?}"));
-            return Outcome::failed("createOffer/createAnswer", &err);
+            return Err(JsValue::from_str(&format!(
+                "unexpected description type {other:?}"
+            )))
         }
     };
-    let description = Description {
+    Ok(Description {
         kind,
         sdp: js::string(value, "sdp").unwrap_or_default(),
-    };
-    Outcome::new(
-        Some(PeerEvent::DescriptionCreated {
-            description: description.clone(),
-            ice_restart: ice_restart && kind == SdpKind::Offer,
-        }),
-        Some(Input::DescriptionCreated(description)),
-    )
+    })
 }
 
 fn description_init(description: &Description) -> RtcSessionDescriptionInit {
