@@ -11,9 +11,9 @@
 //! negotiation steps ever interleave. The task waits for each call before the next, except
 //! `addIceCandidate`: the browser itself runs a connection's calls in the order they were made, and a wait
 //! per candidate would put a turn of the page's event loop before the next step (an answer waited for
-//! every candidate that came with the offer). Every listener is attached in [`Peer::new`], before any call that could
-//! fire it (`track` fires inside `setRemoteDescription`). Dropping the `Peer` removes every listener, stops
-//! the restart timer, closes the connection and ends the task and the event stream.
+//! every candidate that came with the offer). Every listener is attached in [`Peer::new`], before any
+//! call that could fire it (`track` fires inside `setRemoteDescription`). Dropping the `Peer` removes
+//! every listener, stops the restart timer, closes the connection and ends the task and the event stream.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
