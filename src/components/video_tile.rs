@@ -3,9 +3,9 @@
 //! verification code.
 //!
 //! It renders what the call ([`CallHandle`]) holds; it owns no connection. The only browser objects it
-//! makes are its `<video>` element's binding and its level meter (for this client, a branch of the page's
-//! audio graph; for another member, a timer reading the connection's receivers), released when the tile
-//! goes.
+//! makes are its `<video>` element's binding and, for this client, its level meter (a branch of the
+//! page's audio graph), released when the tile goes. Another member's level is read by the call, for
+//! every tile at once (`CallHandle::remote_level`).
 
 use leptos::html::Video;
 use leptos::prelude::*;
@@ -16,25 +16,9 @@ use crate::rtc::media::{bind_video_stream, use_audio_level};
 
 /// The audio level above which a tile shows its speaker as speaking.
 const SPEAKING_LEVEL: f64 = 0.05;
-/// How often a remote member's level is read (five times a second is enough for a speaking light).
-const REMOTE_LEVEL_MS: u32 = 200;
 /// Scales the browser's audio level (RMS relative to a full-scale sine) to `use_audio_level`'s scale
 /// (RMS relative to full scale, times four), so one threshold serves both: 4 / √2.
 const REMOTE_LEVEL_SCALE: f64 = 2.828;
-
-/// `id`'s incoming audio level, read every 100 ms while the tile lives.
-fn use_remote_audio_level(call: CallHandle, id: PeerId) -> Signal<f64> {
-    let level = RwSignal::new(0.0);
-    let timer = gloo_timers::callback::Interval::new(REMOTE_LEVEL_MS, move || {
-        let now = call.remote_audio_level(&id).unwrap_or(0.0);
-        level.try_set((now * REMOTE_LEVEL_SCALE).min(1.0));
-    });
-    let timer = StoredValue::new_local(Some(timer));
-    on_cleanup(move || {
-        timer.try_update_value(Option::take);
-    });
-    level.into()
-}
 
 #[component]
 pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
@@ -49,7 +33,8 @@ pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
     let level = if is_self {
         use_audio_level(stream)
     } else {
-        use_remote_audio_level(call, id.clone())
+        let id = id.clone();
+        Signal::derive(move || (call.remote_level(&id) * REMOTE_LEVEL_SCALE).min(1.0))
     };
     let speaking = Memo::new(move |_| level.get() > SPEAKING_LEVEL);
     let participants = call.participants();

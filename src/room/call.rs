@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 use futures::StreamExt;
 use gloo_timers::callback::Interval;
+use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use peerlab_protocol::PeerId;
 use wasm_bindgen_futures::spawn_local;
@@ -25,6 +26,7 @@ use web_sys::{MediaStream, MediaStreamTrack};
 use super::bitrate::video_cap_bps;
 use super::chat::RoomChat;
 use super::control::{self, Control, MediaState, CONTROL_CHANNEL_ID, CONTROL_CHANNEL_LABEL};
+use super::pacing::SPEAKING_LIGHTS;
 use super::participants::Participants;
 use super::quality::Quality;
 use crate::chat::mesh::{MeshChange, MeshEvent, PeerMesh, PeerRow, SendSignal};
@@ -56,6 +58,8 @@ pub struct CallHandle {
     screen: RwSignal<Option<MediaStream>, LocalStorage>,
     /// The video cap applied to every outgoing video, in bit/s, once there is a peer.
     cap: RwSignal<Option<u32>>,
+    /// Each remote member's incoming audio level (0 to 1, linear), for the speaking lights.
+    levels: RwSignal<HashMap<PeerId, f64>>,
     /// Whether this page is in the call (joined, not left).
     active: RwSignal<bool>,
     /// The last problem of the call itself (screen share refused, send failed), for the page.
@@ -78,6 +82,7 @@ pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
         streams: RwSignal::new_local(HashMap::new()),
         screen: RwSignal::new_local(None),
         cap: RwSignal::new(None),
+        levels: RwSignal::new(HashMap::new()),
         active: RwSignal::new(false),
         problem: RwSignal::new(None),
     };
@@ -96,6 +101,17 @@ pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
             rt.poll_stats();
         }
     }));
+    // The speaking lights: every remote level read in one go, as often as `SPEAKING_LIGHTS` allows.
+    // The loop holds the runtime only while reading, so it ends within one interval of the call.
+    let weak = Rc::downgrade(&runtime);
+    spawn_local(async move {
+        let mut delay = SPEAKING_LIGHTS.every_ms;
+        loop {
+            TimeoutFuture::new(delay).await;
+            let Some(rt) = weak.upgrade() else { return };
+            delay = rt.read_levels();
+        }
+    });
     let mut relay_events = relay.events();
     let weak = Rc::downgrade(&runtime);
     spawn_local(async move {
@@ -132,6 +148,7 @@ pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
         streams: handle_signals.streams,
         screen: handle_signals.screen,
         cap: handle_signals.cap,
+        levels: handle_signals.levels,
         active: handle_signals.active,
         problem: handle_signals.problem,
         media,
@@ -176,15 +193,13 @@ impl CallHandle {
         }
     }
 
-    /// The level of `id`'s incoming audio (0 to 1, linear), read from the connection's receivers.
-    /// `None` while connections are still being set up: each reading is a synchronous call into the
-    /// browser's WebRTC threads, which are busiest then.
-    pub fn remote_audio_level(&self, id: &PeerId) -> Option<f64> {
-        let rt = self.rt()?;
-        if rt.forming() {
-            return None;
-        }
-        rt.mesh.with_peer(id, |p| p.remote_audio_level()).flatten()
+    /// The level of `id`'s incoming audio (0 to 1, linear), read from the connection's receivers; 0 while
+    /// connections are still being set up, or before any audio has arrived. Reactive.
+    pub fn remote_level(&self, id: &PeerId) -> f64 {
+        self.levels
+            .try_with(|levels| levels.get(id).copied())
+            .flatten()
+            .unwrap_or(0.0)
     }
 
     /// Whether the screen is being shared.
@@ -200,8 +215,10 @@ impl CallHandle {
     pub fn join(&self, name: &str) {
         if let Some(rt) = self.rt() {
             rt.s.problem.set(None);
-            rt.s.active.set(true);
+            // The relay connection first: marking the call active rebuilds the page into the call view,
+            // and the socket should not wait for that (the welcome cannot arrive before this returns).
             rt.relay.join(name);
+            rt.s.active.set(true);
         }
     }
 
@@ -260,6 +277,7 @@ struct Signals {
     streams: RwSignal<HashMap<PeerId, MediaStream>, LocalStorage>,
     screen: RwSignal<Option<MediaStream>, LocalStorage>,
     cap: RwSignal<Option<u32>>,
+    levels: RwSignal<HashMap<PeerId, f64>>,
     active: RwSignal<bool>,
     problem: RwSignal<Option<String>>,
 }
@@ -331,6 +349,7 @@ impl Runtime {
         self.s.streams.try_set(HashMap::new());
         self.s.participants.try_set(Participants::new());
         self.s.cap.try_set(None);
+        self.s.levels.try_set(HashMap::new());
         self.s.active.try_set(false);
     }
 
@@ -757,6 +776,31 @@ impl Runtime {
         }
         let now = js_sys::Date::now();
         now - *state.forming_since.get_or_insert(now) < MAX_FORMING_MS
+    }
+
+    /// Reads every remote member's audio level for the speaking lights and returns how long to wait
+    /// before the next reading. Each reading is a synchronous call into the browser's WebRTC threads
+    /// (`getSynchronizationSources`), so none are made while the call is coming together, and the next
+    /// comes later the longer this one held the main thread (`SPEAKING_LIGHTS`).
+    fn read_levels(&self) -> u32 {
+        if self.forming() {
+            if self.s.levels.with_untracked(|l| !l.is_empty()) {
+                self.s.levels.try_set(HashMap::new());
+            }
+            return SPEAKING_LIGHTS.every_ms;
+        }
+        let started = js_sys::Date::now();
+        let mut levels = HashMap::new();
+        for row in self.mesh.rows().get_untracked() {
+            if let Some(Some(level)) = self.mesh.with_peer(&row.id, |p| p.remote_audio_level()) {
+                levels.insert(row.id, level);
+            }
+        }
+        let spent = js_sys::Date::now() - started;
+        if self.s.levels.try_with_untracked(|l| *l != levels) == Some(true) {
+            self.s.levels.try_set(levels);
+        }
+        SPEAKING_LIGHTS.next_delay_ms(spent)
     }
 
     fn poll_stats(self: &Rc<Self>) {

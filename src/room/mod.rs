@@ -10,6 +10,8 @@
 //!   events. Pure.
 //! - [`chat`]: the room conversation (messages from everyone, acknowledgements counted). Pure.
 //! - [`settings`]: the camera size and rate, from the room link. Pure.
+//! - [`pacing`]: how often to repeat a reading that makes the main thread wait (the speaking lights).
+//!   Pure.
 //! - [`call`]: [`use_call`](call::use_call), the call's runtime: the `chat::PeerMesh`, local tracks on
 //!   every peer, the chat and control channels, screen sharing, the stats poll and bitrate caps. Browser
 //!   glue.
@@ -23,6 +25,7 @@ pub mod bitrate;
 pub mod chat;
 pub mod control;
 pub mod layout;
+pub mod pacing;
 pub mod participants;
 pub mod quality;
 pub mod settings;
