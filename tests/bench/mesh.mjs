@@ -13,6 +13,7 @@
 // To compare builds of the app (single runs at N = 6 scatter by a factor of two on a shared 2-core machine,
 // so a change needs several interleaved runs): MESH_COMPARE=distA,distB[,...] runs each `trunk build
 // --dist` directory on a relay of its own, in rotating order with the plain mesh, and reports each.
+import { readdirSync, readFileSync } from 'node:fs';
 import { launch } from '../e2e/browser.mjs';
 import { startRelay } from '../e2e/relay.mjs';
 
@@ -66,6 +67,7 @@ const APP_READY = `
 async function appPage(base, room, name) {
   const context = await browser.newContext();
   await context.addInitScript(MARK_CONNECTIONS);
+  if (TRACE) await context.addInitScript(TRACE_SCRIPT);
   const page = await context.newPage();
   const { width, height, frameRate } = VIDEO;
   await page.goto(`${base}/room/${room}?video=${width}x${height}@${frameRate}`);
@@ -91,6 +93,7 @@ const PLAIN_READY = `
 async function plainPage(base, room, name) {
   const context = await browser.newContext();
   await context.addInitScript(MARK_CONNECTIONS);
+  if (TRACE) await context.addInitScript(TRACE_SCRIPT);
   const page = await context.newPage();
   await page.goto(`${base}/healthz`);
   await page.evaluate(async ({ room, name, video }) => {
@@ -202,6 +205,158 @@ const MARK_CONNECTIONS = () => {
   window.RTCPeerConnection.prototype = Native.prototype;
 };
 
+// With MESH_TRACE=1, every page also records when each step of the set-up happened (relay socket, welcome,
+// each description and candidate sent and received, each peer connection's browser calls and state
+// changes), and the benchmark prints, per build, the median time of each step from the last join: where
+// one build falls behind the other shows as the first step whose median grows.
+const TRACE = process.env.MESH_TRACE === '1' || Boolean(process.env.MESH_STEADY_MS);
+// With MESH_STEADY_MS=T, after each call is up (and 2 s more), the CPU every Chromium thread used in T ms.
+const STEADY = Number(process.env.MESH_STEADY_MS ?? 0);
+const TRACE_SCRIPT = () => {
+  const marks = (window.__trace = []);
+  const mark = (what) => marks.push([Date.now(), what]);
+  const kindOf = (payload) => {
+    if (!payload) return '?';
+    if (payload.kind) return payload.kind;
+    if (payload.description) return payload.description.type;
+    if (payload.candidate) return 'candidate';
+    return '?';
+  };
+  const NativeSocket = window.WebSocket;
+  const Socket = function (...args) {
+    const ws = new NativeSocket(...args);
+    mark('socket created');
+    ws.addEventListener('open', () => mark('socket open'));
+    ws.addEventListener('message', ({ data }) => {
+      try {
+        const m = JSON.parse(data);
+        if (m.type === 'welcome') mark('welcome received');
+        else if (m.type === 'signal') mark(`${kindOf(m.payload)} received`);
+      } catch (e) { /* not JSON */ }
+    });
+    const send = ws.send.bind(ws);
+    ws.send = (data) => {
+      try {
+        const m = JSON.parse(data);
+        if (m.type === 'join') mark('join sent');
+        else if (m.type === 'signal') mark(`${kindOf(m.payload)} sent`);
+      } catch (e) { /* not JSON */ }
+      return send(data);
+    };
+    return ws;
+  };
+  Socket.prototype = NativeSocket.prototype;
+  for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Socket[k] = NativeSocket[k];
+  window.WebSocket = Socket;
+  const proto = window.RTCPeerConnection.prototype;
+  for (const method of ['setLocalDescription', 'setRemoteDescription', 'addIceCandidate']) {
+    const native = proto[method];
+    proto[method] = function (...args) {
+      const label = method === 'setLocalDescription' || method === 'setRemoteDescription'
+        ? `${method}(${args[0]?.type ?? ''})` : method;
+      mark(`${label} called`);
+      const result = native.apply(this, args);
+      if (result && result.then) result.then(() => mark(`${label} done`), () => mark(`${label} failed`));
+      return result;
+    };
+  }
+  const Native = window.RTCPeerConnection;
+  const Traced = function (...args) {
+    const pc = new Native(...args);
+    mark('peer connection created');
+    pc.addEventListener('iceconnectionstatechange', () => mark(`ice ${pc.iceConnectionState}`));
+    pc.addEventListener('connectionstatechange', () => mark(`connection ${pc.connectionState}`));
+    pc.addEventListener('track', () => mark('track'));
+    return pc;
+  };
+  Traced.prototype = Native.prototype;
+  window.RTCPeerConnection = Traced;
+  // How much of the page changes, and how long the main thread is blocked, from the join on: every DOM
+  // mutation counted by the nearest element with a test id (or class), and every long task.
+  window.__mutations = new Map();
+  window.__longTasks = [];
+  const region = (node) => {
+    const el = node.nodeType === 1 ? node : node.parentElement;
+    const owner = el && el.closest('[data-testid]');
+    return owner ? owner.dataset.testid : (el?.className || el?.tagName || '?');
+  };
+  const observe = () => {
+    new MutationObserver((records) => {
+      if (!window.__joinedAt) return;
+      for (const r of records) {
+        const key = `${region(r.target)} ${r.type}`;
+        window.__mutations.set(key, (window.__mutations.get(key) ?? 0) + 1);
+      }
+    }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (window.__joinedAt) window.__longTasks.push(e.duration);
+    }).observe({ type: 'longtask' });
+  };
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', observe); else observe();
+};
+
+// CPU time (ms) of every Chromium thread on the machine, keyed by process type and thread name, from
+// /proc; the difference of two snapshots says where the cores went during a call's set-up.
+function chromiumCpu() {
+  const ticks = new Map();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let type;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmdline.includes('chromium')) continue;
+      type = (cmdline.match(/--type=([a-z-]+)/) ?? [null, 'browser'])[1];
+      if (type === 'utility') type = `utility ${(cmdline.match(/--utility-sub-type=([\w.]+)/) ?? [null, '?'])[1].split('.').pop()}`;
+    } catch (e) { continue; }
+    let tasks = [];
+    try { tasks = readdirSync(`/proc/${pid}/task`); } catch (e) { continue; }
+    for (const tid of tasks) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '#');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const key = `${type}: ${name}`;
+        ticks.set(key, (ticks.get(key) ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10);
+      } catch (e) { /* thread gone */ }
+    }
+  }
+  return ticks;
+}
+
+// With MESH_CHROME_TRACE=1, each run's set-up is recorded with Chromium's tracing (devtools.timeline), and
+// the pages' main threads are summed up: wall and CPU time of their tasks, and the event kinds that took
+// the most wall time (self time, children subtracted).
+const CHROME_TRACE = process.env.MESH_CHROME_TRACE === '1';
+function mainThreads(buffer) {
+  const { traceEvents } = JSON.parse(buffer.toString());
+  const names = new Map();
+  for (const e of traceEvents) if (e.ph === 'M' && e.name === 'thread_name') names.set(`${e.pid}:${e.tid}`, e.args.name);
+  const threads = new Map();
+  for (const e of traceEvents) {
+    const key = `${e.pid}:${e.tid}`;
+    if (e.ph !== 'X' || names.get(key) !== 'CrRendererMain') continue;
+    if (!threads.has(key)) threads.set(key, []);
+    threads.get(key).push(e);
+  }
+  const summary = { threads: 0, wall: 0, cpu: 0, self: new Map() };
+  for (const events of threads.values()) {
+    const tasks = events.filter((e) => e.name === 'ThreadControllerImpl::RunTask');
+    const wall = tasks.reduce((a, e) => a + e.dur, 0) / 1000;
+    if (wall < 100) continue; // a renderer with no page of the call
+    summary.threads += 1;
+    summary.wall += wall;
+    summary.cpu += tasks.reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000;
+    events.sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+    const stack = [];
+    for (const e of events) {
+      while (stack.length && stack.at(-1).ts + stack.at(-1).dur <= e.ts) stack.pop();
+      if (stack.length) stack.at(-1).children = (stack.at(-1).children ?? 0) + e.dur;
+      stack.push(e);
+    }
+    for (const e of events) summary.self.set(e.name, (summary.self.get(e.name) ?? 0) + (e.dur - (e.children ?? 0)) / 1000);
+  }
+  return summary;
+}
+
 // One call of `n` pages: every page is set up first (not timed), then all join at once; the figure runs
 // from the last join to the moment the last page has its whole mesh with video. Also returns the median
 // connection's time to `connected` from the same moment.
@@ -211,19 +366,71 @@ async function run(kind, n) {
   const pages = [];
   try {
     for (let i = 0; i < n; i++) pages.push(await open(kind.base, room, `p${i}`));
+    if (TRACE) for (const p of pages) await p.page.evaluate(() => { window.__joinedAt = Date.now(); });
     const readies = pages.map((p) => p.page.evaluate((n) => window.__ready(n), n));
+    if (CHROME_TRACE) await browser.startTracing(undefined, { categories: ['devtools.timeline', 'toplevel'] });
+    const before = TRACE ? chromiumCpu() : null;
     const joined = await Promise.all(pages.map((p) => p.join()));
     const ready = await Promise.all(readies);
+    const after = TRACE ? chromiumCpu() : null;
+    if (CHROME_TRACE) {
+      const m = mainThreads(await browser.stopTracing());
+      const top = [...m.self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);
+      console.log(`  ${kind.label}: ${m.threads} main threads, tasks ${Math.round(m.wall / m.threads)} ms wall / ${Math.round(m.cpu / m.threads)} ms CPU per page; most wall (per page): ${top.map(([k, v]) => `${k} ${Math.round(v / m.threads)}`).join(', ')}`);
+    }
     const start = Math.max(...joined);
     const connected = [];
-    for (const p of pages) connected.push(...(await p.page.evaluate(() => window.__connected)));
-    return { ms: Math.max(...ready) - start, connection: median(connected.map((t) => t - start)) };
+    const steps = new Map();
+    for (const p of pages) {
+      connected.push(...(await p.page.evaluate(() => window.__connected)));
+      if (!TRACE) continue;
+      // Each step's every occurrence after the last join, in this page and the others.
+      const { mutations, longTasks } = await p.page.evaluate(() => ({
+        mutations: [...window.__mutations.entries()],
+        longTasks: window.__longTasks,
+      }));
+      for (const [what, count] of mutations) {
+        const key = `DOM: ${what}`;
+        if (!steps.has(key)) steps.set(key, []);
+        steps.get(key).push(count);
+      }
+      const blocked = `main thread: long tasks, ms per page`;
+      if (!steps.has(blocked)) steps.set(blocked, []);
+      steps.get(blocked).push(Math.round(longTasks.reduce((a, b) => a + b, 0)));
+      for (const [t, what] of await p.page.evaluate(() => window.__trace)) {
+        if (t < start - 5_000) continue;
+        if (!steps.has(what)) steps.set(what, []);
+        steps.get(what).push(t - start);
+      }
+    }
+    if (STEADY) {
+      // The call's running cost: CPU ms per thread kind over STEADY ms once every page has its mesh.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const from = chromiumCpu();
+      await new Promise((resolve) => setTimeout(resolve, STEADY));
+      let total = 0;
+      for (const [key, ms] of chromiumCpu()) {
+        const used = ms - (from.get(key) ?? 0);
+        total += used;
+        if (used >= 50) steps.set(`steady CPU ms: ${key}`, [used]);
+      }
+      steps.set('steady CPU ms: all Chromium threads', [total]);
+    }
+    if (TRACE) {
+      // CPU ms per thread kind over the whole set-up (all pages together), as a one-element list per run.
+      for (const [key, ms] of after) {
+        const used = ms - (before.get(key) ?? 0);
+        if (used >= 50) steps.set(`CPU ms: ${key}`, [used]);
+      }
+    }
+    return { ms: Math.max(...ready) - start, connection: median(connected.map((t) => t - start)), steps };
   } finally {
     for (const p of pages) await p.context.close().catch(() => {});
   }
 }
 
 const results = [];
+const traces = new Map();
 try {
   for (const n of SIZES) {
     const times = new Map(KINDS.map((k) => [k.label, []]));
@@ -232,7 +439,15 @@ try {
       // Rotate which goes first, so none always runs on a warmer machine.
       const order = KINDS.map((_, i) => KINDS[(i + r + 1) % KINDS.length]);
       for (const kind of order) {
-        const { ms, connection } = await run(kind, n);
+        const { ms, connection, steps } = await run(kind, n);
+        if (TRACE) {
+          if (!traces.has(kind.label)) traces.set(kind.label, new Map());
+          for (const [what, ts] of steps) {
+            const all = traces.get(kind.label);
+            if (!all.has(what)) all.set(what, []);
+            all.get(what).push(...ts);
+          }
+        }
         times.get(kind.label).push(ms);
         connections.get(kind.label).push(connection);
         console.log(`N=${n} run ${r} ${kind.label.padEnd(5)} ${ms} ms (median connection ${connection} ms)`);
@@ -248,6 +463,23 @@ try {
 } finally {
   await browser.close();
   for (const relay of relays) await relay.stop();
+}
+if (TRACE) {
+  // Per step, over every run of each build: the median of its occurrences and how many there were.
+  const labels = [...traces.keys()];
+  const rows = new Map();
+  for (const label of labels) {
+    for (const [what, ts] of traces.get(label)) {
+      if (!rows.has(what)) rows.set(what, {});
+      rows.get(what)[label] = ts;
+    }
+  }
+  const sorted = [...rows.entries()].sort(([, a], [, b]) => median(Object.values(a)[0]) - median(Object.values(b)[0]));
+  console.log(`\n| step (ms after the last join: median, count) | ${labels.join(' | ')} |`);
+  console.log(`|---|${labels.map(() => '---:').join('|')}|`);
+  for (const [what, byLabel] of sorted) {
+    console.log(`| ${what} | ${labels.map((l) => (byLabel[l] ? `${median(byLabel[l])} (${byLabel[l].length})` : '—')).join(' | ')} |`);
+  }
 }
 console.log('\n| N | build | runs | median | median connection | / plain JS |');
 console.log('|---:|---|---|---:|---:|---:|');
