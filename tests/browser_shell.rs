@@ -119,3 +119,64 @@ async fn chat_page_remembers_the_display_name() -> TestResult {
     storage.remove_item("peerlab.name").map_err(js)?;
     Ok(())
 }
+
+/// The room page's inspector is closed and renders none of the relay log or peer states until it is
+/// opened (each update while a call forms would be a rendering pass); opened, it shows the log as it grows,
+/// and closed again it lets go of the rows.
+#[wasm_bindgen_test]
+async fn a_collapsed_inspector_renders_its_log_only_while_open() -> TestResult {
+    use leptos::prelude::*;
+    use peerlab::components::Inspector;
+    use peerlab::signaling::{Direction, SignalLog};
+
+    let document = support::window()?.document().ok_or("no document")?;
+    let root: web_sys::HtmlElement = document
+        .create_element("div")
+        .map_err(js)?
+        .dyn_into()
+        .map_err(|_| "not an HtmlElement")?;
+    document
+        .body()
+        .ok_or("no body")?
+        .append_child(&root)
+        .map_err(js)?;
+    let owner = Owner::new();
+    let log = owner.with(|| {
+        let log = RwSignal::new(SignalLog::new());
+        log.update(|l| l.push(Direction::Received, "welcome", None, "joined as Ada"));
+        log
+    });
+    let handle = owner.with(|| {
+        leptos::mount::mount_to(root.clone(), move || {
+            view! { <Inspector log=log peers=Signal::derive(Vec::new) collapsed=true /> }
+        })
+    });
+    // The log's rows (none while the list itself is not rendered).
+    let entries = || -> Result<u32, wasm_bindgen::JsValue> {
+        Ok(root
+            .query_selector("ol.inspector-log")?
+            .map_or(0, |list| list.child_element_count()))
+    };
+    let details: web_sys::HtmlDetailsElement = root
+        .query_selector("details[data-testid=\"inspector\"]")
+        .map_err(js)?
+        .ok_or("the inspector is not a <details>")?
+        .dyn_into()
+        .map_err(|_| "not a details element")?;
+    assert!(!details.open(), "closed at first");
+    log.update(|l| l.push(Direction::Sent, "signal", None, "offer"));
+    TimeoutFuture::new(50).await;
+    assert_eq!(entries().map_err(js)?, 0, "nothing rendered while closed");
+
+    details.set_open(true);
+    wait_for("two entries once opened", || entries().ok() == Some(2)).await?;
+    log.update(|l| l.push(Direction::Received, "signal", None, "answer"));
+    wait_for("the new entry while open", || entries().ok() == Some(3)).await?;
+
+    details.set_open(false);
+    wait_for("no rows once closed again", || entries().ok() == Some(0)).await?;
+    drop(handle);
+    owner.cleanup();
+    root.remove();
+    Ok(())
+}

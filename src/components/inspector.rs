@@ -16,58 +16,94 @@ pub fn Inspector(
     /// The live peer connections, from the page's mesh.
     #[prop(into)]
     peers: Signal<Vec<PeerRow>>,
+    /// Starts closed, and renders nothing of the log and the states until it is opened. The room page
+    /// uses this: while a call comes together each relay message and state change would otherwise
+    /// update the page, and every update is a rendering pass the page waits for a core to do while the
+    /// machine encodes and decodes video (docs/BENCHMARKS.md, mesh set-up, fourth round).
+    #[prop(optional)]
+    collapsed: bool,
 ) -> impl IntoView {
+    if !collapsed {
+        return view! {
+            <section class="panel inspector" data-testid="inspector" aria-labelledby="inspector-title">
+                <h2 id="inspector-title">"Inspector"</h2>
+                <InspectorBody log=log peers=peers />
+            </section>
+        }
+        .into_any();
+    }
+    let open = RwSignal::new(false);
+    view! {
+        <details
+            class="panel inspector"
+            data-testid="inspector"
+            on:toggle=move |ev| {
+                let details = event_target::<web_sys::HtmlDetailsElement>(&ev);
+                open.set(details.open());
+            }
+        >
+            <summary>
+                <h2 id="inspector-title">"Inspector"</h2>
+                <span class="hint">" the relay messages and every peer connection's states"</span>
+            </summary>
+            <Show when=move || open.get()>
+                <InspectorBody log=log peers=peers />
+            </Show>
+        </details>
+    }
+    .into_any()
+}
+
+#[component]
+fn InspectorBody(log: RwSignal<SignalLog>, peers: Signal<Vec<PeerRow>>) -> impl IntoView {
     let entries = move || log.with(|l| l.entries().rev().cloned().collect::<Vec<_>>());
     view! {
-        <section class="panel inspector" data-testid="inspector" aria-labelledby="inspector-title">
-            <h2 id="inspector-title">"Inspector"</h2>
-            <h3>"Peer connections"</h3>
-            <p class="hint" hidden=move || peers.with(|p| !p.is_empty())>
-                "No peer connections yet. Pick someone to talk to."
-            </p>
-            <table class="inspector-peers" hidden=move || peers.with(Vec::is_empty)>
-                <thead>
-                    <tr>
-                        <th scope="col">"Peer"</th>
-                        <th scope="col">"Connection"</th>
-                        <th scope="col">"ICE"</th>
-                        <th scope="col">"Signaling"</th>
-                        <th scope="col">"Gathering"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    <For each=move || peers.get() key=|row| row.id.clone() let:row>
-                        <PeerStateRow row=row />
-                    </For>
-                </tbody>
-            </table>
-            <h3>"Relay messages " <span class="hint">"(newest first)"</span></h3>
-            <ol class="inspector-log" aria-live="off">
-                <For each=entries key=|entry| entry.seq let:entry>
-                    <li
-                        class="inspector-entry"
-                        data-testid="inspector-entry"
-                        data-direction=entry.direction.token()
-                        data-kind=entry.kind.clone()
-                    >
-                        <span class="inspector-arrow" aria-label=match entry.direction {
-                            Direction::Sent => "sent",
-                            Direction::Received => "received",
-                        }>
-                            {match entry.direction {
-                                Direction::Sent => "→",
-                                Direction::Received => "←",
-                            }}
-                        </span>
-                        <code class="inspector-kind">{entry.kind.clone()}</code>
-                        <code class="peer-id">
-                            {entry.peer.map(|p| p.as_str().chars().take(8).collect::<String>()).unwrap_or_default()}
-                        </code>
-                        <span class="inspector-summary">{entry.summary}</span>
-                    </li>
+        <h3>"Peer connections"</h3>
+        <p class="hint" hidden=move || peers.with(|p| !p.is_empty())>
+            "No peer connections yet. Pick someone to talk to."
+        </p>
+        <table class="inspector-peers" hidden=move || peers.with(Vec::is_empty)>
+            <thead>
+                <tr>
+                    <th scope="col">"Peer"</th>
+                    <th scope="col">"Connection"</th>
+                    <th scope="col">"ICE"</th>
+                    <th scope="col">"Signaling"</th>
+                    <th scope="col">"Gathering"</th>
+                </tr>
+            </thead>
+            <tbody>
+                <For each=move || peers.get() key=|row| row.id.clone() let:row>
+                    <PeerStateRow row=row />
                 </For>
-            </ol>
-        </section>
+            </tbody>
+        </table>
+        <h3>"Relay messages " <span class="hint">"(newest first)"</span></h3>
+        <ol class="inspector-log" aria-live="off">
+            <For each=entries key=|entry| entry.seq let:entry>
+                <li
+                    class="inspector-entry"
+                    data-testid="inspector-entry"
+                    data-direction=entry.direction.token()
+                    data-kind=entry.kind.clone()
+                >
+                    <span class="inspector-arrow" aria-label=match entry.direction {
+                        Direction::Sent => "sent",
+                        Direction::Received => "received",
+                    }>
+                        {match entry.direction {
+                            Direction::Sent => "→",
+                            Direction::Received => "←",
+                        }}
+                    </span>
+                    <code class="inspector-kind">{entry.kind.clone()}</code>
+                    <code class="peer-id">
+                        {entry.peer.map(|p| p.as_str().chars().take(8).collect::<String>()).unwrap_or_default()}
+                    </code>
+                    <span class="inspector-summary">{entry.summary}</span>
+                </li>
+            </For>
+        </ol>
     }
 }
 

@@ -234,7 +234,7 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                 }
             }}
             <RoomStatus relay=relay />
-            <Inspector log=relay.log() peers=call.peers() />
+            <Inspector log=relay.log() peers=call.peers() collapsed=true />
         </div>
     }
 }

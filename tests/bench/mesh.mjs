@@ -29,6 +29,8 @@ for (const dist of DISTS.length ? DISTS : [null]) {
   if (dist) process.env.PEERLAB_DIST = dist;
   relays.push(await startRelay());
 }
+// Say what each relay serves, so a comparison can be checked to compare what it claims to.
+for (const relay of relays) console.log(`relay ${relay.base} serves ${relay.dist}`);
 const KINDS = DISTS.length
   ? [...DISTS.map((dist, i) => ({ label: dist, app: true, base: relays[i].base })), { label: 'plain', app: false, base: relays[0].base }]
   : [{ label: 'app', app: true, base: relays[0].base }, { label: 'plain', app: false, base: relays[0].base }];

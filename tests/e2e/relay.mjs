@@ -5,7 +5,9 @@ import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 
 const BIN = process.env.PEERLAB_SERVER_BIN ?? new URL('../../target/release/peerlab-server', import.meta.url).pathname;
-const DIST = process.env.PEERLAB_DIST ?? new URL('../../dist', import.meta.url).pathname;
+// Read when each relay starts, not when this module loads: a benchmark that compares builds sets
+// PEERLAB_DIST between relays (imports run before the importing module's own code).
+const dist = () => process.env.PEERLAB_DIST ?? new URL('../../dist', import.meta.url).pathname;
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -34,13 +36,15 @@ export async function startRelay(extraArgs = []) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const secret = randomBytes(32).toString('hex');
+  const served = dist();
   let child = null;
   const log = [];
   const relay = {
     base,
     log,
+    dist: served,
     async start() {
-      child = spawn(BIN, ['--bind', `127.0.0.1:${port}`, '--dist', DIST, ...extraArgs], {
+      child = spawn(BIN, ['--bind', `127.0.0.1:${port}`, '--dist', served, ...extraArgs], {
         env: { ...process.env, PEERLAB_RESUME_SECRET: secret, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
