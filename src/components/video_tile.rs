@@ -36,8 +36,11 @@ pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
         let id = id.clone();
         Signal::derive(move || (call.remote_level(&id) * REMOTE_LEVEL_SCALE).min(1.0))
     };
-    let speaking = Memo::new(move |_| level.get() > SPEAKING_LEVEL);
     let participants = call.participants();
+    // While the call comes together the lights stay off: each change is a rendering pass, and the
+    // pages wait for a core for every one while connections are set up (docs/BENCHMARKS.md, mesh
+    // set-up). Remote levels are not read then anyway; this keeps this client's light still too.
+    let speaking = Memo::new(move |_| !call.forming() && level.get() > SPEAKING_LEVEL);
     let tile = {
         let id = id.clone();
         Memo::new(move |_| participants.with(|p| p.tiles().into_iter().find(|t| t.id == id)))

@@ -60,6 +60,8 @@ pub struct CallHandle {
     cap: RwSignal<Option<u32>>,
     /// Each remote member's incoming audio level (0 to 1, linear), for the speaking lights.
     levels: RwSignal<HashMap<PeerId, f64>>,
+    /// Whether the call is coming together (`Runtime::forming`), as of the last level reading.
+    forming: RwSignal<bool>,
     /// Whether this page is in the call (joined, not left).
     active: RwSignal<bool>,
     /// The last problem of the call itself (screen share refused, send failed), for the page.
@@ -83,6 +85,7 @@ pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
         screen: RwSignal::new_local(None),
         cap: RwSignal::new(None),
         levels: RwSignal::new(HashMap::new()),
+        forming: RwSignal::new(false),
         active: RwSignal::new(false),
         problem: RwSignal::new(None),
     };
@@ -149,6 +152,7 @@ pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
         screen: handle_signals.screen,
         cap: handle_signals.cap,
         levels: handle_signals.levels,
+        forming: handle_signals.forming,
         active: handle_signals.active,
         problem: handle_signals.problem,
         media,
@@ -200,6 +204,14 @@ impl CallHandle {
             .try_with(|levels| levels.get(id).copied())
             .flatten()
             .unwrap_or(0.0)
+    }
+
+    /// Whether the call is still coming together (connections being set up, or members announced and
+    /// not yet connected; for at most 10 s), updated with every speaking-light reading. Reactive. The
+    /// tiles keep their speaking lights still meanwhile: every change is a rendering pass, and the pages
+    /// wait for a core for each one while the machine encodes and decodes video.
+    pub fn forming(&self) -> bool {
+        self.forming.try_get().unwrap_or(false)
     }
 
     /// Whether the screen is being shared.
@@ -278,6 +290,7 @@ struct Signals {
     screen: RwSignal<Option<MediaStream>, LocalStorage>,
     cap: RwSignal<Option<u32>>,
     levels: RwSignal<HashMap<PeerId, f64>>,
+    forming: RwSignal<bool>,
     active: RwSignal<bool>,
     problem: RwSignal<Option<String>>,
 }
@@ -350,6 +363,7 @@ impl Runtime {
         self.s.participants.try_set(Participants::new());
         self.s.cap.try_set(None);
         self.s.levels.try_set(HashMap::new());
+        self.s.forming.try_set(false);
         self.s.active.try_set(false);
     }
 
@@ -783,7 +797,11 @@ impl Runtime {
     /// (`getSynchronizationSources`), so none are made while the call is coming together, and the next
     /// comes later the longer this one held the main thread (`SPEAKING_LIGHTS`).
     fn read_levels(&self) -> u32 {
-        if self.forming() {
+        let forming = self.forming();
+        if self.s.forming.try_get_untracked() != Some(forming) {
+            self.s.forming.try_set(forming);
+        }
+        if forming {
             if self.s.levels.with_untracked(|l| !l.is_empty()) {
                 self.s.levels.try_set(HashMap::new());
             }
