@@ -227,10 +227,8 @@ impl CallHandle {
     pub fn join(&self, name: &str) {
         if let Some(rt) = self.rt() {
             rt.s.problem.set(None);
-            // The relay connection first: marking the call active rebuilds the page into the call view,
-            // and the socket should not wait for that (the welcome cannot arrive before this returns).
-            rt.relay.join(name);
             rt.s.active.set(true);
+            rt.relay.join(name);
         }
     }
 

@@ -122,6 +122,12 @@ test('four people in a mesh call: video both ways, mute, camera, screen share, c
     // 2.5 Mbit/s over three peers.
     assert.equal(await ada.page.getByTestId('room-bitrate-cap').getAttribute('data-bps'), '833333');
     await ada.page.getByTestId('room-bitrate-cap').filter({ hasText: '833 kbit/s per peer' }).waitFor();
+    // The inspector starts closed (it renders nothing while the call forms); opened, it shows the three
+    // peer connections and the relay messages it kept meanwhile.
+    assert.equal(await ada.page.getByTestId('inspector-peer').count(), 0);
+    await ada.page.locator('[data-testid="inspector"] > summary').click();
+    await ada.page.locator('[data-testid="inspector-peer"][data-connection="connected"]').nth(2).waitFor({ timeout: WAIT });
+    await ada.page.locator('[data-testid="inspector-entry"][data-direction="in"][data-kind="signal"]').first().waitFor();
     await ada.page.screenshot({ path: `${SCREENSHOTS}room.png`, fullPage: true });
 
     // Mute: shown on every other page, and gone again after unmuting.
