@@ -129,28 +129,13 @@ async fn a_collapsed_inspector_renders_its_log_only_while_open() -> TestResult {
     use peerlab::components::Inspector;
     use peerlab::signaling::{Direction, SignalLog};
 
-    let document = support::window()?.document().ok_or("no document")?;
-    let root: web_sys::HtmlElement = document
-        .create_element("div")
-        .map_err(js)?
-        .dyn_into()
-        .map_err(|_| "not an HtmlElement")?;
-    document
-        .body()
-        .ok_or("no body")?
-        .append_child(&root)
-        .map_err(js)?;
-    let owner = Owner::new();
-    let log = owner.with(|| {
-        let log = RwSignal::new(SignalLog::new());
-        log.update(|l| l.push(Direction::Received, "welcome", None, "joined as Ada"));
-        log
-    });
-    let handle = owner.with(|| {
-        leptos::mount::mount_to(root.clone(), move || {
-            view! { <Inspector log=log peers=Signal::derive(Vec::new) collapsed=true /> }
-        })
-    });
+    // The log lives outside the mounted view, as the relay handle's does on the page.
+    let log = RwSignal::new(SignalLog::new());
+    log.update(|l| l.push(Direction::Received, "welcome", None, "joined as Ada"));
+    let app = Mounted::view(move || {
+        view! { <Inspector log=log peers=Signal::derive(Vec::new) collapsed=true /> }
+    })?;
+    let root = app.root();
     // The log's rows (none while the list itself is not rendered).
     let entries = || -> Result<u32, wasm_bindgen::JsValue> {
         Ok(root
@@ -175,8 +160,5 @@ async fn a_collapsed_inspector_renders_its_log_only_while_open() -> TestResult {
 
     details.set_open(false);
     wait_for("no rows once closed again", || entries().ok() == Some(0)).await?;
-    drop(handle);
-    owner.cleanup();
-    root.remove();
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! What the browser tests share: mounting a fresh `App` at a path, finding elements by `data-testid`,
+//! What the browser tests share: mounting a fresh `App` at a path (or one component on its own), finding
 //! acting on them the way a person does, and bounded waiting. Included with `mod support;` by each
 //! `tests/browser_*.rs` that drives pages; not a test binary itself.
 
@@ -7,7 +7,7 @@
 use std::any::Any;
 
 use gloo_timers::future::TimeoutFuture;
-use leptos::prelude::Owner;
+use leptos::prelude::{IntoView, Owner};
 use peerlab::error::describe_js;
 use peerlab::App;
 use wasm_bindgen::{JsCast, JsValue};
@@ -64,13 +64,17 @@ impl Drop for Mounted {
 impl Mounted {
     /// Mounts a fresh app with the address bar at `path`.
     pub fn at(path: &str) -> Result<Self, String> {
-        let window = window()?;
-        window
+        window()?
             .history()
             .map_err(js)?
             .replace_state_with_url(&JsValue::NULL, "", Some(path))
             .map_err(js)?;
-        let document = window.document().ok_or("no document")?;
+        Self::view(App)
+    }
+
+    /// Mounts `view` (a component on its own, or the whole app) into a fresh element of its own.
+    pub fn view<V: IntoView + 'static>(view: impl FnOnce() -> V + 'static) -> Result<Self, String> {
+        let document = window()?.document().ok_or("no document")?;
         let root: HtmlElement = document
             .create_element("div")
             .map_err(js)?
@@ -82,12 +86,17 @@ impl Mounted {
             .append_child(&root)
             .map_err(js)?;
         let owner = Owner::new();
-        let handle = owner.with(|| leptos::mount::mount_to(root.clone(), App));
+        let handle = owner.with(|| leptos::mount::mount_to(root.clone(), view));
         Ok(Mounted {
             root,
             handle: Some(Box::new(handle)),
             owner,
         })
+    }
+
+    /// The element the view is mounted in.
+    pub fn root(&self) -> &HtmlElement {
+        &self.root
     }
 
     /// Waits until an element with this `data-testid` is in the app and returns it.
