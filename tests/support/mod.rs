@@ -1,6 +1,6 @@
-//! What the browser tests share: mounting a fresh `App` at a path (or one component on its own), finding
-//! elements by `data-testid`, acting on them the way a person does, and bounded waiting. Included with `mod support;` by each
-//! `tests/browser_*.rs` that drives pages; not a test binary itself.
+//! What the browser tests share: mounting a fresh `App` at a path (or one component on its own),
+//! finding elements by `data-testid`, acting on them the way a person does, and bounded waiting.
+//! Included with `mod support;` by each `tests/browser_*.rs` that drives pages; not a test binary itself.
 
 #![allow(dead_code)]
 
