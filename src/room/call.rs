@@ -795,12 +795,15 @@ impl Runtime {
     /// (`getSynchronizationSources`), so none are made while the call is coming together, and the next
     /// comes later the longer this one held the main thread (`SPEAKING_LIGHTS`).
     fn read_levels(&self) -> u32 {
+        if self.s.active.try_get_untracked() != Some(true) {
+            return SPEAKING_LIGHTS.every_ms;
+        }
         let forming = self.forming();
         if self.s.forming.try_get_untracked() != Some(forming) {
             self.s.forming.try_set(forming);
         }
         if forming {
-            if self.s.levels.with_untracked(|l| !l.is_empty()) {
+            if self.s.levels.try_with_untracked(|l| !l.is_empty()) == Some(true) {
                 self.s.levels.try_set(HashMap::new());
             }
             return SPEAKING_LIGHTS.every_ms;
