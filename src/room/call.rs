@@ -20,12 +20,14 @@ use gloo_timers::callback::Interval;
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use peerlab_protocol::PeerId;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{MediaStream, MediaStreamTrack};
 
 use super::bitrate::video_cap_bps;
 use super::chat::RoomChat;
 use super::control::{self, Control, MediaState, CONTROL_CHANNEL_ID, CONTROL_CHANNEL_LABEL};
+use super::forming::Forming;
 use super::pacing::SPEAKING_LIGHTS;
 use super::participants::Participants;
 use super::quality::Quality;
@@ -42,9 +44,6 @@ use crate::signaling::{RelayRoom, SignalingEvent};
 
 /// How often each connection's statistics are read for its tile.
 pub const STATS_POLL_MS: u32 = 2_000;
-/// The longest the call counts as "coming together" (see `Runtime::forming`): past this, a member whose
-/// connection never forms no longer holds back the caps, the stats and the speaking lights of the others.
-const MAX_FORMING_MS: f64 = 10_000.0;
 
 /// A handle to the call of one page. `Copy`, so view closures capture it freely; every method is a no-op
 /// once the owning component is gone.
@@ -206,8 +205,9 @@ impl CallHandle {
             .unwrap_or(0.0)
     }
 
-    /// Whether the call is still coming together (connections being set up, or members announced and
-    /// not yet connected; for at most 10 s), updated with every speaking-light reading. Reactive. The
+    /// Whether the call is still coming together (connections being set up, members announced and not
+    /// yet connected or their media not yet arrived, and a few seconds after; see `room::forming`),
+    /// updated with every speaking-light reading. Reactive. The
     /// tiles keep their speaking lights still meanwhile: every change is a rendering pass, and the pages
     /// wait for a core for each one while the machine encodes and decodes video.
     pub fn forming(&self) -> bool {
@@ -318,8 +318,8 @@ struct State {
     last_stats: HashMap<PeerId, StatsSnapshot>,
     /// The ids of the tracks the senders carry now, per kind, so a device switch is noticed once.
     sent: HashMap<&'static str, String>,
-    /// Since when (`Date.now()`) the call has been coming together, while it is.
-    forming_since: Option<f64>,
+    /// Whether the call is coming together, from the readings so far.
+    forming: Forming,
 }
 
 struct Runtime {
@@ -763,12 +763,15 @@ impl Runtime {
         }
     }
 
-    /// Whether the call is still coming together: a connection is being set up, or a member the relay
-    /// announced has none yet (its offer is on the way). The synchronous browser calls that read senders
+    /// Whether the call is still coming together: a connection is being set up, a member the relay
+    /// announced has none yet (its offer is on the way), or a connection is up and its media has not
+    /// arrived (the page is about to start that member's player). The synchronous browser calls that read senders
     /// and receivers (`getParameters`, `getSynchronizationSources`) wait on the WebRTC threads, which are
     /// busiest then: measured at N = 6, they held each page's main thread for about a second in all and
-    /// delayed the negotiation behind it. Bounded by `MAX_FORMING_MS`.
+    /// delayed the negotiation behind it. It lasts `SETTLE_MS` longer and at most `MAX_FORMING_MS`
+    /// (`room::forming`).
     fn forming(&self) -> bool {
+        self.note_arrivals();
         let connecting = self.mesh.rows().with_untracked(|rows| {
             rows.iter().any(|row| {
                 row.states
@@ -781,13 +784,40 @@ impl Runtime {
             .participants
             .try_with_untracked(Participants::settling)
             .unwrap_or(false);
-        let mut state = self.state.borrow_mut();
-        if !(connecting || awaited) {
-            state.forming_since = None;
-            return false;
+        self.state
+            .borrow_mut()
+            .forming
+            .update(connecting || awaited, js_sys::Date::now())
+    }
+
+    /// Marks the members whose media has arrived: every incoming track unmuted, which the browser does
+    /// at each track's first data. A connected member with no incoming stream sends nothing to wait for.
+    fn note_arrivals(&self) {
+        let awaiting = self
+            .s
+            .participants
+            .try_with_untracked(Participants::awaiting_media)
+            .unwrap_or_default();
+        if awaiting.is_empty() {
+            return;
         }
-        let now = js_sys::Date::now();
-        now - *state.forming_since.get_or_insert(now) < MAX_FORMING_MS
+        let arrived: Vec<PeerId> = self
+            .s
+            .streams
+            .try_with_untracked(|streams| {
+                awaiting
+                    .into_iter()
+                    .filter(|id| streams.get(id).is_none_or(media_arrived))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !arrived.is_empty() {
+            self.s.participants.update(|p| {
+                for id in &arrived {
+                    p.receiving(id);
+                }
+            });
+        }
     }
 
     /// Reads every remote member's audio level for the speaking lights and returns how long to wait
@@ -828,8 +858,8 @@ impl Runtime {
         if self.forming() {
             return;
         }
-        // Caps wait for the same reason; a call that stopped counting as forming only by the time bound
-        // gets them here.
+        // Caps wait for the same reason; a call that stopped counting as forming without a connection
+        // event (it settled, or reached the time bound) gets them here.
         self.apply_caps();
         let rows = self.mesh.rows().get_untracked();
         for row in rows {
@@ -912,6 +942,14 @@ impl Runtime {
 enum Channel {
     Chat,
     Control,
+}
+
+/// Whether every track of `stream` has had data (a remote track starts muted and unmutes then).
+fn media_arrived(stream: &MediaStream) -> bool {
+    stream
+        .get_tracks()
+        .iter()
+        .all(|t| t.dyn_into::<MediaStreamTrack>().is_ok_and(|t| !t.muted()))
 }
 
 fn kind_key(kind: &str) -> &'static str {

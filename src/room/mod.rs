@@ -10,6 +10,7 @@
 //!   events. Pure.
 //! - [`chat`]: the room conversation (messages from everyone, acknowledgements counted). Pure.
 //! - [`settings`]: the camera size and rate, from the room link. Pure.
+//! - [`forming`]: when the call counts as coming together, so that what can wait does. Pure.
 //! - [`pacing`]: how often to repeat a reading that makes the main thread wait (the speaking lights).
 //!   Pure.
 //! - [`call`]: [`use_call`](call::use_call), the call's runtime: the `chat::PeerMesh`, local tracks on
@@ -24,6 +25,7 @@
 pub mod bitrate;
 pub mod chat;
 pub mod control;
+pub mod forming;
 pub mod layout;
 pub mod pacing;
 pub mod participants;

@@ -26,6 +26,8 @@ pub struct Remote {
     pub quality: Option<(String, &'static str)>,
     /// The relay announced that the member left (the peer may linger until it is closed).
     pub left: bool,
+    /// Media from the member has arrived on every incoming track of the current connection.
+    pub receiving: bool,
 }
 
 /// One tile of the grid.
@@ -83,6 +85,7 @@ impl Participants {
                 verification: None,
                 quality: None,
                 left: false,
+                receiving: false,
             }),
         }
     }
@@ -122,7 +125,25 @@ impl Participants {
         if let Some(remote) = self.remote_mut(id) {
             remote.connection = "closed".into();
             remote.verification = None;
+            remote.receiving = false;
         }
+    }
+
+    /// Media from `id` has arrived on every incoming track (each track's first data, as the browser
+    /// unmutes it).
+    pub fn receiving(&mut self, id: &PeerId) {
+        if let Some(remote) = self.remote_mut(id) {
+            remote.receiving = true;
+        }
+    }
+
+    /// The members whose connection is up but whose media has not arrived yet.
+    pub fn awaiting_media(&self) -> Vec<PeerId> {
+        self.remotes
+            .iter()
+            .filter(|r| Self::is_visible(r) && r.connection == "connected" && !r.receiving)
+            .map(|r| r.id.clone())
+            .collect()
     }
 
     pub fn media(&mut self, id: &PeerId, media: MediaState) {
@@ -187,14 +208,19 @@ impl Participants {
         tiles
     }
 
-    /// Whether the call is still coming together: some member with a tile has no connection yet, or
-    /// one still connecting. A member the relay announced counts from that moment, before this client
-    /// has a peer connection to them (the other side may not have sent its offer yet).
+    /// Whether the call is still coming together: some member with a tile has no connection yet, one
+    /// is still connecting, or one is connected and its media has not arrived yet. A member the relay
+    /// announced counts from that moment, before this client has a peer connection to them (the other
+    /// side may not have sent its offer yet).
     pub fn settling(&self) -> bool {
         self.remotes
             .iter()
             .filter(|r| Self::is_visible(r))
-            .any(|r| matches!(r.connection.as_str(), "new" | "connecting"))
+            .any(|r| match r.connection.as_str() {
+                "new" | "connecting" => true,
+                "connected" => !r.receiving,
+                _ => false,
+            })
     }
 
     /// How many other members the call sends video to now (for the bitrate cap).
@@ -249,10 +275,20 @@ mod tests {
         p.connection(&id(1), "connecting");
         assert!(p.settling());
         p.connection(&id(1), "connected");
+        assert!(p.settling(), "connected, but Ada's media has not arrived");
+        assert_eq!(p.awaiting_media(), [id(1)]);
+        p.receiving(&id(1));
         assert!(!p.settling());
+        assert!(p.awaiting_media().is_empty());
         // A newcomer announced by the relay counts before its offer arrives.
         p.joined(&member(2, "Bob"));
         assert!(p.settling());
+        p.connection(&id(2), "connected");
+        p.receiving(&id(2));
+        assert!(!p.settling());
+        // A connection that drops and comes back does not wait for media again (it kept flowing or
+        // resumes on its own)...
+        p.connection(&id(2), "disconnected");
         p.connection(&id(2), "connected");
         assert!(!p.settling());
         // A dropped connection is not "coming together"; neither is a member who left mid-setup.
@@ -263,6 +299,10 @@ mod tests {
         assert!(!p.settling());
         p.connection(&id(1), "failed");
         assert!(!p.settling());
+        // ...but a new connection after the old one closed does.
+        p.peer_closed(&id(2));
+        p.connection(&id(2), "connected");
+        assert!(p.settling());
     }
 
     #[test]

@@ -39,7 +39,7 @@ use super::js;
 use super::negotiation::{
     Action, Candidate, Description, Input, Negotiator, Note, SdpKind, Signal, SignalingState,
 };
-use super::stats::{parse_report, StatsSnapshot};
+use super::stats::{parse_report, StatsSnapshot, RAW_STAT_FIELDS};
 use crate::error::{describe_js, RtcError};
 
 /// How long a connection may stay `disconnected` before the peer restarts ICE. Short interruptions (a
@@ -589,11 +589,16 @@ impl Peer {
             let report = JsFuture::from(pc.get_stats())
                 .await
                 .map_err(|err| RtcError::Stats(describe_js(&err)))?;
-            let values = js_sys::Array::new();
-            for entry in js_sys::Array::from(&report).iter() {
-                values.push(&js_sys::Array::from(&entry).get(1));
-            }
-            let json = js_sys::JSON::stringify(&values)
+            let values = js_sys::Reflect::get(&report, &"values".into())
+                .and_then(|f| f.dyn_into::<js_sys::Function>())
+                .and_then(|f| f.call0(&report))
+                .map(|iterator| js_sys::Array::from(&iterator))
+                .map_err(|err| RtcError::Stats(describe_js(&err)))?;
+            let fields: js_sys::Array = RAW_STAT_FIELDS
+                .iter()
+                .map(|f| JsValue::from_str(f))
+                .collect();
+            let json = js_sys::JSON::stringify_with_replacer(&values, &fields)
                 .map_err(|err| RtcError::Stats(describe_js(&err)))?;
             parse_report(&String::from(json)).map_err(RtcError::Stats)
         }
@@ -624,7 +629,7 @@ impl Drop for Peer {
 }
 
 fn rtc_configuration(servers: &[IceServer]) -> Result<RtcConfiguration, JsValue> {
-    let json = serde_json::json!({ "iceServers": servers });
+    let json = serde_json::json!({ "iceServers": servers, "bundlePolicy": "max-bundle" });
     Ok(js::from_json(&json)?.unchecked_into())
 }
 

@@ -70,6 +70,7 @@ async function appPage(base, room, name) {
   const context = await browser.newContext();
   await context.addInitScript(MARK_CONNECTIONS);
   if (TRACE) await context.addInitScript(TRACE_SCRIPT);
+  if (SYNC) await context.addInitScript(SYNC_SCRIPT);
   const page = await context.newPage();
   const { width, height, frameRate } = VIDEO;
   await page.goto(`${base}/room/${room}?video=${width}x${height}@${frameRate}`);
@@ -96,6 +97,7 @@ async function plainPage(base, room, name) {
   const context = await browser.newContext();
   await context.addInitScript(MARK_CONNECTIONS);
   if (TRACE) await context.addInitScript(TRACE_SCRIPT);
+  if (SYNC) await context.addInitScript(SYNC_SCRIPT);
   const page = await context.newPage();
   await page.goto(`${base}/healthz`);
   await page.evaluate(async ({ room, name, video }) => {
@@ -211,7 +213,51 @@ const MARK_CONNECTIONS = () => {
 // each description and candidate sent and received, each peer connection's browser calls and state
 // changes), and the benchmark prints, per build, the median time of each step from the last join: where
 // one build falls behind the other shows as the first step whose median grows.
-const TRACE = process.env.MESH_TRACE === '1' || Boolean(process.env.MESH_STEADY_MS);
+const TRACE = process.env.MESH_TRACE === '1' || Boolean(process.env.MESH_STEADY_MS) || process.env.MESH_SYNC === '1';
+// With MESH_SYNC=1, every method and property of the WebRTC and media objects the pages use is timed
+// while it runs (not its promise): the synchronous calls hold the main thread until the browser's WebRTC
+// threads answer, and the benchmark prints each one's time per page after the join.
+const SYNC = process.env.MESH_SYNC === '1';
+const SYNC_SCRIPT = () => {
+  const spent = (window.__sync = new Map());
+  const add = (name, ms) => {
+    if (!window.__joinedAt) return;
+    const entry = spent.get(name) ?? [0, 0];
+    entry[0] += ms;
+    entry[1] += 1;
+    spent.set(name, entry);
+  };
+  const timed = (name, f) => function (...args) {
+    const t = performance.now();
+    try { return f.apply(this, args); } finally { add(name, performance.now() - t); }
+  };
+  for (const type of ['RTCPeerConnection', 'RTCRtpSender', 'RTCRtpReceiver', 'RTCRtpTransceiver', 'RTCDataChannel',
+    'MediaStream', 'MediaStreamTrack', 'HTMLMediaElement', 'RTCSessionDescription', 'RTCIceCandidate', 'WebSocket', 'AudioContext', 'BaseAudioContext', 'AnalyserNode']) {
+    const proto = window[type]?.prototype;
+    if (!proto) continue;
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      if (key === 'constructor') continue;
+      const d = Object.getOwnPropertyDescriptor(proto, key);
+      if (!d.configurable) continue;
+      if (typeof d.value === 'function') {
+        Object.defineProperty(proto, key, { ...d, value: timed(`${type}.${key}()`, d.value) });
+      } else if (d.get || d.set) {
+        Object.defineProperty(proto, key, {
+          ...d,
+          get: d.get && timed(`${type}.${key}`, d.get),
+          set: d.set && timed(`${type}.${key}=`, d.set),
+        });
+      }
+    }
+  }
+  const Native = window.RTCPeerConnection;
+  const Timed = function (...args) {
+    const t = performance.now();
+    try { return new Native(...args); } finally { add('new RTCPeerConnection', performance.now() - t); }
+  };
+  Timed.prototype = Native.prototype;
+  window.RTCPeerConnection = Timed;
+};
 // With MESH_STEADY_MS=T, after each call is up (and 2 s more), the CPU every Chromium thread used in T ms.
 const STEADY = Number(process.env.MESH_STEADY_MS ?? 0);
 const TRACE_SCRIPT = () => {
@@ -268,7 +314,10 @@ const TRACE_SCRIPT = () => {
     mark('peer connection created');
     pc.addEventListener('iceconnectionstatechange', () => mark(`ice ${pc.iceConnectionState}`));
     pc.addEventListener('connectionstatechange', () => mark(`connection ${pc.connectionState}`));
-    pc.addEventListener('track', () => mark('track'));
+    pc.addEventListener('track', ({ track }) => {
+      mark('track');
+      track.addEventListener('unmute', () => mark(`${track.kind} track unmuted`), { once: true });
+    });
     return pc;
   };
   Traced.prototype = Native.prototype;
@@ -282,6 +331,10 @@ const TRACE_SCRIPT = () => {
     const owner = el && el.closest('[data-testid]');
     return owner ? owner.dataset.testid : (el?.className || el?.tagName || '?');
   };
+  // A remote video's first frame, as the player reports it (own preview excluded: it plays before the join).
+  document.addEventListener('loadeddata', ({ target }) => {
+    if (window.__joinedAt && !target.muted) mark('video loadeddata');
+  }, true);
   const observe = () => {
     new MutationObserver((records) => {
       if (!window.__joinedAt) return;
@@ -328,6 +381,30 @@ function chromiumCpu() {
 // the pages' main threads are summed up: wall and CPU time of their tasks, and the event kinds that took
 // the most wall time (self time, children subtracted).
 const CHROME_TRACE = process.env.MESH_CHROME_TRACE === '1';
+// With MESH_PROFILE=1, V8's sampling profiler runs in every page from the join until its mesh is up, and
+// the benchmark prints the functions with the most self time per page (wall time: a function blocked in a
+// synchronous browser call is sampled too). Build the app with names (index.html's rust link:
+// `data-keep-debug data-wasm-opt-params="-g"`) to see Rust function names.
+const PROFILE = process.env.MESH_PROFILE === '1';
+function selfTimes(profile, into, inclusive) {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const name = (f) => `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}`;
+  profile.samples.forEach((id, i) => {
+    const ms = (profile.timeDeltas[i] ?? 0) / 1000;
+    const key = name(byId.get(id).callFrame);
+    into.set(key, (into.get(key) ?? 0) + ms);
+    // Every function on the sampled stack, once.
+    const seen = new Set();
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      const k = name(byId.get(at).callFrame);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      inclusive.set(k, (inclusive.get(k) ?? 0) + ms);
+    }
+  });
+}
 function mainThreads(buffer) {
   const { traceEvents } = JSON.parse(buffer.toString());
   const names = new Map();
@@ -339,22 +416,52 @@ function mainThreads(buffer) {
     if (!threads.has(key)) threads.set(key, []);
     threads.get(key).push(e);
   }
-  const summary = { threads: 0, wall: 0, cpu: 0, self: new Map() };
+  const summary = { threads: 0, wall: 0, cpu: 0, self: new Map(), selfCpu: new Map() };
   for (const events of threads.values()) {
     const tasks = events.filter((e) => e.name === 'ThreadControllerImpl::RunTask');
     const wall = tasks.reduce((a, e) => a + e.dur, 0) / 1000;
     if (wall < 100) continue; // a renderer with no page of the call
     summary.threads += 1;
+    summary.tasks = (summary.tasks ?? 0) + tasks.length;
     summary.wall += wall;
     summary.cpu += tasks.reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000;
     events.sort((a, b) => a.ts - b.ts || b.dur - a.dur);
     const stack = [];
     for (const e of events) {
       while (stack.length && stack.at(-1).ts + stack.at(-1).dur <= e.ts) stack.pop();
-      if (stack.length) stack.at(-1).children = (stack.at(-1).children ?? 0) + e.dur;
+      if (stack.length) {
+        stack.at(-1).children = (stack.at(-1).children ?? 0) + e.dur;
+        stack.at(-1).childrenCpu = (stack.at(-1).childrenCpu ?? 0) + (e.tdur ?? 0);
+      }
       stack.push(e);
     }
-    for (const e of events) summary.self.set(e.name, (summary.self.get(e.name) ?? 0) + (e.dur - (e.children ?? 0)) / 1000);
+    // Each task by the kind of work that took most of it (its longest direct child).
+    const kinds = (summary.kinds ??= new Map());
+    const children = new Map();
+    const open = [];
+    for (const e of events) {
+      while (open.length && open.at(-1).ts + open.at(-1).dur <= e.ts) open.pop();
+      if (open.length && open.at(-1).name === 'ThreadControllerImpl::RunTask') {
+        const parent = open.at(-1);
+        const best = children.get(parent);
+        if (!best || best.dur < e.dur) children.set(parent, e);
+      }
+      open.push(e);
+    }
+    for (const task of tasks) {
+      const child = children.get(task);
+      const key = child ? child.name : '(no child)';
+      const k = kinds.get(key) ?? { count: 0, wall: 0, cpu: 0, long: 0 };
+      k.count += 1;
+      k.wall += task.dur / 1000;
+      k.cpu += (task.tdur ?? 0) / 1000;
+      if (task.dur > 50_000) k.long += 1;
+      kinds.set(key, k);
+    }
+    for (const e of events) {
+      summary.self.set(e.name, (summary.self.get(e.name) ?? 0) + (e.dur - (e.children ?? 0)) / 1000);
+      summary.selfCpu.set(e.name, (summary.selfCpu.get(e.name) ?? 0) + ((e.tdur ?? 0) - (e.childrenCpu ?? 0)) / 1000);
+    }
   }
   return summary;
 }
@@ -371,14 +478,37 @@ async function run(kind, n) {
     if (TRACE) for (const p of pages) await p.page.evaluate(() => { window.__joinedAt = Date.now(); });
     const readies = pages.map((p) => p.page.evaluate((n) => window.__ready(n), n));
     if (CHROME_TRACE) await browser.startTracing(undefined, { categories: ['devtools.timeline', 'toplevel'] });
+    const sessions = [];
+    if (PROFILE) {
+      for (const p of pages) {
+        const session = await p.context.newCDPSession(p.page);
+        await session.send('Profiler.enable');
+        await session.send('Profiler.setSamplingInterval', { interval: 500 });
+        await session.send('Profiler.start');
+        sessions.push(session);
+      }
+    }
     const before = TRACE ? chromiumCpu() : null;
     const joined = await Promise.all(pages.map((p) => p.join()));
     const ready = await Promise.all(readies);
     const after = TRACE ? chromiumCpu() : null;
+    if (PROFILE) {
+      const self = new Map();
+      const inclusive = new Map();
+      for (const session of sessions) selfTimes((await session.send('Profiler.stop')).profile, self, inclusive);
+      const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30);
+      console.log(`  ${kind.label} profile, self ms per page:\n${top.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
+      const topInclusive = [...inclusive.entries()].sort((a, b) => b[1] - a[1]).slice(0, 60);
+      console.log(`  ${kind.label} profile, inclusive ms per page:\n${topInclusive.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
+    }
     if (CHROME_TRACE) {
       const m = mainThreads(await browser.stopTracing());
       const top = [...m.self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);
-      console.log(`  ${kind.label}: ${m.threads} main threads, tasks ${Math.round(m.wall / m.threads)} ms wall / ${Math.round(m.cpu / m.threads)} ms CPU per page; most wall (per page): ${top.map(([k, v]) => `${k} ${Math.round(v / m.threads)}`).join(', ')}`);
+      const topCpu = [...m.selfCpu.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10);
+      console.log(`  ${kind.label}: ${m.threads} main threads, tasks ${Math.round(m.wall / m.threads)} ms wall / ${Math.round(m.cpu / m.threads)} ms CPU per page in ${Math.round(m.tasks / m.threads)} tasks; most wall (per page): ${top.map(([k, v]) => `${k} ${Math.round(v / m.threads)}`).join(', ')}`);
+      const kinds = [...m.kinds.entries()].sort((a, b) => b[1].wall - a[1].wall).slice(0, 10);
+      console.log(`    tasks by kind (per page: count, long, wall ms, CPU ms): ${kinds.map(([k, v]) => `${k} ${Math.round(v.count / m.threads)}/${Math.round(v.long / m.threads)}/${Math.round(v.wall / m.threads)}/${Math.round(v.cpu / m.threads)}`).join(', ')}`);
+      console.log(`    most CPU (per page): ${topCpu.map(([k, v]) => `${k} ${Math.round(v / m.threads)}`).join(', ')}`);
     }
     const start = Math.max(...joined);
     const connected = [];
@@ -391,6 +521,15 @@ async function run(kind, n) {
         mutations: [...window.__mutations.entries()],
         longTasks: window.__longTasks,
       }));
+      if (SYNC) {
+        for (const [name, [ms, count]] of await p.page.evaluate(() => [...window.__sync.entries()])) {
+          if (ms < 5) continue;
+          for (const [key, value] of [[`sync ms per page: ${name}`, Math.round(ms)], [`sync calls per page: ${name}`, count]]) {
+            if (!steps.has(key)) steps.set(key, []);
+            steps.get(key).push(value);
+          }
+        }
+      }
       for (const [what, count] of mutations) {
         const key = `DOM: ${what}`;
         if (!steps.has(key)) steps.set(key, []);

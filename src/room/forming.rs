@@ -1,0 +1,98 @@
+//! When a call counts as *coming together*: while this client's connections are being set up, and for a
+//! short while after. Meanwhile the call defers what can wait (speaking lights, stats, bitrate caps):
+//! those make synchronous calls into the browser's WebRTC threads and use the main thread, and in a mesh
+//! every member's connections form at once, so the moment this client is done, the others' connections to
+//! each other usually are not. Measured at N = 6 on a two-core machine (docs/BENCHMARKS.md, mesh set-up).
+//! Pure.
+
+/// The longest a call counts as coming together: past this, a member whose connection never forms no
+/// longer holds back the speaking lights, stats and caps of the others.
+pub const MAX_FORMING_MS: f64 = 10_000.0;
+/// How long the call still counts as coming together once nothing of this client's is being set up.
+pub const SETTLE_MS: f64 = 3_000.0;
+
+/// Folds "is anything being set up now" readings into "is the call coming together".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Forming {
+    /// Since when the call has been coming together, while it is.
+    since: Option<f64>,
+    /// Since when nothing has been set up, while the call settles.
+    quiet_since: Option<f64>,
+}
+
+impl Forming {
+    /// Whether the call is coming together at `now_ms`, given whether a connection is being set up (or a
+    /// member's media is awaited) at that moment.
+    pub fn update(&mut self, busy: bool, now_ms: f64) -> bool {
+        if busy {
+            self.quiet_since = None;
+            let since = *self.since.get_or_insert(now_ms);
+            return now_ms - since < MAX_FORMING_MS;
+        }
+        let Some(since) = self.since else {
+            return false;
+        };
+        let quiet = *self.quiet_since.get_or_insert(now_ms);
+        if now_ms - quiet < SETTLE_MS && now_ms - since < MAX_FORMING_MS {
+            return true;
+        }
+        *self = Forming::default();
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_where_nothing_is_set_up_is_not_forming() {
+        let mut f = Forming::default();
+        assert!(!f.update(false, 0.0));
+        assert!(!f.update(false, 60_000.0));
+    }
+
+    #[test]
+    fn it_forms_while_busy_and_settles_for_a_moment_after() {
+        let mut f = Forming::default();
+        assert!(f.update(true, 1_000.0));
+        assert!(f.update(true, 2_000.0));
+        // Done at 2.5 s: still settling until 5.5 s.
+        assert!(f.update(false, 2_500.0));
+        assert!(f.update(false, 5_499.0));
+        assert!(!f.update(false, 5_500.0));
+        assert!(!f.update(false, 9_000.0));
+        // A newcomer later starts it again, settle included.
+        assert!(f.update(true, 20_000.0));
+        assert!(f.update(false, 21_000.0));
+        assert!(!f.update(false, 24_000.0));
+    }
+
+    #[test]
+    fn busy_again_while_settling_restarts_the_settling() {
+        let mut f = Forming::default();
+        assert!(f.update(true, 0.0));
+        assert!(f.update(false, 1_000.0));
+        assert!(f.update(true, 2_000.0));
+        assert!(f.update(false, 3_000.0));
+        assert!(f.update(false, 5_999.0));
+        assert!(!f.update(false, 6_000.0));
+    }
+
+    #[test]
+    fn it_is_bounded_whether_busy_or_settling() {
+        let mut f = Forming::default();
+        assert!(f.update(true, 0.0));
+        assert!(
+            !f.update(true, MAX_FORMING_MS),
+            "a connection that never forms"
+        );
+        let mut f = Forming::default();
+        assert!(f.update(true, 0.0));
+        assert!(f.update(false, MAX_FORMING_MS - 1_000.0));
+        assert!(
+            !f.update(false, MAX_FORMING_MS),
+            "the bound cuts the settling short"
+        );
+    }
+}
