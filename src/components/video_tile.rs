@@ -31,7 +31,16 @@ pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
     // Another member's level comes from the connection's receivers, which the browser measures anyway;
     // a Web Audio graph per remote stream would cost an audio source each on a page with up to seven.
     let level = if is_self {
-        use_audio_level(stream)
+        // The meter waits for the call to come together: it starts an audio context (a rendering
+        // thread that wakes a hundred times a second) and a timer on the main thread, on a page whose
+        // cores the connections being set up need.
+        use_audio_level(Signal::derive_local(move || {
+            if call.forming() {
+                None
+            } else {
+                stream.get()
+            }
+        }))
     } else {
         let id = id.clone();
         Signal::derive(move || (call.remote_level(&id) * REMOTE_LEVEL_SCALE).min(1.0))

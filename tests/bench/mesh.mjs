@@ -564,7 +564,16 @@ async function run(kind, n) {
         if (used >= 50) steps.set(`CPU ms: ${key}`, [used]);
       }
     }
-    return { ms: Math.max(...ready) - start, connection: median(connected.map((t) => t - start)), steps };
+    const pagesReady = ready.map((t) => t - start);
+    if (TRACE) {
+      // The slowest page's own milestones, to see which connection held it back.
+      const slowest = pages[ready.indexOf(Math.max(...ready))];
+      const marks = (await slowest.page.evaluate(() => window.__trace))
+        .filter(([t, what]) => t >= start - 5_000 && /connection connected|ice connected|video track unmuted|loadeddata|setRemoteDescription\(answer\) done|setRemoteDescription\(offer\) done/.test(what))
+        .map(([t, what]) => `${t - start} ${what}`);
+      console.log(`  slowest page (p${ready.indexOf(Math.max(...ready))}): ${marks.join('; ')}`);
+    }
+    return { ms: Math.max(...ready) - start, connection: median(connected.map((t) => t - start)), steps, pagesReady };
   } finally {
     for (const p of pages) await p.context.close().catch(() => {});
   }
@@ -580,7 +589,7 @@ try {
       // Rotate which goes first, so none always runs on a warmer machine.
       const order = KINDS.map((_, i) => KINDS[(i + r + 1) % KINDS.length]);
       for (const kind of order) {
-        const { ms, connection, steps } = await run(kind, n);
+        const { ms, connection, steps, pagesReady } = await run(kind, n);
         if (TRACE) {
           if (!traces.has(kind.label)) traces.set(kind.label, new Map());
           for (const [what, ts] of steps) {
@@ -591,7 +600,7 @@ try {
         }
         times.get(kind.label).push(ms);
         connections.get(kind.label).push(connection);
-        console.log(`N=${n} run ${r} ${kind.label.padEnd(5)} ${ms} ms (median connection ${connection} ms)`);
+        console.log(`N=${n} run ${r} ${kind.label.padEnd(5)} ${ms} ms (median connection ${connection} ms; pages p0… ready at ${pagesReady.join(', ')} ms)`);
       }
     }
     const plain = median(times.get('plain'));
