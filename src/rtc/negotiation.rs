@@ -479,6 +479,8 @@ impl Negotiator {
     fn classify(&self, candidate: &Candidate) -> Fate {
         match candidate.username_fragment.as_deref() {
             Some(ufrag) if self.stale_ufrags.iter().any(|s| s == ufrag) => Fate::Drop,
+            // A description being applied may start a new ICE generation: its fate is known after.
+            _ if self.pending_remote.is_some() => Fate::Wait,
             _ if !self.has_remote_description => Fate::Wait,
             Some(ufrag) if self.remote_ufrag.as_deref().is_some_and(|r| r != ufrag) => Fate::Wait,
             _ => Fate::Add,

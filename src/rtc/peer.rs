@@ -11,7 +11,9 @@
 //! negotiation steps ever interleave. The task waits for each call before the next, except
 //! `addIceCandidate`: the browser itself runs a connection's calls in the order they were made, and a wait
 //! per candidate would put a turn of the page's event loop before the next step (an answer waited for
-//! every candidate that came with the offer). Every listener is attached in [`Peer::new`], before any
+//! every candidate that came with the offer). For the same reason a candidate that arrives while a call is
+//! under way is handed over at once, unless other signals that came before it are still waiting (the
+//! negotiator keeps it while a remote description is being applied). Every listener is attached in [`Peer::new`], before any
 //! call that could fire it (`track` fires inside `setRemoteDescription`). Dropping the `Peer` removes
 //! every listener, stops the restart timer, closes the connection and ends the task and the event stream.
 
@@ -678,20 +680,56 @@ async fn run(
     send: Rc<dyn Fn(Signal)>,
     separate_steps: bool,
 ) {
-    while let Some(input) = inputs.next().await {
+    // Inputs that arrived while an operation was under way, in order.
+    let mut waiting: VecDeque<Input> = VecDeque::new();
+    let mut closed = false;
+    loop {
+        let input = match waiting.pop_front() {
+            Some(input) => input,
+            None if closed => return,
+            None => match inputs.next().await {
+                Some(input) => input,
+                None => return,
+            },
+        };
         let Some(strong) = shared.upgrade() else {
             return;
         };
         let mut todo: VecDeque<Action> = strong.borrow_mut().negotiator.handle(input).into();
         drop(strong);
         while let Some(action) = todo.pop_front() {
-            let outcome = match action {
-                Action::CreateOffer { ice_restart: false } | Action::CreateAnswer
-                    if !separate_steps =>
-                {
-                    make_and_apply(&pc).await
+            let operation = async {
+                match action {
+                    Action::CreateOffer { ice_restart: false } | Action::CreateAnswer
+                        if !separate_steps =>
+                    {
+                        make_and_apply(&pc).await
+                    }
+                    action => perform(&pc, &shared, &send, action).await,
                 }
-                action => perform(&pc, &shared, &send, action).await,
+            };
+            let mut operation = std::pin::pin!(operation);
+            // While the browser works on the operation, a candidate that arrives goes to it at once
+            // (the browser queues `addIceCandidate` behind the operation), unless inputs that came
+            // before it are waiting: candidates are what ICE needs to start checking, and a round trip
+            // through this loop after each operation costs a main-thread turn on a busy page.
+            let outcome = loop {
+                if closed {
+                    break operation.await;
+                }
+                match futures::future::select(operation.as_mut(), inputs.next()).await {
+                    futures::future::Either::Left((outcome, _)) => break outcome,
+                    futures::future::Either::Right((Some(input), _)) => {
+                        if waiting.is_empty()
+                            && matches!(input, Input::SignalReceived(Signal::Candidate(_)))
+                        {
+                            todo.extend(hand_over_candidate(&pc, &shared, input));
+                        } else {
+                            waiting.push_back(input);
+                        }
+                    }
+                    futures::future::Either::Right((None, _)) => closed = true,
+                }
             };
             let Some(strong) = shared.upgrade() else {
                 return;
@@ -705,6 +743,28 @@ async fn run(
             }
         }
     }
+}
+
+/// Feeds a received candidate to the negotiator while an operation is under way and carries out what it
+/// decides now (add it, or note that it waits or was dropped); returns anything else for the loop.
+fn hand_over_candidate(
+    pc: &RtcPeerConnection,
+    shared: &Weak<RefCell<Shared>>,
+    input: Input,
+) -> Vec<Action> {
+    let Some(strong) = shared.upgrade() else {
+        return Vec::new();
+    };
+    let actions = strong.borrow_mut().negotiator.handle(input);
+    let mut rest = Vec::new();
+    for action in actions {
+        match action {
+            Action::AddCandidate(candidate) => add_candidate(pc, shared, candidate),
+            Action::Note(note) => strong.borrow().emit(PeerEvent::Negotiation(note)),
+            other => rest.push(other),
+        }
+    }
+    rest
 }
 
 /// What one action led to: events to report and the input to feed back.

@@ -329,6 +329,54 @@ fn candidates_that_arrive_before_the_description_are_not_lost() {
     assert_eq!(b.neg.buffered_candidates(), 0);
 }
 
+/// The glue hands over candidates that arrive while an operation is under way (the browser queues
+/// `addIceCandidate` behind it). One that arrives while a remote description is being applied waits for it.
+#[test]
+fn a_candidate_during_a_remote_description_waits_for_it() {
+    let mut a = Side::new("a", true);
+    let mut b = Side::new("b", false);
+    a.input(Input::NegotiationNeeded);
+    while !a.todo.is_empty() {
+        let out = a.step();
+        b.inbox.extend(out);
+    }
+    let offer = b.inbox.pop_front().expect("the offer");
+    b.input(Input::SignalReceived(offer));
+    assert!(matches!(b.todo[0], Action::SetRemoteDescription(_)));
+    // The candidate arrives before the browser has applied the offer.
+    let candidate = b.inbox.pop_front().expect("its candidate");
+    b.input(Input::SignalReceived(candidate));
+    assert_eq!(b.neg.buffered_candidates(), 1);
+    progress(&mut a, &mut b);
+    assert_connected(&a, &b);
+    assert_eq!(b.pc.added.len(), 1, "added once the offer was applied");
+}
+
+#[test]
+fn an_old_candidate_during_a_restart_offer_is_dropped_once_it_is_applied() {
+    let (mut a, mut b) = connected_pair();
+    let old_candidate = a.pc.candidate(4000);
+    a.input(Input::RestartIce);
+    while !a.todo.is_empty() {
+        let out = a.step();
+        b.inbox.extend(out);
+    }
+    let offer = b.inbox.pop_front().expect("the restart offer");
+    b.input(Input::SignalReceived(offer));
+    let added_before = b.pc.added.len();
+    // Under way: applying the offer with the new credentials. A late candidate of the old ones arrives.
+    b.input(Input::SignalReceived(Signal::Candidate(old_candidate)));
+    progress(&mut a, &mut b);
+    assert_connected(&a, &b);
+    assert!(b.notes.contains(&Note::StaleCandidateDropped));
+    assert!(
+        b.pc.added[added_before..]
+            .iter()
+            .all(|c| c.username_fragment.as_deref() == Some(a.pc.ufrag().as_str())),
+        "only candidates of the new generation were added"
+    );
+}
+
 #[test]
 fn ice_restart_renegotiates_with_new_credentials_and_drops_old_candidates() {
     let (mut a, mut b) = connected_pair();
