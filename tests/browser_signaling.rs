@@ -8,7 +8,9 @@
 
 use futures::{future, FutureExt, StreamExt};
 use gloo_timers::future::TimeoutFuture;
-use peerlab::signaling::{JoinRequest, SignalingClient, SignalingEvent, SignalingEvents, Welcome};
+use peerlab::signaling::{
+    JoinRequest, SignalingClient, SignalingEvent, SignalingEvents, WarmSocket, Welcome,
+};
 use peerlab_protocol::{LeaveReason, Payload};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -79,6 +81,62 @@ async fn welcome(events: &mut SignalingEvents) -> Result<Welcome, String> {
         _ => None,
     })
     .await
+}
+
+/// Waits until `warm` leaves `CONNECTING`; returns its state then.
+async fn settled(warm: &WarmSocket) -> Result<u16, String> {
+    for _ in 0..WAIT_MS / 10 {
+        if warm.ready_state() != web_sys::WebSocket::CONNECTING {
+            return Ok(warm.ready_state());
+        }
+        TimeoutFuture::new(10).await;
+    }
+    Err(format!(
+        "the socket to {} never opened or failed",
+        warm.url()
+    ))
+}
+
+#[wasm_bindgen_test]
+async fn a_join_on_a_socket_opened_earlier_leaves_at_once() -> TestResult {
+    let room = random_room();
+    let warm = WarmSocket::open(RELAY).map_err(|e| e.to_string())?;
+    assert_eq!(settled(&warm).await?, web_sys::WebSocket::OPEN);
+    // Some time in the lobby, well within the relay's join timeout.
+    TimeoutFuture::new(200).await;
+    let socket = warm.take_for(RELAY).ok_or("an open socket is usable")?;
+    let (_client, mut events) = SignalingClient::connect_on(
+        socket,
+        JoinRequest {
+            room: room.clone(),
+            name: "Ada".to_owned(),
+            token: None,
+            resume: None,
+        },
+    );
+    expect(&mut events, "connected", |event| {
+        matches!(event, SignalingEvent::Connected).then_some(())
+    })
+    .await?;
+    let welcome = welcome(&mut events).await?;
+    assert_eq!(welcome.room, room);
+    assert_eq!(welcome.name, "Ada");
+    Ok(())
+}
+
+#[wasm_bindgen_test]
+async fn a_socket_that_failed_or_leads_elsewhere_is_not_used() -> TestResult {
+    let warm = WarmSocket::open(RELAY).map_err(|e| e.to_string())?;
+    settled(&warm).await?;
+    assert!(
+        warm.take_for("ws://127.0.0.1:9/ws").is_none(),
+        "a socket to another relay"
+    );
+    // Nothing listens on port 9 in the test namespace: the socket fails, and a join opens a new one.
+    let failed = WarmSocket::open("ws://127.0.0.1:9/ws").map_err(|e| e.to_string())?;
+    assert_eq!(settled(&failed).await?, web_sys::WebSocket::CLOSED);
+    assert!(failed.take_for("ws://127.0.0.1:9/ws").is_none());
+    Ok(())
 }
 
 #[wasm_bindgen_test]

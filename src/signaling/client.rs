@@ -61,6 +61,15 @@ impl SignalingClient {
         request: JoinRequest,
     ) -> Result<(SignalingClient, SignalingEvents), AppError> {
         let socket = WebSocket::new(url).map_err(|err| AppError::connect(url, &err))?;
+        Ok(Self::connect_on(socket, request))
+    }
+
+    /// Like [`SignalingClient::connect`], on a socket opened earlier ([`WarmSocket`]): if it is open
+    /// already, the join is sent now.
+    pub fn connect_on(
+        socket: WebSocket,
+        request: JoinRequest,
+    ) -> (SignalingClient, SignalingEvents) {
         let (events, receiver) = mpsc::unbounded();
         let shared = Rc::new(RefCell::new(Shared {
             session: Session::new(request),
@@ -107,6 +116,11 @@ impl SignalingClient {
         socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         socket.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        if socket.ready_state() == WebSocket::OPEN {
+            // Its `open` event has been and gone.
+            let actions = shared.borrow_mut().session.on_open();
+            perform(&shared, &socket, actions);
+        }
 
         let client = SignalingClient {
             socket,
@@ -116,7 +130,7 @@ impl SignalingClient {
             _on_error: on_error,
             _on_close: on_close,
         };
-        Ok((client, receiver))
+        (client, receiver)
     }
 
     /// What this client joined with; a reconnect would join with the same (including renames).
@@ -165,6 +179,58 @@ impl Drop for SignalingClient {
             .close_with_code_and_reason(NORMAL_CLOSURE, "client left");
         // The closures are freed when the fields drop, right after this, once the socket no longer refers
         // to them.
+    }
+}
+
+/// A socket to the relay opened before the person joins (while they choose devices and a name), so that
+/// joining costs one message instead of a connection. It carries nothing until a [`SignalingClient`] takes
+/// it; dropped unused, it closes. The relay closes a socket that does not join within its join timeout
+/// (30 s by default); a join after that opens a new one.
+pub struct WarmSocket {
+    socket: Option<WebSocket>,
+    url: String,
+}
+
+impl WarmSocket {
+    pub fn open(url: &str) -> Result<WarmSocket, AppError> {
+        let socket = WebSocket::new(url).map_err(|err| AppError::connect(url, &err))?;
+        Ok(WarmSocket {
+            socket: Some(socket),
+            url: url.to_owned(),
+        })
+    }
+
+    /// Where the socket leads.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The socket's `readyState` (`WebSocket::CONNECTING`, `OPEN`, `CLOSING`, `CLOSED`).
+    pub fn ready_state(&self) -> u16 {
+        self.socket
+            .as_ref()
+            .map_or(WebSocket::CLOSED, WebSocket::ready_state)
+    }
+
+    /// The socket, if it leads to `url` and is open or opening.
+    pub fn take_for(mut self, url: &str) -> Option<WebSocket> {
+        let usable = self.url == url
+            && self.socket.as_ref().is_some_and(|s| {
+                matches!(s.ready_state(), WebSocket::CONNECTING | WebSocket::OPEN)
+            });
+        if usable {
+            self.socket.take()
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for WarmSocket {
+    fn drop(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            let _ = socket.close_with_code_and_reason(NORMAL_CLOSURE, "not used");
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use leptos::task::spawn_local;
 use peerlab_protocol::{validate_name, Payload, PeerId};
 
 use super::backoff::{should_reconnect, Backoff};
-use super::client::SignalingClient;
+use super::client::{SignalingClient, SignalingEvents, WarmSocket};
 use super::log::{Direction, SignalLog};
 use super::roster::{ConnectionState, Roster};
 use super::session::{JoinRequest, SignalingEvent};
@@ -43,6 +43,8 @@ pub struct RelayRoom {
     generation: StoredValue<u64>,
     /// The configuration, awaited before connecting; absent when a component is mounted on its own.
     config: Option<AppConfig>,
+    /// A socket opened when the page came up, for the first join to use.
+    warm: StoredValue<Option<WarmSocket>, LocalStorage>,
 }
 
 /// Gives the calling component a room on the relay; the connection ends with the component. `token` is
@@ -63,7 +65,22 @@ pub fn use_relay_room(room: String, token: Option<String>) -> RelayRoom {
         resume: StoredValue::new(None),
         generation: StoredValue::new(0),
         config: use_context::<AppConfig>(),
+        warm: StoredValue::new_local(None),
     };
+    // In the app (not a component mounted on its own), the relay connection is made while the person
+    // gets ready, so the join is one message.
+    if handle.config.is_some() {
+        spawn_local(async move {
+            if let Ok(url) = handle.relay_url().await {
+                if let Ok(socket) = WarmSocket::open(&url) {
+                    // Refused once the component is gone (the socket then closes) or after a join.
+                    if handle.generation.try_get_value() == Some(0) {
+                        handle.warm.try_set_value(Some(socket));
+                    }
+                }
+            }
+        });
+    }
     if let Some(RelayStatus(status)) = use_context::<RelayStatus>() {
         let roster = handle.roster;
         Effect::new(move |_| {
@@ -73,7 +90,10 @@ pub fn use_relay_room(room: String, token: Option<String>) -> RelayRoom {
         });
         on_cleanup(move || status.set(ConnectionState::Idle));
     }
-    on_cleanup(move || handle.drop_client());
+    on_cleanup(move || {
+        handle.drop_client();
+        handle.warm.try_update_value(Option::take);
+    });
     handle
 }
 
@@ -135,8 +155,18 @@ impl RelayRoom {
             token: self.token.get_value(),
             resume: None,
         };
+        // With a warm socket, the join leaves now, before the page rebuilds itself for the call.
+        let first = self
+            .warm
+            .try_update_value(Option::take)
+            .flatten()
+            .and_then(|warm| {
+                let url = warm.url().to_owned();
+                let socket = warm.take_for(&url)?;
+                Some((url, SignalingClient::connect_on(socket, request.clone())))
+            });
         let this = *self;
-        spawn_local(async move { this.run(generation, request).await });
+        spawn_local(async move { this.run(generation, request, first).await });
     }
 
     /// Renames this client in the room, or just remembers the name when not joined.
@@ -186,15 +216,30 @@ impl RelayRoom {
         });
     }
 
-    async fn run(self, generation: u64, mut request: JoinRequest) {
+    /// The relay's WebSocket URL for this page, once the configuration is loaded.
+    async fn relay_url(self) -> Result<String, crate::error::ConfigError> {
         let config = match self.config {
             Some(AppConfig(resource)) => resource.await,
             None => Ok(Default::default()),
         };
+        config.and_then(|config| relay_url_for_this_page(&config))
+    }
+
+    /// The connection's life from a join: `first` is a client already joining on a warm socket.
+    async fn run(
+        self,
+        generation: u64,
+        mut request: JoinRequest,
+        first: Option<(String, (SignalingClient, SignalingEvents))>,
+    ) {
+        let (url, mut first) = match first {
+            Some((url, client)) => (Ok(url), Some(client)),
+            None => (self.relay_url().await, None),
+        };
         if !self.is_current(generation) {
             return;
         }
-        let url = match config.and_then(|config| relay_url_for_this_page(&config)) {
+        let url = match url {
             Ok(url) => url,
             Err(err) => {
                 self.roster.try_update(|r| r.fail(&err.into()));
@@ -204,7 +249,7 @@ impl RelayRoom {
         let mut backoff = Backoff::default();
         loop {
             let Some(code) = self
-                .connect_once(generation, &url, &request, &mut backoff)
+                .connect_once(generation, &url, &request, &mut backoff, first.take())
                 .await
             else {
                 return;
@@ -245,8 +290,13 @@ impl RelayRoom {
         url: &str,
         request: &JoinRequest,
         backoff: &mut Backoff,
+        joining: Option<(SignalingClient, SignalingEvents)>,
     ) -> Option<u16> {
-        let (client, mut events) = match SignalingClient::connect(url, request.clone()) {
+        let connected = match joining {
+            Some(pair) => Ok(pair),
+            None => SignalingClient::connect(url, request.clone()),
+        };
+        let (client, mut events) = match connected {
             Ok(pair) => pair,
             Err(err) => {
                 self.roster.try_update(|r| r.fail(&err));

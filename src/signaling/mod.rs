@@ -22,7 +22,7 @@ pub mod log;
 pub mod roster;
 pub mod session;
 
-pub use client::{SignalingClient, SignalingEvents};
+pub use client::{SignalingClient, SignalingEvents, WarmSocket};
 pub use hook::{use_relay_room, RelayRoom};
 pub use log::{Direction, LogEntry, SignalLog};
 pub use roster::{ConnectionState, Problem, Roster};
