@@ -232,6 +232,14 @@ fn progress(a: &mut Side, b: &mut Side) {
     panic!("negotiation did not settle");
 }
 
+/// Carries out everything `from` has to do, leaving what it sends in `to`'s inbox, unread.
+fn act_alone(from: &mut Side, to: &mut Side) {
+    while !from.todo.is_empty() {
+        let out = from.step();
+        to.inbox.extend(out);
+    }
+}
+
 fn assert_connected(a: &Side, b: &Side) {
     assert_eq!(a.pc.state, SignalingState::Stable);
     assert_eq!(b.pc.state, SignalingState::Stable);
@@ -309,10 +317,7 @@ fn candidates_that_arrive_before_the_description_are_not_lost() {
     let mut a = Side::new("a", true);
     let mut b = Side::new("b", false);
     a.input(Input::NegotiationNeeded);
-    while !a.todo.is_empty() {
-        let out = a.step();
-        b.inbox.extend(out);
-    }
+    act_alone(&mut a, &mut b);
     // On the wire: the offer, then its candidate. Deliver them the other way round.
     assert!(matches!(b.inbox[0], Signal::Description(_)));
     assert!(matches!(b.inbox[1], Signal::Candidate(_)));
@@ -336,10 +341,7 @@ fn a_candidate_during_a_remote_description_waits_for_it() {
     let mut a = Side::new("a", true);
     let mut b = Side::new("b", false);
     a.input(Input::NegotiationNeeded);
-    while !a.todo.is_empty() {
-        let out = a.step();
-        b.inbox.extend(out);
-    }
+    act_alone(&mut a, &mut b);
     let offer = b.inbox.pop_front().expect("the offer");
     b.input(Input::SignalReceived(offer));
     assert!(matches!(b.todo[0], Action::SetRemoteDescription(_)));
@@ -357,10 +359,7 @@ fn an_old_candidate_during_a_restart_offer_is_dropped_once_it_is_applied() {
     let (mut a, mut b) = connected_pair();
     let old_candidate = a.pc.candidate(4000);
     a.input(Input::RestartIce);
-    while !a.todo.is_empty() {
-        let out = a.step();
-        b.inbox.extend(out);
-    }
+    act_alone(&mut a, &mut b);
     let offer = b.inbox.pop_front().expect("the restart offer");
     b.input(Input::SignalReceived(offer));
     let added_before = b.pc.added.len();
