@@ -207,9 +207,9 @@ impl CallHandle {
 
     /// Whether the call is still coming together (connections being set up, members announced and not
     /// yet connected or their media not yet arrived, and a few seconds after; see `room::forming`),
-    /// updated with every speaking-light reading. Reactive. The
-    /// tiles keep their speaking lights still meanwhile: every change is a rendering pass, and the pages
-    /// wait for a core for each one while the machine encodes and decodes video.
+    /// updated with every speaking-light reading. Reactive. The tiles keep their speaking lights still
+    /// meanwhile: every change is a rendering pass, and the pages wait for a core for each one while the
+    /// machine encodes and decodes video.
     pub fn forming(&self) -> bool {
         self.forming.try_get().unwrap_or(false)
     }
@@ -765,11 +765,11 @@ impl Runtime {
 
     /// Whether the call is still coming together: a connection is being set up, a member the relay
     /// announced has none yet (its offer is on the way), or a connection is up and its media has not
-    /// arrived (the page is about to start that member's player). The synchronous browser calls that read senders
-    /// and receivers (`getParameters`, `getSynchronizationSources`) wait on the WebRTC threads, which are
-    /// busiest then: measured at N = 6, they held each page's main thread for about a second in all and
-    /// delayed the negotiation behind it. It lasts `SETTLE_MS` longer and at most `MAX_FORMING_MS`
-    /// (`room::forming`).
+    /// arrived (the page is about to start that member's player). The synchronous browser calls that
+    /// read senders and receivers (`getParameters`, `getSynchronizationSources`) wait on the WebRTC
+    /// threads, which are busiest then: measured at N = 6, they held each page's main thread for about
+    /// a second in all and delayed the negotiation behind it. It lasts `SETTLE_MS` longer and at most
+    /// `MAX_FORMING_MS` (`room::forming`).
     fn forming(&self) -> bool {
         self.note_arrivals();
         let connecting = self.mesh.rows().with_untracked(|rows| {

@@ -13,9 +13,10 @@
 //! per candidate would put a turn of the page's event loop before the next step (an answer waited for
 //! every candidate that came with the offer). For the same reason a candidate that arrives while a call is
 //! under way is handed over at once, unless other signals that came before it are still waiting (the
-//! negotiator keeps it while a remote description is being applied). Every listener is attached in [`Peer::new`], before any
-//! call that could fire it (`track` fires inside `setRemoteDescription`). Dropping the `Peer` removes
-//! every listener, stops the restart timer, closes the connection and ends the task and the event stream.
+//! negotiator keeps it while a remote description is being applied). Every listener is attached in
+//! [`Peer::new`], before any call that could fire it (`track` fires inside `setRemoteDescription`).
+//! Dropping the `Peer` removes every listener, stops the restart timer, closes the connection and ends
+//! the task and the event stream.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;

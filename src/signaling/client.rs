@@ -192,6 +192,7 @@ pub struct WarmSocket {
 }
 
 impl WarmSocket {
+    /// Starts connecting to `url`; fails only when the browser refuses the URL outright.
     pub fn open(url: &str) -> Result<WarmSocket, AppError> {
         let socket = WebSocket::new(url).map_err(|err| AppError::connect(url, &err))?;
         Ok(WarmSocket {
