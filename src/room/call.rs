@@ -228,6 +228,14 @@ impl CallHandle {
         if let Some(rt) = self.rt() {
             rt.s.problem.set(None);
             rt.s.active.set(true);
+            // Joining starts the call coming together (until the welcome says who is there, and for a
+            // moment after): the tiles built now wait for it before starting what can wait, such as
+            // this client's level meter and its audio context.
+            rt.state
+                .borrow_mut()
+                .forming
+                .update(true, js_sys::Date::now());
+            rt.s.forming.set(true);
             rt.relay.join(name);
         }
     }
