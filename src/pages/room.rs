@@ -124,12 +124,27 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
     let view_mode = Memo::new(move |_| {
         if let Some(capacity) = full() {
             RoomView::Full(capacity)
-        } else if call.active().get() && roster.with(|r| r.state != ConnectionState::Refused) {
+        } else if call.active().get()
+            && call.welcomed().get()
+            && roster.with(|r| r.state != ConnectionState::Refused)
+        {
             RoomView::InCall
         } else {
             RoomView::Lobby
         }
     });
+    // Joined but not yet welcomed: the lobby stays (its button says so) until the relay answers; a
+    // refusal or a closed connection lets the person try again.
+    let joining = move || {
+        call.active().get()
+            && !call.welcomed().get()
+            && roster.with(|r| {
+                !matches!(
+                    r.state,
+                    ConnectionState::Refused | ConnectionState::Closed { .. }
+                )
+            })
+    };
     let join = move || call.join(&name.get_untracked());
     let on_join = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -223,9 +238,12 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                                 <button
                                     type="submit"
                                     data-testid="room-join"
-                                    disabled=move || media.status().get() == MediaStatus::Opening
+                                    aria-busy=move || joining().to_string()
+                                    disabled=move || {
+                                        joining() || media.status().get() == MediaStatus::Opening
+                                    }
                                 >
-                                    "Join call"
+                                    {move || if joining() { "Joining…" } else { "Join call" }}
                                 </button>
                             </form>
                         </section>

@@ -63,6 +63,8 @@ pub struct CallHandle {
     forming: RwSignal<bool>,
     /// Whether this page is in the call (joined, not left).
     active: RwSignal<bool>,
+    /// Whether the relay welcomed this page since its join (`CallHandle::welcomed`).
+    welcomed: RwSignal<bool>,
     /// The last problem of the call itself (screen share refused, send failed), for the page.
     problem: RwSignal<Option<String>>,
     media: MediaHandle,
@@ -86,6 +88,7 @@ pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
         levels: RwSignal::new(HashMap::new()),
         forming: RwSignal::new(false),
         active: RwSignal::new(false),
+        welcomed: RwSignal::new(false),
         problem: RwSignal::new(None),
     };
     let runtime = Rc::new(Runtime {
@@ -153,6 +156,7 @@ pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
         levels: handle_signals.levels,
         forming: handle_signals.forming,
         active: handle_signals.active,
+        welcomed: handle_signals.welcomed,
         problem: handle_signals.problem,
         media,
         runtime: stored,
@@ -175,6 +179,14 @@ impl CallHandle {
 
     pub fn active(&self) -> ReadSignal<bool> {
         self.active.read_only()
+    }
+
+    /// Whether the relay has welcomed this client into the call since the last join: the page shows
+    /// the call view from then on (through relay restarts too) until the call ends. Set a task after
+    /// the welcome, so the connections the welcome starts send their offers before the page builds the
+    /// view (docs/BENCHMARKS.md, mesh set-up, sixth round). Reactive.
+    pub fn welcomed(&self) -> ReadSignal<bool> {
+        self.welcomed.read_only()
     }
 
     pub fn problem(&self) -> ReadSignal<Option<String>> {
@@ -236,6 +248,8 @@ impl CallHandle {
                 .forming
                 .update(true, js_sys::Date::now());
             rt.s.forming.set(true);
+            rt.s.welcomed.set(false);
+            rt.state.borrow_mut().joins += 1;
             rt.relay.join(name);
         }
     }
@@ -298,6 +312,7 @@ struct Signals {
     levels: RwSignal<HashMap<PeerId, f64>>,
     forming: RwSignal<bool>,
     active: RwSignal<bool>,
+    welcomed: RwSignal<bool>,
     problem: RwSignal<Option<String>>,
 }
 
@@ -328,6 +343,8 @@ struct State {
     sent: HashMap<&'static str, String>,
     /// Whether the call is coming together, from the readings so far.
     forming: Forming,
+    /// Joins so far, so a welcome's deferred effect belongs to the join it answers.
+    joins: u64,
 }
 
 struct Runtime {
@@ -358,6 +375,8 @@ impl Runtime {
     /// Closes every peer and channel and stops a shared screen; the page goes back to the lobby view.
     fn end_call(&self) {
         let state = std::mem::take(&mut *self.state.borrow_mut());
+        // The count of joins outlives the call, so a welcome's deferred effect cannot reach the next.
+        self.state.borrow_mut().joins = state.joins;
         if let Some(screen) = &state.screen {
             stop_stream(&screen.stream);
         }
@@ -371,6 +390,7 @@ impl Runtime {
         self.s.levels.try_set(HashMap::new());
         self.s.forming.try_set(false);
         self.s.active.try_set(false);
+        self.s.welcomed.try_set(false);
     }
 
     fn name_of(&self, peer: &PeerId) -> String {
@@ -409,6 +429,7 @@ impl Runtime {
                 }
                 self.broadcast_state();
                 self.apply_caps();
+                self.show_call();
             }
             SignalingEvent::MemberJoined(m) => self.s.participants.update(|p| p.joined(m)),
             SignalingEvent::MemberRenamed { id, name } => {
@@ -420,6 +441,24 @@ impl Runtime {
             }
             _ => {}
         }
+    }
+
+    /// Marks the call welcomed, in a task after this one: the peers just made have queued their
+    /// `negotiationneeded` tasks, which then run first and hand the offers to the browser's WebRTC
+    /// threads before the main thread builds the call view (about 85 ms of a busy page's time).
+    fn show_call(self: &Rc<Self>) {
+        if self.s.welcomed.get_untracked() {
+            return;
+        }
+        let joins = self.state.borrow().joins;
+        let weak = Rc::downgrade(self);
+        spawn_local(async move {
+            TimeoutFuture::new(0).await;
+            let Some(rt) = weak.upgrade() else { return };
+            if rt.state.borrow().joins == joins && rt.s.active.get_untracked() {
+                rt.s.welcomed.try_set(true);
+            }
+        });
     }
 
     fn on_mesh(self: &Rc<Self>, event: MeshEvent) {

@@ -4,7 +4,8 @@
 // screen replaces the camera's track on the others' tiles (the picture changes shape) and stopping it
 // restores the camera; room chat reaches everyone; the bitrate cap follows the number of peers; a member
 // who leaves (button or closed tab) disappears from the others; a fifth member of a room for four gets
-// the "room is full" page; and a relay restart does not end a call. Saves target/screenshots/room.png
+// the "room is full" page; a relay restart does not end a call; and a join while the relay is down waits
+// in the lobby until the relay is back. Saves target/screenshots/room.png
 // (four participants).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -247,6 +248,33 @@ test('the relay restarts mid-call: video keeps flowing, everyone keeps their id,
     assert.deepEqual(unexpected, [], 'only the expected connection errors while the relay was down');
   } finally {
     for (const who of people) await who.context.close().catch(() => {});
+    await relay.stop();
+  }
+});
+
+test('a join while the relay is down waits in the lobby, says so, and enters the call once the relay is back', async () => {
+  const relay = await startRelay();
+  const room = unique('down');
+  let who;
+  try {
+    who = await openRoom(relay.base, room, unique('Ada'), { join: false });
+    await relay.kill();
+    await clickJoin(who);
+    // No call view without a welcome: the lobby stays, its button busy and disabled.
+    const joining = who.page.getByRole('button', { name: 'Joining…' });
+    await joining.waitFor({ timeout: WAIT });
+    assert.equal(await joining.isDisabled(), true);
+    assert.equal(await joining.getAttribute('aria-busy'), 'true');
+    await who.page.waitForTimeout(1_000);
+    assert.equal(await who.page.locator('[data-testid="tile"]').count(), 0);
+    assert.equal(await who.page.getByRole('button', { name: 'Joining…' }).count(), 1, 'still waiting for the relay');
+
+    await relay.start();
+    await waitSelfTile(who);
+    assert.equal(await who.page.getByTestId('room-join').count(), 0, 'the lobby is gone once welcomed');
+    await who.page.locator('[data-testid="connection-state"][data-state="joined"]').waitFor({ timeout: WAIT });
+  } finally {
+    await who?.context.close().catch(() => {});
     await relay.stop();
   }
 });
