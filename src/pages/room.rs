@@ -245,6 +245,18 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                                 >
                                     {move || if joining() { "Joining…" } else { "Join call" }}
                                 </button>
+                                <Show when=joining>
+                                    <button
+                                        type="button"
+                                        data-testid="room-cancel-join"
+                                        on:click=move |_| call.leave()
+                                    >
+                                        "Cancel"
+                                    </button>
+                                    <p class="hint" role="status" data-testid="room-join-status">
+                                        {move || roster.with(|r| r.state.label())}
+                                    </p>
+                                </Show>
                             </form>
                         </section>
                     }

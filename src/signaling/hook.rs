@@ -50,10 +50,11 @@ pub struct RelayRoom {
 /// Gives the calling component a room on the relay; the connection ends with the component. `token` is
 /// the room link's join token, sent with every join (a relay that does not protect rooms ignores it).
 ///
-/// Once joined, a dropped connection is re-established by itself: exponential backoff with jitter
+/// A dropped connection is re-established by itself: exponential backoff with jitter
 /// ([`super::backoff`]), and the join carries the last welcome's resume token so the relay gives back the
-/// same peer id within its grace period. Only [`RelayRoom::leave`], a refused join, or the component's end
-/// stop it.
+/// same peer id within its grace period. A join that cannot reach the relay at all keeps trying the same
+/// way (the roster says the relay cannot be reached). Only [`RelayRoom::leave`], a refused join, or the
+/// component's end stop it.
 pub fn use_relay_room(room: String, token: Option<String>) -> RelayRoom {
     let handle = RelayRoom {
         room: StoredValue::new(room.clone()),
@@ -306,11 +307,6 @@ impl RelayRoom {
         if self.client.try_set_value(Some(client)).is_some() {
             return None;
         }
-        let reconnecting = || {
-            self.roster
-                .try_with(|r| matches!(r.state, ConnectionState::Reconnecting { .. }))
-                .unwrap_or(false)
-        };
         while let Some(event) = events.next().await {
             if !self.is_current(generation) {
                 return None;
@@ -326,19 +322,16 @@ impl RelayRoom {
                         .roster
                         .try_with(|r| r.state == ConnectionState::Refused)
                         .unwrap_or(true);
-                    // Only a connection that was up (or is being re-made) comes back by itself; a first
-                    // attempt that cannot reach the relay says so and waits for the person.
-                    let was_up = reconnecting()
-                        || self
-                            .roster
-                            .try_with(|r| r.self_id.is_some())
-                            .unwrap_or(false);
-                    if was_up && should_reconnect(*code, refused) {
+                    // A connection that was up comes back by itself, and so does a join the person asked
+                    // for that cannot reach the relay yet (a relay restarting, a network blip): the
+                    // status says which, and leaving stops the attempts.
+                    if should_reconnect(*code, refused) {
                         return Some(*code);
                     }
                 }
-                // While reconnecting, each failed attempt's socket error is expected, not news.
-                SignalingEvent::Failure(AppError::Socket) if reconnecting() => continue,
+                // A socket error is always followed by its close, which schedules the next attempt and
+                // says so; the error itself is not news (the inspector still lists it).
+                SignalingEvent::Failure(AppError::Socket) => continue,
                 _ => {}
             }
             let refused = self.roster.try_update(|r| {

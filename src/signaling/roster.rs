@@ -28,9 +28,14 @@ pub enum ConnectionState {
     Refused,
     /// The connection ended.
     Closed { code: u16, reason: String },
-    /// The connection dropped; the next attempt starts after `delay_ms`. Peer-to-peer connections keep
-    /// working meanwhile, and the member list shown is the last one known.
-    Reconnecting { attempt: u32, delay_ms: u32 },
+    /// The connection dropped (or, with `joined_before` false, a join could not reach the relay); the next
+    /// attempt starts after `delay_ms`. Peer-to-peer connections keep working meanwhile, and the member
+    /// list shown is the last one known.
+    Reconnecting {
+        attempt: u32,
+        delay_ms: u32,
+        joined_before: bool,
+    },
 }
 
 impl ConnectionState {
@@ -48,8 +53,20 @@ impl ConnectionState {
             ConnectionState::Closed { code, reason } => {
                 format!("disconnected (code {code}: {reason})")
             }
-            ConnectionState::Reconnecting { attempt, delay_ms } => format!(
+            ConnectionState::Reconnecting {
+                attempt,
+                delay_ms,
+                joined_before: true,
+            } => format!(
                 "connection lost — reconnecting in {:.1} s (attempt {attempt})…",
+                f64::from(*delay_ms) / 1000.0
+            ),
+            ConnectionState::Reconnecting {
+                attempt,
+                delay_ms,
+                joined_before: false,
+            } => format!(
+                "the relay cannot be reached — trying again in {:.1} s (attempt {attempt})…",
                 f64::from(*delay_ms) / 1000.0
             ),
         }
@@ -144,14 +161,24 @@ impl Roster {
 
     /// The connection dropped and another attempt is scheduled. The members stay listed (greyed by the
     /// page) until the relay's next welcome replaces them: the people are most likely still there, and
-    /// peer-to-peer connections to them keep working.
+    /// peer-to-peer connections to them keep working. A join that has not reached the relay yet (no
+    /// welcome since the person asked) keeps trying the same way, and says that it is the relay that
+    /// cannot be reached rather than a connection that was lost.
     pub fn reconnecting(&mut self, attempt: u32, delay_ms: u32, code: u16) {
+        // The peer id outlives a drop (the resume asks for it back) and is forgotten by a fresh join.
+        let joined_before = self.self_id.is_some();
         if !matches!(self.state, ConnectionState::Reconnecting { .. }) {
-            self.log(format!(
-                "Lost the relay connection (code {code}); reconnecting"
-            ));
+            self.log(if joined_before {
+                format!("Lost the relay connection (code {code}); reconnecting")
+            } else {
+                format!("Could not reach the relay (code {code}); trying again")
+            });
         }
-        self.state = ConnectionState::Reconnecting { attempt, delay_ms };
+        self.state = ConnectionState::Reconnecting {
+            attempt,
+            delay_ms,
+            joined_before,
+        };
     }
 
     /// A problem found before or outside the socket (bad name, bad configuration).
@@ -378,5 +405,55 @@ mod tests {
         assert_eq!(lost, 1, "one line per outage, not per attempt");
         roster.apply(&SignalingEvent::Connected);
         assert_eq!(roster.state, ConnectionState::Joining);
+    }
+
+    #[test]
+    fn a_join_that_cannot_reach_the_relay_says_so_and_keeps_trying() {
+        let mut roster = Roster::new("lobby");
+        roster.start_connecting();
+        roster.reconnecting(1, 450, 1006);
+        roster.reconnecting(2, 800, 1006);
+        assert_eq!(
+            roster.state,
+            ConnectionState::Reconnecting {
+                attempt: 2,
+                delay_ms: 800,
+                joined_before: false
+            }
+        );
+        let label = roster.state.label();
+        assert!(label.contains("relay cannot be reached"), "{label}");
+        assert!(
+            label.contains("0.8 s") && label.contains("attempt 2"),
+            "{label}"
+        );
+        assert!(!label.contains("lost"), "nothing was lost yet: {label}");
+        let lines: Vec<_> = roster
+            .activity
+            .iter()
+            .filter(|l| l.contains("relay"))
+            .collect();
+        assert_eq!(
+            lines,
+            ["Could not reach the relay (code 1006); trying again"]
+        );
+
+        // Once it gets in, a later drop is a lost connection again.
+        let welcome = welcome_frame("p1", Vec::new(), 20_000);
+        let mut session = Session::new(JoinRequest {
+            room: "lobby".into(),
+            name: "Ada".into(),
+            token: None,
+            resume: None,
+        });
+        session.on_open();
+        for action in session.on_text(&welcome) {
+            if let Action::Emit(event) = action {
+                roster.apply(&event);
+            }
+        }
+        assert_eq!(roster.state, ConnectionState::Joined);
+        roster.reconnecting(1, 500, 1006);
+        assert!(roster.state.label().contains("connection lost"));
     }
 }

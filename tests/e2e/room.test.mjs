@@ -5,7 +5,7 @@
 // restores the camera; room chat reaches everyone; the bitrate cap follows the number of peers; a member
 // who leaves (button or closed tab) disappears from the others; a fifth member of a room for four gets
 // the "room is full" page; a relay restart does not end a call; and a join while the relay is down waits
-// in the lobby until the relay is back. Saves target/screenshots/room.png
+// in the lobby (saying so, and cancellable) until the relay is back. Saves target/screenshots/room.png
 // (four participants).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -252,27 +252,46 @@ test('the relay restarts mid-call: video keeps flowing, everyone keeps their id,
   }
 });
 
-test('a join while the relay is down waits in the lobby, says so, and enters the call once the relay is back', async () => {
+test('a join while the relay is down waits in the lobby, says so, can be cancelled, and enters the call once the relay is back', async () => {
   const relay = await startRelay();
   const room = unique('down');
   let who;
   try {
     who = await openRoom(relay.base, room, unique('Ada'), { join: false });
+    const { page } = who;
+    const joinStatus = page.getByTestId('room-join-status');
     await relay.kill();
     await clickJoin(who);
-    // No call view without a welcome: the lobby stays, its button busy and disabled.
-    const joining = who.page.getByRole('button', { name: 'Joining…' });
+    // No call view without a welcome: the lobby stays, its button busy and disabled, and it says why.
+    const joining = page.getByRole('button', { name: 'Joining…' });
     await joining.waitFor({ timeout: WAIT });
     assert.equal(await joining.isDisabled(), true);
     assert.equal(await joining.getAttribute('aria-busy'), 'true');
-    await who.page.waitForTimeout(1_000);
-    assert.equal(await who.page.locator('[data-testid="tile"]').count(), 0);
-    assert.equal(await who.page.getByRole('button', { name: 'Joining…' }).count(), 1, 'still waiting for the relay');
+    await page.getByText(/relay cannot be reached — trying again/).first().waitFor({ timeout: WAIT });
+    assert.match(await joinStatus.textContent(), /attempt \d+/);
 
+    // Cancel stops the attempts: with the relay back, the person stays in the lobby until they join.
+    await page.getByTestId('room-cancel-join').click();
+    const joinButton = page.getByRole('button', { name: 'Join call' });
+    await joinButton.waitFor({ timeout: WAIT });
+    assert.equal(await joinButton.isDisabled(), false);
+    assert.equal(await joinStatus.count(), 0);
+    await relay.start();
+    await page.waitForTimeout(3_000);
+    assert.equal(await page.locator('[data-testid="tile"]').count(), 0, 'a cancelled join does not go on by itself');
+    assert.equal(await page.getByTestId('room-join').textContent(), 'Join call');
+
+    // Joined again while the relay is away: it keeps trying, and gets in once the relay is back.
+    await relay.kill();
+    await clickJoin(who);
+    await joining.waitFor({ timeout: WAIT });
+    await page.getByText(/relay cannot be reached/).first().waitFor({ timeout: WAIT });
+    await page.waitForTimeout(1_000);
+    assert.equal(await page.locator('[data-testid="tile"]').count(), 0);
     await relay.start();
     await waitSelfTile(who);
-    assert.equal(await who.page.getByTestId('room-join').count(), 0, 'the lobby is gone once welcomed');
-    await who.page.locator('[data-testid="connection-state"][data-state="joined"]').waitFor({ timeout: WAIT });
+    assert.equal(await page.getByTestId('room-join').count(), 0, 'the lobby is gone once welcomed');
+    await page.locator('[data-testid="connection-state"][data-state="joined"]').waitFor({ timeout: WAIT });
   } finally {
     await who?.context.close().catch(() => {});
     await relay.stop();
