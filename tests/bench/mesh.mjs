@@ -31,9 +31,18 @@ for (const dist of DISTS.length ? DISTS : [null]) {
 }
 // Say what each relay serves, so a comparison can be checked to compare what it claims to.
 for (const relay of relays) console.log(`relay ${relay.base} serves ${relay.dist}`);
-const KINDS = DISTS.length
-  ? [...DISTS.map((dist, i) => ({ label: dist, app: true, base: relays[i].base })), { label: 'plain', app: false, base: relays[0].base }]
-  : [{ label: 'app', app: true, base: relays[0].base }, { label: 'plain', app: false, base: relays[0].base }];
+// MESH_PLAIN_CHANNELS=2 adds a second plain mesh whose connections also open that many negotiated data
+// channels (as the app's do: chat and control), to measure what they cost on their own.
+const PLAIN_CHANNELS = Number(process.env.MESH_PLAIN_CHANNELS ?? 0);
+const KINDS = [
+  ...(DISTS.length
+    ? DISTS.map((dist, i) => ({ label: dist, app: true, base: relays[i].base }))
+    : [{ label: 'app', app: true, base: relays[0].base }]),
+  { label: 'plain', app: false, base: relays[0].base, channels: 0 },
+  ...(PLAIN_CHANNELS > 0
+    ? [{ label: `plain+${PLAIN_CHANNELS}dc`, app: false, base: relays[0].base, channels: PLAIN_CHANNELS }]
+    : []),
+];
 const browser = await launch();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const unique = (name) => `${name}-${Math.random().toString(36).slice(2, 7)}`;
@@ -93,14 +102,14 @@ const PLAIN_READY = `
     return p.pc.connectionState === 'connected' && ${FRAME};
   });`;
 
-async function plainPage(base, room, name) {
+async function plainPage(base, room, name, channels = 0) {
   const context = await browser.newContext();
   await context.addInitScript(MARK_CONNECTIONS);
   if (TRACE) await context.addInitScript(TRACE_SCRIPT);
   if (SYNC) await context.addInitScript(SYNC_SCRIPT);
   const page = await context.newPage();
   await page.goto(`${base}/healthz`);
-  await page.evaluate(async ({ room, name, video }) => {
+  await page.evaluate(async ({ room, name, video, channels }) => {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
     // The same picture as the room page: this page's camera and every member's video in a grid that fills
     // the window, so both pay the same decoding, scaling and compositing.
@@ -150,6 +159,7 @@ async function plainPage(base, room, name) {
         }
       };
       for (const track of stream.getTracks()) pc.addTrack(track, stream);
+      p.channels = Array.from({ length: channels }, (_, i) => pc.createDataChannel(`dc${i}`, { negotiated: true, id: i }));
       return p;
     };
     ws.onmessage = async ({ data }) => {
@@ -186,7 +196,7 @@ async function plainPage(base, room, name) {
       ws.send(JSON.stringify({ type: 'join', version: 1, name, room }));
       return Date.now();
     };
-  }, { room, name, video: VIDEO });
+  }, { room, name, video: VIDEO, channels });
   await installWaiter(page, PLAIN_READY);
   return { context, page, join: () => page.evaluate(() => window.__join()) };
 }
@@ -474,7 +484,7 @@ async function run(kind, n) {
   const open = kind.app ? appPage : plainPage;
   const pages = [];
   try {
-    for (let i = 0; i < n; i++) pages.push(await open(kind.base, room, `p${i}`));
+    for (let i = 0; i < n; i++) pages.push(await open(kind.base, room, `p${i}`, kind.channels));
     if (TRACE) for (const p of pages) await p.page.evaluate(() => { window.__joinedAt = Date.now(); });
     const readies = pages.map((p) => p.page.evaluate((n) => window.__ready(n), n));
     if (CHROME_TRACE) await browser.startTracing(undefined, { categories: ['devtools.timeline', 'toplevel'] });
