@@ -50,7 +50,7 @@ pub enum AppError {
     Send(String),
     #[error("the relay sent a message this app does not understand ({0}); reload the page to get the current app")]
     BadFrame(String),
-    #[error("the connection to the relay failed; check that the relay is running and reachable, then join again")]
+    #[error("the connection to the relay failed; check that the relay is running and reachable (the app keeps trying by itself)")]
     Socket,
     #[error("not connected to the relay; join a room first")]
     NotConnected,

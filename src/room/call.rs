@@ -27,7 +27,7 @@ use web_sys::{MediaStream, MediaStreamTrack};
 use super::bitrate::video_cap_bps;
 use super::chat::RoomChat;
 use super::control::{self, Control, MediaState, CONTROL_CHANNEL_ID, CONTROL_CHANNEL_LABEL};
-use super::forming::Forming;
+use super::forming::{FirstOffers, Forming};
 use super::pacing::SPEAKING_LIGHTS;
 use super::participants::Participants;
 use super::quality::Quality;
@@ -182,9 +182,9 @@ impl CallHandle {
     }
 
     /// Whether the relay has welcomed this client into the call since the last join: the page shows
-    /// the call view from then on (through relay restarts too) until the call ends. Set a task after
-    /// the welcome, so the connections the welcome starts send their offers before the page builds the
-    /// view (docs/BENCHMARKS.md, mesh set-up, sixth round). Reactive.
+    /// the call view from then on (through relay restarts too) until the call ends. Set once the
+    /// connections the welcome starts have sent their offers, so the page builds the view after them
+    /// ([`FirstOffers`]; docs/BENCHMARKS.md, mesh set-up, sixth and seventh rounds). Reactive.
     pub fn welcomed(&self) -> ReadSignal<bool> {
         self.welcomed.read_only()
     }
@@ -249,7 +249,11 @@ impl CallHandle {
                 .update(true, js_sys::Date::now());
             rt.s.forming.set(true);
             rt.s.welcomed.set(false);
-            rt.state.borrow_mut().joins += 1;
+            {
+                let mut state = rt.state.borrow_mut();
+                state.joins += 1;
+                state.first_offers.clear();
+            }
             rt.relay.join(name);
         }
     }
@@ -345,6 +349,8 @@ struct State {
     forming: Forming,
     /// Joins so far, so a welcome's deferred effect belongs to the join it answers.
     joins: u64,
+    /// The peers the welcome made whose first description is not set yet; the call view waits for them.
+    first_offers: FirstOffers,
 }
 
 struct Runtime {
@@ -420,16 +426,20 @@ impl Runtime {
                     p.welcome(&w.peer_id, &w.name, &w.members, w.resumed);
                 });
                 // The newcomer connects to everyone already there, all at once.
+                let mut made = Vec::new();
                 for member in &w.members {
                     match self.mesh.ensure(&member.id) {
-                        Ok(true) => self.attach(&member.id),
+                        Ok(true) => {
+                            self.attach(&member.id);
+                            made.push(member.id.clone());
+                        }
                         Ok(false) => {}
                         Err(err) => self.s.problem.set(Some(err.to_string())),
                     }
                 }
                 self.broadcast_state();
                 self.apply_caps();
-                self.show_call();
+                self.show_call(made);
             }
             SignalingEvent::MemberJoined(m) => self.s.participants.update(|p| p.joined(m)),
             SignalingEvent::MemberRenamed { id, name } => {
@@ -443,22 +453,37 @@ impl Runtime {
         }
     }
 
-    /// Marks the call welcomed, in a task after this one: the peers just made have queued their
-    /// `negotiationneeded` tasks, which then run first and hand the offers to the browser's WebRTC
-    /// threads before the main thread builds the call view (about 85 ms of a busy page's time).
-    fn show_call(self: &Rc<Self>) {
+    /// Marks the call welcomed once the peers the welcome `made` have their first descriptions set and
+    /// sent, in a task after that (see [`FirstOffers`]; at most [`super::forming::VIEW_WAIT_MS`]
+    /// later). A welcome after a relay restart finds the call view already there.
+    fn show_call(self: &Rc<Self>, made: Vec<PeerId>) {
         if self.s.welcomed.get_untracked() {
             return;
         }
+        let wait = self.state.borrow_mut().first_offers.start(made);
+        self.welcome_after(wait);
+    }
+
+    /// Sets `welcomed` after `ms` (0: in the next task), unless another join or a leave came between.
+    fn welcome_after(self: &Rc<Self>, ms: u32) {
         let joins = self.state.borrow().joins;
         let weak = Rc::downgrade(self);
         spawn_local(async move {
-            TimeoutFuture::new(0).await;
+            TimeoutFuture::new(ms).await;
             let Some(rt) = weak.upgrade() else { return };
             if rt.state.borrow().joins == joins && rt.s.active.get_untracked() {
+                rt.state.borrow_mut().first_offers.clear();
                 rt.s.welcomed.try_set(true);
             }
         });
+    }
+
+    /// `peer` no longer holds the call view back: its first description is set (or it is gone).
+    fn first_offer_done(self: &Rc<Self>, peer: &PeerId) {
+        let last = self.state.borrow_mut().first_offers.done(peer);
+        if last && !self.s.welcomed.get_untracked() {
+            self.welcome_after(0);
+        }
     }
 
     fn on_mesh(self: &Rc<Self>, event: MeshEvent) {
@@ -467,6 +492,7 @@ impl Runtime {
         }
         let peer = event.id;
         match event.event {
+            PeerEvent::LocalDescriptionSet(_) => self.first_offer_done(&peer),
             PeerEvent::ConnectionState(state) => {
                 self.s.participants.update(|p| p.connection(&peer, &state));
                 if state == "connected" {
@@ -577,7 +603,8 @@ impl Runtime {
     }
 
     /// The peer of `peer` was closed by the mesh (the member left, or this client got a new id).
-    fn detach(&self, peer: &PeerId) {
+    fn detach(self: &Rc<Self>, peer: &PeerId) {
+        self.first_offer_done(peer);
         let links = self.state.borrow_mut().links.remove(peer);
         drop(links);
         self.state.borrow_mut().last_stats.remove(peer);

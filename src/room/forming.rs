@@ -3,7 +3,11 @@
 //! those make synchronous calls into the browser's WebRTC threads and use the main thread, and in a mesh
 //! every member's connections form at once, so the moment this client is done, the others' connections to
 //! each other usually are not. Measured at N = 6 on a two-core machine (docs/BENCHMARKS.md, mesh set-up).
-//! Pure.
+//! Also [`FirstOffers`]: when the page's call view may be built after a welcome. Pure.
+
+use std::collections::HashSet;
+
+use peerlab_protocol::PeerId;
 
 /// The longest a call counts as coming together: past this, a member whose connection never forms no
 /// longer holds back the speaking lights, stats and caps of the others.
@@ -41,9 +45,78 @@ impl Forming {
     }
 }
 
+/// How long the lobby may stay after the welcome while the first offers are made; see [`FirstOffers`].
+pub const VIEW_WAIT_MS: u32 = 300;
+
+/// The peers a welcome made whose first description is not set (and sent) yet. The page's call view
+/// waits for them: building it holds the main thread for tens of milliseconds, and built at the welcome
+/// it delayed every `setLocalDescription`'s continuation, so every offer; built once they are out, it
+/// runs while the others answer. Never longer than [`VIEW_WAIT_MS`], so a slow browser still gets its
+/// view.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FirstOffers {
+    pending: HashSet<PeerId>,
+}
+
+impl FirstOffers {
+    /// A welcome made `peers`: how long the view may wait for them, in milliseconds (0 when there are
+    /// none: the view shows in the next task).
+    pub fn start(&mut self, peers: impl IntoIterator<Item = PeerId>) -> u32 {
+        self.pending = peers.into_iter().collect();
+        if self.pending.is_empty() {
+            0
+        } else {
+            VIEW_WAIT_MS
+        }
+    }
+
+    /// `peer` has its first description set, or is gone. True when it was the last one waited for: the
+    /// view may show now.
+    pub fn done(&mut self, peer: &PeerId) -> bool {
+        self.pending.remove(peer) && self.pending.is_empty()
+    }
+
+    /// Nothing is waited for any more (the view showed, or the call ended or started again).
+    pub fn clear(&mut self) {
+        self.pending.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_view_waits_for_every_first_offer_and_shows_at_the_last() {
+        let mut offers = FirstOffers::default();
+        let wait = offers.start(["a", "b", "c"].map(PeerId::from));
+        assert_eq!(wait, VIEW_WAIT_MS);
+        assert!(!offers.done(&PeerId::from("b")));
+        assert!(
+            !offers.done(&PeerId::from("b")),
+            "a second description of the same peer changes nothing"
+        );
+        assert!(
+            !offers.done(&PeerId::from("x")),
+            "a peer the welcome did not make is not waited for"
+        );
+        assert!(!offers.done(&PeerId::from("a")));
+        // The last one may be a member that left before its offer was made.
+        assert!(offers.done(&PeerId::from("c")));
+        assert!(!offers.done(&PeerId::from("c")), "it opens once");
+    }
+
+    #[test]
+    fn an_empty_room_shows_the_view_at_once_and_a_new_join_starts_afresh() {
+        let mut offers = FirstOffers::default();
+        assert_eq!(offers.start(Vec::new()), 0);
+        assert!(!offers.done(&PeerId::from("a")));
+        offers.start([PeerId::from("a")]);
+        offers.clear();
+        assert!(!offers.done(&PeerId::from("a")), "cleared: nothing waits");
+        assert_eq!(offers.start([PeerId::from("b")]), VIEW_WAIT_MS);
+        assert!(offers.done(&PeerId::from("b")));
+    }
 
     #[test]
     fn a_call_where_nothing_is_set_up_is_not_forming() {

@@ -10,7 +10,8 @@
 //!   events. Pure.
 //! - [`chat`]: the room conversation (messages from everyone, acknowledgements counted). Pure.
 //! - [`settings`]: the camera size and rate, from the room link. Pure.
-//! - [`forming`]: when the call counts as coming together, so that what can wait does. Pure.
+//! - [`forming`]: when the call counts as coming together, so that what can wait does, and when the call
+//!   view may be built after a welcome. Pure.
 //! - [`pacing`]: how often to repeat a reading that makes the main thread wait (the speaking lights).
 //!   Pure.
 //! - [`call`]: [`use_call`](call::use_call), the call's runtime: the `chat::PeerMesh`, local tracks on

@@ -13,6 +13,10 @@
 // To compare builds of the app (single runs at N = 6 scatter by a factor of two on a shared 2-core machine,
 // so a change needs several interleaved runs): MESH_COMPARE=distA,distB[,...] runs each `trunk build
 // --dist` directory on a relay of its own, in rotating order with the plain mesh, and reports each.
+// Switches that look inside (none changes the figure): MESH_TRACE=1 (milestones per step, CPU per thread),
+// MESH_DUMP=1 (with MESH_TRACE: every page's milestones in order), MESH_SYNC=1, MESH_PROFILE=1,
+// MESH_CHROME_TRACE=1, MESH_STEADY_MS=ms; MESH_PLAIN_CHANNELS=K and MESH_PLAIN_BUNDLE=max-bundle add a
+// second plain mesh with K negotiated data channels per connection (and that bundle policy).
 import { readdirSync, readFileSync } from 'node:fs';
 import { launch } from '../e2e/browser.mjs';
 import { startRelay } from '../e2e/relay.mjs';
@@ -33,14 +37,16 @@ for (const dist of DISTS.length ? DISTS : [null]) {
 for (const relay of relays) console.log(`relay ${relay.base} serves ${relay.dist}`);
 // MESH_PLAIN_CHANNELS=2 adds a second plain mesh whose connections also open that many negotiated data
 // channels (as the app's do: chat and control), to measure what they cost on their own.
+// MESH_PLAIN_BUNDLE=max-bundle gives that second mesh the app's bundle policy too.
 const PLAIN_CHANNELS = Number(process.env.MESH_PLAIN_CHANNELS ?? 0);
+const PLAIN_BUNDLE = process.env.MESH_PLAIN_BUNDLE ?? null;
 const KINDS = [
   ...(DISTS.length
     ? DISTS.map((dist, i) => ({ label: dist, app: true, base: relays[i].base }))
     : [{ label: 'app', app: true, base: relays[0].base }]),
   { label: 'plain', app: false, base: relays[0].base, channels: 0 },
   ...(PLAIN_CHANNELS > 0
-    ? [{ label: `plain+${PLAIN_CHANNELS}dc`, app: false, base: relays[0].base, channels: PLAIN_CHANNELS }]
+    ? [{ label: `plain+${PLAIN_CHANNELS}dc${PLAIN_BUNDLE ? `+${PLAIN_BUNDLE}` : ''}`, app: false, base: relays[0].base, channels: PLAIN_CHANNELS, bundle: PLAIN_BUNDLE }]
     : []),
 ];
 const browser = await launch();
@@ -102,14 +108,14 @@ const PLAIN_READY = `
     return p.pc.connectionState === 'connected' && ${FRAME};
   });`;
 
-async function plainPage(base, room, name, channels = 0) {
+async function plainPage(base, room, name, channels = 0, bundle = null) {
   const context = await browser.newContext();
   await context.addInitScript(MARK_CONNECTIONS);
   if (TRACE) await context.addInitScript(TRACE_SCRIPT);
   if (SYNC) await context.addInitScript(SYNC_SCRIPT);
   const page = await context.newPage();
   await page.goto(`${base}/healthz`);
-  await page.evaluate(async ({ room, name, video, channels }) => {
+  await page.evaluate(async ({ room, name, video, channels, bundle }) => {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
     // The same picture as the room page: this page's camera and every member's video in a grid that fills
     // the window, so both pay the same decoding, scaling and compositing.
@@ -141,7 +147,7 @@ async function plainPage(base, room, name, channels = 0) {
     const send = (to, payload) => ws.send(JSON.stringify({ type: 'signal', to, payload }));
     const peer = (id) => {
       if (peers.has(id)) return peers.get(id);
-      const pc = new RTCPeerConnection();
+      const pc = new RTCPeerConnection(bundle ? { bundlePolicy: bundle } : undefined);
       const video = tile(null);
       const p = { pc, video, polite: me < id, makingOffer: false, ignoreOffer: false };
       peers.set(id, p);
@@ -196,7 +202,7 @@ async function plainPage(base, room, name, channels = 0) {
       ws.send(JSON.stringify({ type: 'join', version: 1, name, room }));
       return Date.now();
     };
-  }, { room, name, video: VIDEO, channels });
+  }, { room, name, video: VIDEO, channels, bundle });
   await installWaiter(page, PLAIN_READY);
   return { context, page, join: () => page.evaluate(() => window.__join()) };
 }
@@ -484,7 +490,7 @@ async function run(kind, n) {
   const open = kind.app ? appPage : plainPage;
   const pages = [];
   try {
-    for (let i = 0; i < n; i++) pages.push(await open(kind.base, room, `p${i}`, kind.channels));
+    for (let i = 0; i < n; i++) pages.push(await open(kind.base, room, `p${i}`, kind.channels, kind.bundle));
     if (TRACE) for (const p of pages) await p.page.evaluate(() => { window.__joinedAt = Date.now(); });
     const readies = pages.map((p) => p.page.evaluate((n) => window.__ready(n), n));
     if (CHROME_TRACE) await browser.startTracing(undefined, { categories: ['devtools.timeline', 'toplevel'] });
@@ -582,6 +588,15 @@ async function run(kind, n) {
         .filter(([t, what]) => t >= start - 5_000 && /connection connected|ice connected|video track unmuted|loadeddata|setRemoteDescription\(answer\) done|setRemoteDescription\(offer\) done/.test(what))
         .map(([t, what]) => `${t - start} ${what}`);
       console.log(`  slowest page (p${ready.indexOf(Math.max(...ready))}): ${marks.join('; ')}`);
+      // MESH_DUMP=1: every page's milestones in order, to follow one connection from both ends.
+      if (process.env.MESH_DUMP === '1') {
+        for (const [i, p] of pages.entries()) {
+          const all = (await p.page.evaluate(() => window.__trace))
+            .filter(([t]) => t >= start - 50)
+            .map(([t, what]) => `${t - start} ${what}`);
+          console.log(`  p${i}: ${all.join('; ')}`);
+        }
+      }
     }
     return { ms: Math.max(...ready) - start, connection: median(connected.map((t) => t - start)), steps, pagesReady };
   } finally {
