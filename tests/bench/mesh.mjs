@@ -15,9 +15,9 @@
 // --dist` directory on a relay of its own, in rotating order with the plain mesh, and reports each.
 // Switches that look inside (none changes the figure): MESH_TRACE=1 (milestones per step, CPU per thread),
 // MESH_DUMP=1 (with MESH_TRACE: every page's milestones in order), MESH_SYNC=1, MESH_PROFILE=1,
-// MESH_CHROME_TRACE=1, MESH_STEADY_MS=ms; MESH_PLAIN_CHANNELS=K and MESH_PLAIN_BUNDLE=max-bundle add a
+// MESH_CHROME_TRACE=1 (MESH_TRACE_FILE=prefix keeps each trace), MESH_STEADY_MS=ms; MESH_PLAIN_CHANNELS=K and MESH_PLAIN_BUNDLE=max-bundle add a
 // second plain mesh with K negotiated data channels per connection (and that bundle policy).
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { launch } from '../e2e/browser.mjs';
 import { startRelay } from '../e2e/relay.mjs';
 
@@ -518,7 +518,12 @@ async function run(kind, n) {
       console.log(`  ${kind.label} profile, inclusive ms per page:\n${topInclusive.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
     }
     if (CHROME_TRACE) {
-      const m = mainThreads(await browser.stopTracing());
+      const buffer = await browser.stopTracing();
+      // MESH_TRACE_FILE=prefix keeps each run's trace (prefix-LABEL-N-RUN.json) for a closer look.
+      if (process.env.MESH_TRACE_FILE) {
+        writeFileSync(`${process.env.MESH_TRACE_FILE}-${kind.label.replace(/\W+/g, '_')}-${n}-${Date.now()}.json`, buffer);
+      }
+      const m = mainThreads(buffer);
       const top = [...m.self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);
       const topCpu = [...m.selfCpu.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10);
       console.log(`  ${kind.label}: ${m.threads} main threads, tasks ${Math.round(m.wall / m.threads)} ms wall / ${Math.round(m.cpu / m.threads)} ms CPU per page in ${Math.round(m.tasks / m.threads)} tasks; most wall (per page): ${top.map(([k, v]) => `${k} ${Math.round(v / m.threads)}`).join(', ')}`);
