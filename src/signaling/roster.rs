@@ -56,19 +56,18 @@ impl ConnectionState {
             ConnectionState::Reconnecting {
                 attempt,
                 delay_ms,
-                joined_before: true,
-            } => format!(
-                "connection lost — reconnecting in {:.1} s (attempt {attempt})…",
-                f64::from(*delay_ms) / 1000.0
-            ),
-            ConnectionState::Reconnecting {
-                attempt,
-                delay_ms,
-                joined_before: false,
-            } => format!(
-                "the relay cannot be reached — trying again in {:.1} s (attempt {attempt})…",
-                f64::from(*delay_ms) / 1000.0
-            ),
+                joined_before,
+            } => {
+                let what = if *joined_before {
+                    "connection lost — reconnecting"
+                } else {
+                    "the relay cannot be reached — trying again"
+                };
+                format!(
+                    "{what} in {:.1} s (attempt {attempt})…",
+                    f64::from(*delay_ms) / 1000.0
+                )
+            }
         }
     }
 

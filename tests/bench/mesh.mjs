@@ -15,8 +15,9 @@
 // --dist` directory on a relay of its own, in rotating order with the plain mesh, and reports each.
 // Switches that look inside (none changes the figure): MESH_TRACE=1 (milestones per step, CPU per thread),
 // MESH_DUMP=1 (with MESH_TRACE: every page's milestones in order), MESH_SYNC=1, MESH_PROFILE=1,
-// MESH_CHROME_TRACE=1 (MESH_TRACE_FILE=prefix keeps each trace), MESH_STEADY_MS=ms; MESH_PLAIN_CHANNELS=K and MESH_PLAIN_BUNDLE=max-bundle add a
-// second plain mesh with K negotiated data channels per connection (and that bundle policy).
+// MESH_CHROME_TRACE=1 (MESH_TRACE_FILE=prefix keeps each trace), MESH_STEADY_MS=ms. MESH_PLAIN_CHANNELS=K
+// and MESH_PLAIN_BUNDLE=max-bundle add a second plain mesh with K negotiated data channels per connection
+// (and that bundle policy).
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { launch } from '../e2e/browser.mjs';
 import { startRelay } from '../e2e/relay.mjs';
