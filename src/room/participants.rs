@@ -152,6 +152,16 @@ impl Participants {
         }
     }
 
+    /// The members with a tile whose connection is up and whose verification code is not known yet.
+    pub fn unverified(&self) -> Vec<PeerId> {
+        self.remotes
+            .iter()
+            .filter(|r| Self::is_visible(r) && r.connection == "connected")
+            .filter(|r| r.verification.is_none())
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
     pub fn verification(&mut self, id: &PeerId, code: String) {
         if let Some(remote) = self.remote_mut(id) {
             remote.verification = Some(code);
@@ -303,6 +313,29 @@ mod tests {
         p.peer_closed(&id(2));
         p.connection(&id(2), "connected");
         assert!(p.settling());
+    }
+
+    #[test]
+    fn codes_are_owed_to_connected_members_with_a_tile_until_given() {
+        let mut p = Participants::new();
+        p.welcome(&id(9), "Me", &[member(1, "Ada"), member(2, "Bob")], false);
+        assert!(p.unverified().is_empty(), "nobody is connected yet");
+        p.connection(&id(1), "connected");
+        p.connection(&id(2), "connecting");
+        assert_eq!(p.unverified(), [id(1)]);
+        p.verification(&id(1), "123 456".into());
+        assert!(p.unverified().is_empty());
+        // A reconnect keeps the code (same certificates); a new connection after a close needs one.
+        p.connection(&id(1), "disconnected");
+        p.connection(&id(1), "connected");
+        assert!(p.unverified().is_empty());
+        p.peer_closed(&id(1));
+        p.connection(&id(1), "connected");
+        p.connection(&id(2), "connected");
+        assert_eq!(p.unverified(), [id(1), id(2)]);
+        // A member who left is owed nothing.
+        p.left(&id(2));
+        assert_eq!(p.unverified(), [id(1)]);
     }
 
     #[test]

@@ -476,10 +476,20 @@ impl Negotiator {
         }
     }
 
+    /// The ICE username fragment of the remote description being applied, if any.
+    fn pending_ufrag(&self) -> Option<&str> {
+        self.pending_remote.as_ref().and_then(Description::ice_ufrag)
+    }
+
     fn classify(&self, candidate: &Candidate) -> Fate {
         match candidate.username_fragment.as_deref() {
             Some(ufrag) if self.stale_ufrags.iter().any(|s| s == ufrag) => Fate::Drop,
-            // A description being applied may start a new ICE generation: its fate is known after.
+            // A candidate of the description being applied goes to the browser at once: it runs
+            // `addIceCandidate` after `setRemoteDescription`, in the order they were called, so ICE
+            // gets it as soon as the description is in without waiting for a turn of the page's main
+            // thread. Any other may belong to a generation that description replaces: its fate is
+            // known after.
+            Some(ufrag) if self.pending_ufrag() == Some(ufrag) => Fate::Add,
             _ if self.pending_remote.is_some() => Fate::Wait,
             _ if !self.has_remote_description => Fate::Wait,
             Some(ufrag) if self.remote_ufrag.as_deref().is_some_and(|r| r != ufrag) => Fate::Wait,

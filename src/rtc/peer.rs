@@ -12,8 +12,9 @@
 //! `addIceCandidate`: the browser itself runs a connection's calls in the order they were made, and a wait
 //! per candidate would put a turn of the page's event loop before the next step (an answer waited for
 //! every candidate that came with the offer). For the same reason a candidate that arrives while a call is
-//! under way is handed over at once, unless other signals that came before it are still waiting (the
-//! negotiator keeps it while a remote description is being applied). Every listener is attached in
+//! under way is handed over at once, unless other signals that came before it are still waiting (while a
+//! remote description is being applied, the negotiator passes on only the candidates with that
+//! description's ICE credentials, and keeps the rest until it is set). Every listener is attached in
 //! [`Peer::new`], before any call that could fire it (`track` fires inside `setRemoteDescription`).
 //! Dropping the `Peer` removes every listener, stops the restart timer, closes the connection and ends
 //! the task and the event stream.
