@@ -4,6 +4,7 @@
 //! (for a signal: what the payload is — an offer, an answer, a candidate and its type — and its size), so a
 //! person learning WebRTC can watch negotiation happen without reading raw SDP.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use peerlab_protocol::{Payload, PeerId};
@@ -174,19 +175,31 @@ impl SignalLog {
 
 /// One line about a signal payload: `offer (2,345 bytes)`, `candidate host udp`, `end of candidates`, or
 /// for a payload this app does not know, its size. It reads only a few well-known fields and never fails.
+/// Every signal the page sends or receives passes here, most of them while a call is being set up, so
+/// the payload is only glanced at: the SDP is skipped over, not copied.
 pub fn describe_payload(payload: &Payload) -> String {
+    /// The fields the line needs; everything else (the SDP) is skipped without being copied.
+    #[derive(serde::Deserialize)]
+    struct Glance<'a> {
+        #[serde(default, borrow)]
+        kind: Option<Cow<'a, str>>,
+        #[serde(default, borrow, rename = "type")]
+        sdp_type: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        candidate: Option<Cow<'a, str>>,
+    }
+
     let text = payload.as_json();
     let size = text.len();
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+    let Ok(glance) = serde_json::from_str::<Glance>(text) else {
         return format!("payload ({size} bytes)");
     };
-    let field = |name: &str| value.get(name).and_then(|v| v.as_str());
-    match field("kind") {
+    match glance.kind.as_deref() {
         Some("description") => {
-            let sdp_type = field("type").unwrap_or("description");
+            let sdp_type = glance.sdp_type.as_deref().unwrap_or("description");
             format!("{sdp_type} ({size} bytes of SDP)")
         }
-        Some("candidate") => match field("candidate") {
+        Some("candidate") => match glance.candidate.as_deref() {
             Some("") | None => "end of candidates".to_owned(),
             Some(candidate) => {
                 let words: Vec<&str> = candidate.split_whitespace().collect();
@@ -236,6 +249,18 @@ mod tests {
         assert_eq!(
             describe_payload(&payload(r#"{"kind":"hello"}"#)),
             "hello (16 bytes)"
+        );
+        // Any order of fields, escapes in the names and values, fields it does not know.
+        assert_eq!(
+            describe_payload(&payload(
+                r#"{"sdp":"v=0\r\no=- 1 2 IN IP4 \"x\"\r\n","extra":[{"a":1}],"type":"an\u0073wer","kind":"description"}"#
+            )),
+            "answer (101 bytes of SDP)"
+        );
+        // A well-known field of the wrong type makes it a payload like any other.
+        assert_eq!(
+            describe_payload(&payload(r#"{"kind":7,"type":"offer"}"#)),
+            "payload (25 bytes)"
         );
     }
 
