@@ -9,6 +9,7 @@ pub mod inspector;
 pub mod nav;
 pub mod relay_indicator;
 pub mod room_panel;
+pub mod settled;
 pub mod video;
 pub mod video_tile;
 
@@ -17,5 +18,6 @@ pub use inspector::Inspector;
 pub use nav::Nav;
 pub use relay_indicator::RelayIndicator;
 pub use room_panel::{MemberList, RoomPanel};
+pub use settled::use_settled;
 pub use video::VideoView;
 pub use video_tile::VideoTile;

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::settled::use_settled;
 use crate::context::RelayStatus;
 use crate::signaling::ConnectionState;
 
@@ -10,6 +11,7 @@ pub fn RelayIndicator() -> impl IntoView {
     let status = use_context::<RelayStatus>()
         .map(|RelayStatus(signal)| signal)
         .unwrap_or_else(|| RwSignal::new(ConnectionState::Idle));
+    let status = use_settled(status.into(), ConnectionState::is_passing);
     view! {
         <p
             class="relay-status"

@@ -15,7 +15,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use peerlab_protocol::{validate_room, ErrorCode};
 use wasm_bindgen::JsCast;
 
-use crate::components::{Inspector, MemberList, VideoTile, VideoView};
+use crate::components::{use_settled, Inspector, MemberList, VideoTile, VideoView};
 use crate::room::bitrate::{format_cap, UPLINK_BUDGET_BPS};
 use crate::room::layout::grid_templates;
 use crate::room::participants::capacity_from_refusal;
@@ -135,7 +135,7 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
     });
     // Joined but not yet welcomed: the lobby stays (its button says so) until the relay answers; a
     // refusal or a closed connection lets the person try again.
-    let joining = move || {
+    let joining_now = move || {
         call.active().get()
             && !call.welcomed().get()
             && roster.with(|r| {
@@ -145,10 +145,16 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                 )
             })
     };
+    // What the lobby shows of it: a join that gets its welcome at once goes straight to the call.
+    let joining_shown = use_settled(Signal::derive(joining_now), |joining| *joining);
+    let joining = move || joining_shown.get();
     let join = move || call.join(&name.get_untracked());
     let on_join = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        join();
+        // The button is disabled once "Joining…" shows; until then a second click changes nothing.
+        if !joining_now() {
+            join();
+        }
     };
     let copy = {
         let link = link.clone();
@@ -285,13 +291,17 @@ enum RoomView {
 #[component]
 fn RoomStatus(relay: crate::signaling::RelayRoom) -> impl IntoView {
     let roster = relay.roster();
+    let state = use_settled(
+        Signal::derive(move || roster.with(|r| r.state.clone())),
+        ConnectionState::is_passing,
+    );
     view! {
         <section class="panel room-panel" data-testid="room-panel" aria-labelledby="room-status-title">
             <h2 id="room-status-title">"Relay"</h2>
             <dl class="connection-facts">
                 <dt>"Connection"</dt>
-                <dd data-testid="connection-state" data-state=move || roster.with(|r| r.state.token())>
-                    {move || roster.with(|r| r.state.label())}
+                <dd data-testid="connection-state" data-state=move || state.with(ConnectionState::token)>
+                    {move || state.with(ConnectionState::label)}
                 </dd>
                 <dt>"Your peer id"</dt>
                 <dd data-testid="peer-id">

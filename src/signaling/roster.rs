@@ -71,6 +71,12 @@ impl ConnectionState {
         }
     }
 
+    /// Whether this state only passes on the way to another (opening the socket, waiting for the
+    /// welcome): displays show it once it lasts (`components::settled`).
+    pub fn is_passing(&self) -> bool {
+        matches!(self, ConnectionState::Connecting | ConnectionState::Joining)
+    }
+
     /// A stable token for `data-state` attributes, which tests and styles select on.
     pub fn token(&self) -> &'static str {
         match self {
