@@ -64,12 +64,14 @@ where
                 wait.set_value(None);
                 shown.set(next);
             }
-            Settle::ShowLater => wait.set_value(Some(Timeout::new(PASSING_SHOW_AFTER_MS, move || {
-                wait.try_set_value(None);
-                if let Some(current) = value.try_get_untracked() {
-                    shown.try_set(current);
-                }
-            }))),
+            Settle::ShowLater => {
+                wait.set_value(Some(Timeout::new(PASSING_SHOW_AFTER_MS, move || {
+                    wait.try_set_value(None);
+                    if let Some(current) = value.try_get_untracked() {
+                        shown.try_set(current);
+                    }
+                })))
+            }
         }
     });
     shown.into()
@@ -85,10 +87,16 @@ mod tests {
 
     #[test]
     fn a_passing_value_waits_and_a_settled_one_shows_at_once() {
-        assert_eq!(settle(&"idle", &"connecting…", false, busy), Settle::ShowLater);
+        assert_eq!(
+            settle(&"idle", &"connecting…", false, busy),
+            Settle::ShowLater
+        );
         assert_eq!(settle(&"idle", &"joined", false, busy), Settle::Show);
         // Once shown, the next passing value follows at once, and so does the end of it.
-        assert_eq!(settle(&"connecting…", &"joining…", false, busy), Settle::Show);
+        assert_eq!(
+            settle(&"connecting…", &"joining…", false, busy),
+            Settle::Show
+        );
         assert_eq!(settle(&"joining…", &"joined", false, busy), Settle::Show);
         assert_eq!(settle(&"joined", &"joined", false, busy), Settle::Keep);
     }

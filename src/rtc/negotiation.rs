@@ -478,7 +478,9 @@ impl Negotiator {
 
     /// The ICE username fragment of the remote description being applied, if any.
     fn pending_ufrag(&self) -> Option<&str> {
-        self.pending_remote.as_ref().and_then(Description::ice_ufrag)
+        self.pending_remote
+            .as_ref()
+            .and_then(Description::ice_ufrag)
     }
 
     fn classify(&self, candidate: &Candidate) -> Fate {
