@@ -134,14 +134,17 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
         }
     });
     // Joined but not yet welcomed: the lobby stays (its button says so) until the relay answers; a
-    // refusal or a closed connection lets the person try again.
+    // refusal, a closed connection or a join that never started (a name the relay would refuse) lets the
+    // person try again.
     let joining_now = move || {
         call.active().get()
             && !call.welcomed().get()
             && roster.with(|r| {
                 !matches!(
                     r.state,
-                    ConnectionState::Refused | ConnectionState::Closed { .. }
+                    ConnectionState::Idle
+                        | ConnectionState::Refused
+                        | ConnectionState::Closed { .. }
                 )
             })
     };

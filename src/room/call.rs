@@ -933,8 +933,8 @@ impl Runtime {
             }
             return SPEAKING_LIGHTS.every_ms;
         }
-        self.fill_verifications();
         let started = js_sys::Date::now();
+        self.fill_verifications();
         let mut levels = HashMap::new();
         for row in self.mesh.rows().get_untracked() {
             if let Some(Some(level)) = self.mesh.with_peer(&row.id, |p| p.remote_audio_level()) {

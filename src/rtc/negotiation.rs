@@ -191,6 +191,19 @@ pub enum Input {
     OperationFailed,
 }
 
+/// Whether the glue may give `input` to the negotiator while a browser call is under way, rather than
+/// after the actions still `queued` (decided earlier, not started yet): only a received candidate, and
+/// only when no `setRemoteDescription` is among them. The negotiator passes on at once a candidate of
+/// the remote description being applied, and the browser adds it after the calls already made; ahead of
+/// its description's call (a glare rollback under way, the description queued behind it) it would be
+/// refused.
+pub fn may_hand_over<'a>(input: &Input, queued: impl IntoIterator<Item = &'a Action>) -> bool {
+    matches!(input, Input::SignalReceived(Signal::Candidate(_)))
+        && !queued
+            .into_iter()
+            .any(|action| matches!(action, Action::SetRemoteDescription(_)))
+}
+
 /// What the negotiator wants done, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {

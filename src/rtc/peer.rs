@@ -12,9 +12,10 @@
 //! `addIceCandidate`: the browser itself runs a connection's calls in the order they were made, and a wait
 //! per candidate would put a turn of the page's event loop before the next step (an answer waited for
 //! every candidate that came with the offer). For the same reason a candidate that arrives while a call is
-//! under way is handed over at once, unless other signals that came before it are still waiting (while a
-//! remote description is being applied, the negotiator passes on only the candidates with that
-//! description's ICE credentials, and keeps the rest until it is set). Every listener is attached in
+//! under way is handed over at once, unless other signals that came before it are still waiting or a
+//! `setRemoteDescription` is still queued ([`may_hand_over`]); while a remote description is being
+//! applied, the negotiator passes on only the candidates with that description's ICE credentials, and
+//! keeps the rest until it is set. Every listener is attached in
 //! [`Peer::new`], before any call that could fire it (`track` fires inside `setRemoteDescription`).
 //! Dropping the `Peer` removes every listener, stops the restart timer, closes the connection and ends
 //! the task and the event stream.
@@ -41,7 +42,8 @@ use web_sys::{
 use super::data::{DataChannel, DataEvents};
 use super::js;
 use super::negotiation::{
-    Action, Candidate, Description, Input, Negotiator, Note, SdpKind, Signal, SignalingState,
+    may_hand_over, Action, Candidate, Description, Input, Negotiator, Note, SdpKind, Signal,
+    SignalingState,
 };
 use super::stats::{parse_report, StatsSnapshot, RAW_STAT_FIELDS};
 use crate::error::{describe_js, RtcError};
@@ -722,9 +724,7 @@ async fn run(
                 match futures::future::select(operation.as_mut(), inputs.next()).await {
                     futures::future::Either::Left((outcome, _)) => break outcome,
                     futures::future::Either::Right((Some(input), _)) => {
-                        if waiting.is_empty()
-                            && matches!(input, Input::SignalReceived(Signal::Candidate(_)))
-                        {
+                        if waiting.is_empty() && may_hand_over(&input, &todo) {
                             todo.extend(hand_over_candidate(&pc, &shared, input));
                         } else {
                             waiting.push_back(input);

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use peerlab_protocol::{Payload, PeerId};
+use serde_json::value::RawValue;
 
 use super::session::SignalingEvent;
 
@@ -178,28 +179,38 @@ impl SignalLog {
 /// Every signal the page sends or receives passes here, most of them while a call is being set up, so
 /// the payload is only glanced at: the SDP is skipped over, not copied.
 pub fn describe_payload(payload: &Payload) -> String {
-    /// The fields the line needs; everything else (the SDP) is skipped without being copied.
+    /// The fields the line needs, as found; everything else (the SDP) is skipped without being copied.
     #[derive(serde::Deserialize)]
     struct Glance<'a> {
         #[serde(default, borrow)]
-        kind: Option<Cow<'a, str>>,
+        kind: Option<&'a RawValue>,
         #[serde(default, borrow, rename = "type")]
-        sdp_type: Option<Cow<'a, str>>,
+        sdp_type: Option<&'a RawValue>,
         #[serde(default, borrow)]
-        candidate: Option<Cow<'a, str>>,
+        candidate: Option<&'a RawValue>,
+    }
+    /// A field's text, if it is a string.
+    fn text_of(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+        serde_json::from_str(raw?.get()).ok()
     }
 
     let text = payload.as_json();
     let size = text.len();
-    let Ok(glance) = serde_json::from_str::<Glance>(text) else {
+    let glance = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<Glance>(text).ok()
+    } else {
+        None
+    };
+    let Some(glance) = glance else {
         return format!("payload ({size} bytes)");
     };
-    match glance.kind.as_deref() {
+    match text_of(glance.kind).as_deref() {
         Some("description") => {
-            let sdp_type = glance.sdp_type.as_deref().unwrap_or("description");
+            let sdp_type = text_of(glance.sdp_type);
+            let sdp_type = sdp_type.as_deref().unwrap_or("description");
             format!("{sdp_type} ({size} bytes of SDP)")
         }
-        Some("candidate") => match glance.candidate.as_deref() {
+        Some("candidate") => match text_of(glance.candidate).as_deref() {
             Some("") | None => "end of candidates".to_owned(),
             Some(candidate) => {
                 let words: Vec<&str> = candidate.split_whitespace().collect();
@@ -257,10 +268,22 @@ mod tests {
             )),
             "answer (101 bytes of SDP)"
         );
-        // A well-known field of the wrong type makes it a payload like any other.
+        // A well-known field that is not a string is as good as absent; an array is no signal.
         assert_eq!(
             describe_payload(&payload(r#"{"kind":7,"type":"offer"}"#)),
             "payload (25 bytes)"
+        );
+        assert_eq!(
+            describe_payload(&payload(r#"{"kind":"hello","type":5}"#)),
+            "hello (25 bytes)"
+        );
+        assert_eq!(
+            describe_payload(&payload(r#"{"kind":"candidate","candidate":123}"#)),
+            "end of candidates"
+        );
+        assert_eq!(
+            describe_payload(&payload(r#"["description","offer"]"#)),
+            "payload (23 bytes)"
         );
     }
 

@@ -530,3 +530,49 @@ fn candidate_lines_are_read_for_type_protocol_and_address() {
     };
     assert_eq!(c.address().as_deref(), Some("127.0.0.1:50000"));
 }
+
+/// The glue gives a candidate to the negotiator during a browser call only when no
+/// `setRemoteDescription` is still queued: in glare the polite side rolls back first, with the other
+/// side's offer queued behind, and a candidate of that offer passed on then would reach the browser
+/// before the offer itself.
+#[test]
+fn a_candidate_waits_while_its_description_is_still_queued_behind_a_rollback() {
+    let mut polite = Side::new("p", true);
+    let mut impolite = Side::new("i", false);
+    polite.input(Input::NegotiationNeeded);
+    impolite.input(Input::NegotiationNeeded);
+    act_alone(&mut polite, &mut impolite);
+    act_alone(&mut impolite, &mut polite);
+    let offer = polite.inbox.pop_front().expect("the impolite offer");
+    let candidate = polite.inbox.pop_front().expect("its candidate");
+    assert!(matches!(candidate, Signal::Candidate(_)));
+    polite.input(Input::SignalReceived(offer));
+    // The glue starts the rollback; the offer's `setRemoteDescription` is still queued.
+    while !matches!(polite.todo.front(), Some(Action::Rollback)) {
+        assert!(!polite.todo.is_empty(), "no rollback in glare");
+        polite.step();
+    }
+    let rollback = polite.todo.pop_front().expect("the rollback");
+    assert!(polite
+        .todo
+        .iter()
+        .any(|a| matches!(a, Action::SetRemoteDescription(_))));
+    let arriving = Input::SignalReceived(candidate);
+    assert!(
+        !may_hand_over(&arriving, &polite.todo),
+        "handed over ahead of its description"
+    );
+    // Once the description's call is the one under way, the candidate may go.
+    polite.todo.push_front(rollback);
+    polite.step();
+    let description = polite.todo.pop_front().expect("the offer's description");
+    assert!(matches!(description, Action::SetRemoteDescription(_)));
+    assert!(may_hand_over(&arriving, &polite.todo));
+    // Only candidates are handed over.
+    assert!(!may_hand_over(&Input::NegotiationNeeded, &polite.todo));
+    polite.todo.push_front(description);
+    polite.input(arriving);
+    progress(&mut polite, &mut impolite);
+    assert_connected(&polite, &impolite);
+    assert!(!polite.pc.added.is_empty());
+}
