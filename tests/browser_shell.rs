@@ -2,7 +2,8 @@
 //! headless Chromium by wasm-bindgen-test.
 //!
 //! Each test mounts a fresh `App` into its own `<div>`, starting from a path it sets with the History API,
-//! and finds elements by `data-testid`. These tests deliberately need no relay: nothing here presses Join.
+//! and finds elements by `data-testid`. These tests deliberately need no relay: nothing here gets as far as
+//! a relay connection.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -160,5 +161,42 @@ async fn a_collapsed_inspector_renders_its_log_only_while_open() -> TestResult {
 
     details.set_open(false);
     wait_for("no rows once closed again", || entries().ok() == Some(0)).await?;
+    Ok(())
+}
+
+/// A blank name stops the join before it reaches the relay: the page says what is wrong, the lobby does
+/// not turn into "Joining…", and the next click is a new join (it clears the problem).
+#[wasm_bindgen_test]
+async fn a_join_with_a_blank_name_says_so_and_the_next_click_is_taken() -> TestResult {
+    use web_sys::HtmlButtonElement;
+
+    let app = Mounted::at("/room/blank-name-check")?;
+    let button: HtmlButtonElement = app
+        .find("room-join")
+        .await?
+        .dyn_into()
+        .map_err(|_| "room-join is not a button".to_owned())?;
+    wait_for("the camera to open", || !button.disabled()).await?;
+    app.type_into("room-name", "   ").await?;
+    button.click();
+    let error = app
+        .find("relay-error")
+        .await?
+        .text_content()
+        .unwrap_or_default();
+    assert!(error.contains("name"), "error shown: {error:?}");
+    // Longer than a passing state waits before it shows (`components::settled`).
+    TimeoutFuture::new(400).await;
+    assert_eq!(button.text_content().as_deref(), Some("Join call"));
+    assert!(!button.disabled(), "the lobby is stuck joining");
+    assert!(!app.has("room-cancel-join")?);
+
+    // The next click is taken: a new join starts, and the problem goes.
+    app.type_into("room-name", "Ada").await?;
+    button.click();
+    wait_for("the blank-name problem to go", || {
+        !app.has("relay-error").unwrap_or(true)
+    })
+    .await?;
     Ok(())
 }
