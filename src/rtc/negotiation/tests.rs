@@ -340,8 +340,8 @@ fn candidates_that_arrive_before_the_description_are_not_lost() {
 /// The glue hands over candidates that arrive while an operation is under way (the browser queues
 /// `addIceCandidate` behind it). One of the remote description being applied goes at once, behind it;
 /// one without credentials to tell waits for it.
-#[test]
-fn a_candidate_of_the_description_being_applied_goes_in_behind_it() {
+/// `a` offered and `b` has started applying the offer; the offer's candidate has not reached `b` yet.
+fn offer_being_applied() -> (Side, Side, Candidate) {
     let mut a = Side::new("a", true);
     let mut b = Side::new("b", false);
     a.input(Input::NegotiationNeeded);
@@ -349,9 +349,17 @@ fn a_candidate_of_the_description_being_applied_goes_in_behind_it() {
     let offer = b.inbox.pop_front().expect("the offer");
     b.input(Input::SignalReceived(offer));
     assert!(matches!(b.todo[0], Action::SetRemoteDescription(_)));
+    let Some(Signal::Candidate(candidate)) = b.inbox.pop_front() else {
+        panic!("the offer's candidate");
+    };
+    (a, b, candidate)
+}
+
+#[test]
+fn a_candidate_of_the_description_being_applied_goes_in_behind_it() {
+    let (mut a, mut b, candidate) = offer_being_applied();
     // The candidate arrives before the browser has applied the offer.
-    let candidate = b.inbox.pop_front().expect("its candidate");
-    b.input(Input::SignalReceived(candidate));
+    b.input(Input::SignalReceived(Signal::Candidate(candidate)));
     assert_eq!(b.neg.buffered_candidates(), 0);
     assert!(
         matches!(b.todo.back(), Some(Action::AddCandidate(_))),
@@ -365,15 +373,7 @@ fn a_candidate_of_the_description_being_applied_goes_in_behind_it() {
 
 #[test]
 fn a_candidate_without_credentials_during_a_remote_description_waits_for_it() {
-    let mut a = Side::new("a", true);
-    let mut b = Side::new("b", false);
-    a.input(Input::NegotiationNeeded);
-    act_alone(&mut a, &mut b);
-    let offer = b.inbox.pop_front().expect("the offer");
-    b.input(Input::SignalReceived(offer));
-    let Some(Signal::Candidate(mut candidate)) = b.inbox.pop_front() else {
-        panic!("its candidate");
-    };
+    let (mut a, mut b, mut candidate) = offer_being_applied();
     candidate.username_fragment = None;
     b.input(Input::SignalReceived(Signal::Candidate(candidate)));
     assert_eq!(b.neg.buffered_candidates(), 1);
