@@ -337,9 +337,6 @@ fn candidates_that_arrive_before_the_description_are_not_lost() {
     assert_eq!(b.neg.buffered_candidates(), 0);
 }
 
-/// The glue hands over candidates that arrive while an operation is under way (the browser queues
-/// `addIceCandidate` behind it). One of the remote description being applied goes at once, behind it;
-/// one without credentials to tell waits for it.
 /// `a` offered and `b` has started applying the offer; the offer's candidate has not reached `b` yet.
 fn offer_being_applied() -> (Side, Side, Candidate) {
     let mut a = Side::new("a", true);
@@ -355,6 +352,9 @@ fn offer_being_applied() -> (Side, Side, Candidate) {
     (a, b, candidate)
 }
 
+/// The glue hands over candidates that arrive while an operation is under way (the browser queues
+/// `addIceCandidate` behind it). One of the remote description being applied goes at once, behind it;
+/// one without credentials to tell waits for it (next test).
 #[test]
 fn a_candidate_of_the_description_being_applied_goes_in_behind_it() {
     let (mut a, mut b, candidate) = offer_being_applied();
