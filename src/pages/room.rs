@@ -6,6 +6,8 @@
 //! that reflows for one to eight people, the controls (microphone, camera, devices, screen, leave), the
 //! video bitrate cap, the room conversation and the inspector. A room at capacity gets a page of its own.
 //!
+//! Lobby and call view are both built with the page and shown or hidden (the join switches at once).
+//!
 //! The page renders what [`use_call`] and `use_media_stream` hold and forwards what the person does; it
 //! never touches a peer connection itself.
 
@@ -119,8 +121,8 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                 .map(|p| capacity_from_refusal(&p.detail).unwrap_or(8))
         })
     };
-    // Which of the three views shows. A memo, so the view is rebuilt only when this changes, not on
-    // every roster update (rebuilding the call view would make every tile's player anew).
+    // Which of the three views shows. A memo, so the views change only when this does, not on every
+    // roster update (rebuilding the call's tiles would make every tile's player anew).
     let view_mode = Memo::new(move |_| {
         if let Some(capacity) = full() {
             RoomView::Full(capacity)
@@ -131,6 +133,17 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
             RoomView::InCall
         } else {
             RoomView::Lobby
+        }
+    });
+    // Both views are built once, with the page, and only shown or hidden: building the call view at the
+    // welcome (its controls, pickers, chat and grid) and taking the lobby down held every page's main
+    // thread while its first connections were being set up (docs/BENCHMARKS.md, ninth round). The
+    // hidden lobby lets go of the camera preview, so no player holds camera frames it does not show.
+    let preview = Signal::derive_local(move || {
+        if view_mode.get() == RoomView::Lobby {
+            media.stream().get()
+        } else {
+            None
         }
     });
     // Joined but not yet welcomed: the lobby stays (its button says so) until the relay answers; a
@@ -212,66 +225,68 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                     })
             }}
             {move || match view_mode.get() {
-                RoomView::Full(capacity) => {
-                    view! { <RoomFull capacity=capacity on_retry=Callback::new(move |_| join()) /> }
-                        .into_any()
-                }
-                RoomView::InCall => {
-                    view! { <InCall call=call media=media request=request /> }.into_any()
-                }
-                RoomView::Lobby => {
-                    view! {
-                        <section class="room-lobby" aria-labelledby="room-lobby-title">
-                            <h2 id="room-lobby-title">"Ready to join?"</h2>
-                            <VideoView
-                                stream=media.stream()
-                                label="Camera preview"
-                                test_id="room-preview"
-                                mirrored=true
-                            />
-                            {move || media.error().get().map(|err| view! {
-                                <p class="problem" role="alert" data-testid="media-error">{err.to_string()}</p>
-                            })}
-                            <DevicePickers media=media request=request />
-                            <form class="name-form" on:submit=on_join>
-                                <label for="room-name">"Your name"</label>
-                                <input
-                                    id="room-name"
-                                    type="text"
-                                    autocomplete="nickname"
-                                    maxlength="64"
-                                    data-testid="room-name"
-                                    prop:value=move || name.get()
-                                    on:input=move |ev| name.set(event_target_value(&ev))
-                                />
-                                <button
-                                    type="submit"
-                                    data-testid="room-join"
-                                    aria-busy=move || joining().to_string()
-                                    disabled=move || {
-                                        joining() || media.status().get() == MediaStatus::Opening
-                                    }
-                                >
-                                    {move || if joining() { "Joining…" } else { "Join call" }}
-                                </button>
-                                <Show when=joining>
-                                    <button
-                                        type="button"
-                                        data-testid="room-cancel-join"
-                                        on:click=move |_| call.leave()
-                                    >
-                                        "Cancel"
-                                    </button>
-                                    <p class="hint" role="status" data-testid="room-join-status">
-                                        {move || roster.with(|r| r.state.label())}
-                                    </p>
-                                </Show>
-                            </form>
-                        </section>
-                    }
-                        .into_any()
-                }
+                RoomView::Full(capacity) => Some(view! {
+                    <RoomFull capacity=capacity on_retry=Callback::new(move |_| join()) />
+                }),
+                RoomView::InCall | RoomView::Lobby => None,
             }}
+            <section
+                class="room-lobby"
+                aria-labelledby="room-lobby-title"
+                hidden=move || view_mode.get() != RoomView::Lobby
+            >
+                <h2 id="room-lobby-title">"Ready to join?"</h2>
+                <VideoView
+                    stream=preview
+                    label="Camera preview"
+                    test_id="room-preview"
+                    mirrored=true
+                />
+                {move || media.error().get().map(|err| view! {
+                    <p class="problem" role="alert" data-testid="media-error">{err.to_string()}</p>
+                })}
+                <DevicePickers media=media request=request />
+                <form class="name-form" on:submit=on_join>
+                    <label for="room-name">"Your name"</label>
+                    <input
+                        id="room-name"
+                        type="text"
+                        autocomplete="nickname"
+                        maxlength="64"
+                        data-testid="room-name"
+                        prop:value=move || name.get()
+                        on:input=move |ev| name.set(event_target_value(&ev))
+                    />
+                    <button
+                        type="submit"
+                        data-testid="room-join"
+                        aria-busy=move || joining().to_string()
+                        disabled=move || {
+                            joining() || media.status().get() == MediaStatus::Opening
+                        }
+                    >
+                        {move || if joining() { "Joining…" } else { "Join call" }}
+                    </button>
+                    <Show when=joining>
+                        <button
+                            type="button"
+                            data-testid="room-cancel-join"
+                            on:click=move |_| call.leave()
+                        >
+                            "Cancel"
+                        </button>
+                        <p class="hint" role="status" data-testid="room-join-status">
+                            {move || roster.with(|r| r.state.label())}
+                        </p>
+                    </Show>
+                </form>
+            </section>
+            <InCall
+                call=call
+                media=media
+                request=request
+                shown=Signal::derive(move || view_mode.get() == RoomView::InCall)
+            />
             <RoomStatus relay=relay />
             <Inspector log=relay.log() peers=call.peers() collapsed=true />
         </div>
@@ -399,10 +414,23 @@ fn DevicePickers(media: MediaHandle, request: RwSignal<MediaRequest>) -> impl In
     }
 }
 
+/// The call: grid, controls, pickers, bitrate cap and room chat. Built with the page and shown only in a
+/// call (`shown`); its tiles, and so their players, exist only while it shows.
 #[component]
-fn InCall(call: CallHandle, media: MediaHandle, request: RwSignal<MediaRequest>) -> impl IntoView {
+fn InCall(
+    call: CallHandle,
+    media: MediaHandle,
+    request: RwSignal<MediaRequest>,
+    shown: Signal<bool>,
+) -> impl IntoView {
     let participants = call.participants();
-    let tiles = Memo::new(move |_| participants.with(|p| p.tiles()));
+    let tiles = Memo::new(move |_| {
+        if shown.get() {
+            participants.with(|p| p.tiles())
+        } else {
+            Vec::new()
+        }
+    });
     let templates = move || tiles.with(|t| grid_templates(t.len()));
     let self_media = Memo::new(move |_| participants.with(|p| p.self_media));
     let mic_muted = move || self_media.get().mic_muted;
@@ -418,7 +446,7 @@ fn InCall(call: CallHandle, media: MediaHandle, request: RwSignal<MediaRequest>)
     };
 
     view! {
-        <section class="room-in-call" aria-label="Call">
+        <section class="room-in-call" aria-label="Call" hidden=move || !shown.get()>
             <div
                 class="room-grid"
                 data-testid="room-grid"
