@@ -204,6 +204,18 @@ pub fn may_hand_over<'a>(input: &Input, queued: impl IntoIterator<Item = &'a Act
             .any(|action| matches!(action, Action::SetRemoteDescription(_)))
 }
 
+/// What the glue feeds back when the browser call for `action` failed. Every failure abandons what the
+/// call was part of ([`Input::OperationFailed`]) except a glare rollback's: the other side's offer is
+/// queued right behind it, and its `setRemoteDescription` rolls our offer back by itself (an implicit
+/// rollback), so the negotiator keeps that offer as the description being applied and the candidates
+/// that carry its credentials keep flowing. The failure is still reported.
+pub fn after_failure(action: &Action) -> Option<Input> {
+    match action {
+        Action::Rollback => None,
+        _ => Some(Input::OperationFailed),
+    }
+}
+
 /// What the negotiator wants done, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {

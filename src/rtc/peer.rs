@@ -42,8 +42,8 @@ use web_sys::{
 use super::data::{DataChannel, DataEvents};
 use super::js;
 use super::negotiation::{
-    may_hand_over, Action, Candidate, Description, Input, Negotiator, Note, SdpKind, Signal,
-    SignalingState,
+    after_failure, may_hand_over, Action, Candidate, Description, Input, Negotiator, Note, SdpKind,
+    Signal, SignalingState,
 };
 use super::stats::{parse_report, StatsSnapshot, RAW_STAT_FIELDS};
 use crate::error::{describe_js, RtcError};
@@ -702,6 +702,7 @@ async fn run(
         let mut todo: VecDeque<Action> = strong.borrow_mut().negotiator.handle(input).into();
         drop(strong);
         while let Some(action) = todo.pop_front() {
+            let on_failure = after_failure(&action);
             let operation = async {
                 match action {
                     Action::CreateOffer { ice_restart: false } | Action::CreateAnswer
@@ -740,7 +741,11 @@ async fn run(
             for event in outcome.events {
                 s.emit(event);
             }
-            if let Some(input) = outcome.next {
+            let next = match outcome.next {
+                Some(Input::OperationFailed) => on_failure,
+                next => next,
+            };
+            if let Some(input) = next {
                 todo.extend(s.negotiator.handle(input));
             }
         }

@@ -576,3 +576,57 @@ fn a_candidate_waits_while_its_description_is_still_queued_behind_a_rollback() {
     assert_connected(&polite, &impolite);
     assert!(!polite.pc.added.is_empty());
 }
+
+/// In glare the polite side's rollback may fail in the browser. Its `setRemoteDescription` of the other
+/// side's offer is queued right behind and rolls back by itself, so the failure is reported but not fed
+/// back (`after_failure`): fed back, it would make the negotiator forget that offer while the browser
+/// applies it, and after an ICE restart the offer's new credentials would go unrecorded, leaving its
+/// candidates waiting for a description the negotiator no longer knows.
+#[test]
+fn a_failed_glare_rollback_leaves_the_queued_offer_to_roll_back_and_connect() {
+    let (mut polite, mut impolite) = connected_pair();
+    assert!(polite.neg.polite && !impolite.neg.polite);
+    // Both restart ICE at once: glare, with new credentials on both sides.
+    polite.input(Input::RestartIce);
+    impolite.input(Input::RestartIce);
+    act_alone(&mut polite, &mut impolite);
+    act_alone(&mut impolite, &mut polite);
+    let offer = polite
+        .inbox
+        .pop_front()
+        .expect("the impolite restart offer");
+    let Signal::Description(description) = &offer else {
+        panic!("expected the offer first, got {offer:?}");
+    };
+    let new_ufrag = description.ice_ufrag().map(str::to_owned);
+    assert!(new_ufrag.is_some());
+    polite.input(Input::SignalReceived(offer));
+    while !matches!(polite.todo.front(), Some(Action::Rollback)) {
+        assert!(!polite.todo.is_empty(), "no rollback in glare");
+        polite.step();
+    }
+    // The browser refuses the rollback: nothing changes there, and the glue feeds back what
+    // `after_failure` says.
+    let rollback = polite.todo.pop_front().expect("the rollback");
+    if let Some(input) = after_failure(&rollback) {
+        polite.input(input);
+    }
+    // The offer's `setRemoteDescription` rolls our offer back implicitly, as browsers do.
+    assert!(matches!(
+        polite.todo.front(),
+        Some(Action::SetRemoteDescription(_))
+    ));
+    polite.pc.state = SignalingState::Stable;
+    polite.step();
+    assert_eq!(
+        polite.neg.remote_ufrag, new_ufrag,
+        "the applied offer's credentials were not recorded"
+    );
+    progress(&mut polite, &mut impolite);
+    assert_connected(&polite, &impolite);
+    // Every other failed call abandons what it was part of.
+    assert_eq!(
+        after_failure(&Action::CreateAnswer),
+        Some(Input::OperationFailed)
+    );
+}
