@@ -349,7 +349,8 @@ struct State {
     forming: Forming,
     /// Joins so far, so a welcome's deferred effect belongs to the join it answers.
     joins: u64,
-    /// The peers the welcome made whose first description is not set yet; the call view waits for them.
+    /// The peers the welcome made whose first offer is not out yet (set, sent and its candidates
+    /// gathered); the call view waits for them.
     first_offers: FirstOffers,
 }
 
@@ -453,9 +454,10 @@ impl Runtime {
         }
     }
 
-    /// Marks the call welcomed once the peers the welcome `made` have their first descriptions set and
-    /// sent, in a task after that (see [`FirstOffers`]; at most [`super::forming::VIEW_WAIT_MS`]
-    /// later). A welcome after a relay restart finds the call view already there.
+    /// Marks the call welcomed once the peers the welcome `made` have their first offers out (set, sent
+    /// and their candidates gathered), in a task after that (see [`FirstOffers`]; at most
+    /// [`super::forming::VIEW_WAIT_MS`] later). A welcome after a relay restart finds the call view
+    /// already there.
     fn show_call(self: &Rc<Self>, made: Vec<PeerId>) {
         if self.s.welcomed.get_untracked() {
             return;
@@ -478,7 +480,8 @@ impl Runtime {
         });
     }
 
-    /// `peer` no longer holds the call view back: its first description is set (or it is gone).
+    /// `peer` no longer holds the call view back: the browser has gathered the candidates of its first
+    /// offer (or it is gone).
     fn first_offer_done(self: &Rc<Self>, peer: &PeerId) {
         let last = self.state.borrow_mut().first_offers.done(peer);
         if last && !self.s.welcomed.get_untracked() {
@@ -492,7 +495,10 @@ impl Runtime {
         }
         let peer = event.id;
         match event.event {
-            PeerEvent::LocalDescriptionSet(_) => self.first_offer_done(&peer),
+            // The end of the first offer's candidates, not the offer's `setLocalDescription`: the
+            // candidates are gathered right after it, and each waited behind the call view's first
+            // layout for its `icecandidate` event (docs/BENCHMARKS.md, ninth round).
+            PeerEvent::GatheringComplete => self.first_offer_done(&peer),
             PeerEvent::ConnectionState(state) => {
                 self.s.participants.update(|p| p.connection(&peer, &state));
                 self.apply_caps();

@@ -48,11 +48,13 @@ impl Forming {
 /// How long the lobby may stay after the welcome while the first offers are made; see [`FirstOffers`].
 pub const VIEW_WAIT_MS: u32 = 300;
 
-/// The peers a welcome made whose first description is not set (and sent) yet. The page's call view
-/// waits for them: building it holds the main thread for tens of milliseconds, and built at the welcome
-/// it delayed every `setLocalDescription`'s continuation, so every offer; built once they are out, it
-/// runs while the others answer. Never longer than [`VIEW_WAIT_MS`], so a slow browser still gets its
-/// view.
+/// The peers a welcome made whose first offer is not out yet: set, sent, and its candidates gathered (the
+/// browser's end of candidates). The page's call view waits for them: showing it holds the main thread for
+/// milliseconds of a crowded page's CPU (tens of wall time), and shown at the welcome it delayed every
+/// `setLocalDescription`'s continuation, so every offer; shown right after the offers, it delayed their
+/// `icecandidate` events, so ICE; shown once they are out, it runs while the others answer. Never longer
+/// than [`VIEW_WAIT_MS`], so a slow browser (or a gathering that waits on a distant STUN or TURN server)
+/// still gets its view.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FirstOffers {
     pending: HashSet<PeerId>,
@@ -70,8 +72,8 @@ impl FirstOffers {
         }
     }
 
-    /// `peer` has its first description set, or is gone. True when it was the last one waited for: the
-    /// view may show now.
+    /// `peer` has its first offer out (its candidates gathered), or is gone. True when it was the last one
+    /// waited for: the view may show now.
     pub fn done(&mut self, peer: &PeerId) -> bool {
         self.pending.remove(peer) && self.pending.is_empty()
     }
