@@ -121,6 +121,20 @@ impl Side {
         Input::LocalDescriptionApplied(desc)
     }
 
+    /// Carries out the actions before this (polite) side's glare rollback and takes the rollback, not
+    /// carried out; what follows it stays queued.
+    fn take_rollback(&mut self) -> Action {
+        while !matches!(self.todo.front(), Some(Action::Rollback)) {
+            assert!(
+                !self.todo.is_empty(),
+                "{}: no rollback in glare",
+                self.pc.name
+            );
+            self.step();
+        }
+        self.todo.pop_front().expect("the rollback")
+    }
+
     /// Carries out one action, like the web-sys glue does; returns what it sends to the other side.
     fn step(&mut self) -> Vec<Signal> {
         let Some(action) = self.todo.pop_front() else {
@@ -548,11 +562,7 @@ fn a_candidate_waits_while_its_description_is_still_queued_behind_a_rollback() {
     assert!(matches!(candidate, Signal::Candidate(_)));
     polite.input(Input::SignalReceived(offer));
     // The glue starts the rollback; the offer's `setRemoteDescription` is still queued.
-    while !matches!(polite.todo.front(), Some(Action::Rollback)) {
-        assert!(!polite.todo.is_empty(), "no rollback in glare");
-        polite.step();
-    }
-    let rollback = polite.todo.pop_front().expect("the rollback");
+    let rollback = polite.take_rollback();
     assert!(polite
         .todo
         .iter()
@@ -601,13 +611,9 @@ fn a_failed_glare_rollback_leaves_the_queued_offer_to_roll_back_and_connect() {
     let new_ufrag = description.ice_ufrag().map(str::to_owned);
     assert!(new_ufrag.is_some());
     polite.input(Input::SignalReceived(offer));
-    while !matches!(polite.todo.front(), Some(Action::Rollback)) {
-        assert!(!polite.todo.is_empty(), "no rollback in glare");
-        polite.step();
-    }
     // The browser refuses the rollback: nothing changes there, and the glue feeds back what
     // `after_failure` says.
-    let rollback = polite.todo.pop_front().expect("the rollback");
+    let rollback = polite.take_rollback();
     if let Some(input) = after_failure(&rollback) {
         polite.input(input);
     }
