@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The relay's speed on this machine: a 200-member join storm, SDP-sized signals at 20,000 msg/s over 500
-# pairs (latency percentiles, relay CPU per thousand messages), and an open-loop run at 300,000 msg/s of
-# small signals (delivered messages per second). Release builds, loopback-only network namespace; each
+# pairs (latency percentiles, relay CPU per thousand messages), an open-loop run at 400,000 msg/s of
+# small signals (delivered messages per second), and the 20,000 msg/s traffic through a minimal forwarder
+# (`peerlab-loadgen floor`) for the machine's floor. Release builds, loopback-only network namespace; each
 # scenario RUNS times (default 3), so quote medians. The relay runs on CPU 0 with one worker thread and the load
 # generator on CPU 1 (taskset), so neither preempts the other and runs are comparable.
-# The relay runs with --rate-limit 0: the open-loop run sends 600 msg/s per connection, over the default
+# The relay runs with --rate-limit 0: the open-loop run sends 800 msg/s per connection, over the default
 # per-connection limit, which is there against abuse, not for this measurement.
 # Usage: scripts/bench-relay.sh [RUNS]
 set -euo pipefail
@@ -39,9 +40,16 @@ for run in $(seq 1 "$RUNS"); do
   $LG pairs --relay 127.0.0.1:18090 --relay-pid "$relay" --pairs 500 --rate 20000 --payload-bytes 1500 \
     --warmup-secs 2 --duration-secs 10 | tail -4
   stolen "$s0"
-  stop_relay; start_relay
+  stop_relay
+  # The same traffic through a minimal epoll forwarder instead of the relay (its threads pin themselves to
+  # CPU 0 and 1 as above): what these messages cost the kernel here, the floor under any relay's figure.
   s0=$(steal)
-  $LG pairs --relay 127.0.0.1:18090 --relay-pid "$relay" --pairs 500 --rate 300000 --payload-bytes 100 \
+  target/release/peerlab-loadgen floor --pairs 500 --rate 20000 --payload-bytes 1500 \
+    --warmup-secs 2 --duration-secs 10 | tail -2
+  stolen "$s0"
+  start_relay
+  s0=$(steal)
+  $LG pairs --relay 127.0.0.1:18090 --relay-pid "$relay" --pairs 500 --rate 400000 --payload-bytes 100 \
     --warmup-secs 2 --duration-secs 5 | tail -4
   stolen "$s0"
   stop_relay

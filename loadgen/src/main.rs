@@ -5,12 +5,15 @@
 //! - [`pairs`]: members in pairs signal each other at a fixed total rate (or as fast as they can); latency
 //!   percentiles, delivered messages per second, and the relay's CPU time per thousand messages.
 //! - [`storm`]: K members join one room at once; the time until every member knows every other.
+//! - [`floor`]: no relay: a minimal `epoll` forwarder carries the `pairs` traffic in-process; what the same
+//!   messages cost the kernel and the least possible user space on this machine.
 //!
 //! Load goes only to loopback addresses: any other target is refused. Every scenario is bounded by its
 //! counts and an overall deadline. Connections are spread over several 127.0.0.x source addresses, since one
 //! source address has only about 28k ephemeral ports towards one server port.
 
 mod common;
+mod floor;
 mod idle;
 mod pairs;
 mod storm;
@@ -36,6 +39,7 @@ enum Scenario {
     Idle(idle::Options),
     Pairs(pairs::Options),
     Storm(storm::Options),
+    Floor(floor::Options),
 }
 
 /// Where the relays are: shared by every scenario.
@@ -63,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Idle(o) => idle::run(o).await,
             Scenario::Pairs(o) => pairs::run(o).await,
             Scenario::Storm(o) => storm::run(o).await,
+            Scenario::Floor(o) => tokio::task::spawn_blocking(move || floor::run(o)).await?,
         }
     };
     tokio::time::timeout(deadline, run)

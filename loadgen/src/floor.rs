@@ -1,0 +1,494 @@
+//! Scenario `floor`: what forwarding the `pairs` scenario's traffic costs a minimal program on this machine,
+//! the lower bound for any relay built on the kernel's TCP and `epoll`.
+//!
+//! No relay is involved. In this one process a forwarder thread owns the server side of `2·pairs` loopback
+//! TCP connections and copies whatever one member of a pair sends to the other: one `epoll_wait` per wake-up,
+//! one read per readable socket into one scratch buffer, one write per read, no framing, no parsing, no allocation per message, no
+//! async runtime. A client thread plays every member, paced exactly as `pairs` paces its signals (pair `i`
+//! sends at `t0 + i·period/pairs + k·period`, member A to member B), and measures the latency. The forwarder's
+//! CPU time per thousand messages is read from `/proc` as `pairs` reads the relay's, so the two figures are
+//! comparable when both run pinned the same way (forwarder on `--forwarder-cpu`, clients on `--client-cpu`).
+//!
+//! On loopback the receiving socket's TCP work runs inside the sender's write, so the figure includes it for
+//! the forwarder as it does for the relay.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use mio::net::TcpStream as MioStream;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::common::quantile;
+
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    /// How many pairs.
+    #[arg(long, default_value_t = 500)]
+    pairs: usize,
+    /// Total messages per second over all pairs.
+    #[arg(long, default_value_t = 20_000)]
+    rate: u64,
+    /// Size of each message in bytes (an SDP offer is about 1.5 KB).
+    #[arg(long, default_value_t = 1500)]
+    payload_bytes: usize,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 2)]
+    warmup_secs: u64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// The core the forwarder thread runs on.
+    #[arg(long, default_value_t = 0)]
+    forwarder_cpu: usize,
+    /// The core the client thread runs on.
+    #[arg(long, default_value_t = 1)]
+    client_cpu: usize,
+}
+
+/// Each message starts with its send time, nanoseconds since the scenario's origin.
+const STAMP: usize = 8;
+
+struct Shared {
+    origin: Instant,
+    stop: AtomicBool,
+    /// The forwarder thread's id, for its CPU time in `/proc`.
+    forwarder_tid: AtomicI32,
+    /// Messages sent inside the measured window.
+    sent: AtomicU64,
+    /// Nanoseconds since `origin`: messages sent inside [start, end) are measured; 0 = not yet open.
+    window: (AtomicU64, AtomicU64),
+}
+
+impl Shared {
+    fn now(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+
+    fn in_window(&self, t: u64) -> bool {
+        let start = self.window.0.load(Ordering::Relaxed);
+        let end = self.window.1.load(Ordering::Relaxed);
+        start != 0 && t >= start && (end == 0 || t < end)
+    }
+}
+
+/// What one run measured.
+#[derive(Debug)]
+struct Report {
+    /// Messages sent inside the measured window, and how many of them arrived.
+    sent: u64,
+    /// Latencies (ns) of the messages sent inside the window that arrived, sorted.
+    latencies: Vec<u64>,
+    /// The forwarder thread's CPU time over the window, in ms.
+    cpu_ms: f64,
+    elapsed_secs: f64,
+}
+
+pub fn run(o: Options) -> anyhow::Result<()> {
+    let report = measure(&o)?;
+    let Report {
+        sent,
+        latencies,
+        cpu_ms: cpu,
+        elapsed_secs: elapsed,
+    } = report;
+    let delivered = latencies.len() as u64;
+    println!("scenario: floor (a minimal epoll forwarder, no relay)");
+    println!(
+        "pairs: {}; payload {} B; target rate: {} msg/s",
+        o.pairs, o.payload_bytes, o.rate
+    );
+    println!(
+        "sent: {sent} in {elapsed:.1} s ({:.0} msg/s)",
+        sent as f64 / elapsed
+    );
+    println!(
+        "delivered: {delivered} ({:.0} msg/s), lost: {}",
+        delivered as f64 / elapsed,
+        sent.saturating_sub(delivered)
+    );
+    println!(
+        "latency us: p50 {} p99 {} p99.9 {} max {}",
+        quantile(&latencies, 0.5) / 1000,
+        quantile(&latencies, 0.99) / 1000,
+        quantile(&latencies, 0.999) / 1000,
+        latencies.last().copied().unwrap_or(0) / 1000
+    );
+    println!(
+        "forwarder cpu: {cpu:.0} ms over {elapsed:.1} s ({:.2} ms per 1000 delivered, {:.0} % of its core)",
+        if delivered > 0 {
+            cpu * 1000.0 / delivered as f64
+        } else {
+            0.0
+        },
+        cpu / (elapsed * 10.0)
+    );
+    Ok(())
+}
+
+fn measure(o: &Options) -> anyhow::Result<Report> {
+    if o.pairs == 0 || o.rate == 0 {
+        bail!("--pairs and --rate must be above zero");
+    }
+    if o.payload_bytes < STAMP {
+        bail!("--payload-bytes must be at least {STAMP}");
+    }
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot listen on loopback")?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+        origin: Instant::now(),
+        stop: AtomicBool::new(false),
+        forwarder_tid: AtomicI32::new(0),
+        sent: AtomicU64::new(0),
+        window: (AtomicU64::new(0), AtomicU64::new(0)),
+    });
+    let members = 2 * o.pairs;
+    let forwarder = {
+        let shared = shared.clone();
+        let cpu = o.forwarder_cpu;
+        std::thread::Builder::new()
+            .name("forwarder".into())
+            .spawn(move || forwarder(listener, members, cpu, &shared))?
+    };
+    let client = {
+        let shared = shared.clone();
+        let period = Duration::from_secs_f64(o.pairs as f64 / o.rate as f64);
+        let (pairs, bytes, cpu) = (o.pairs, o.payload_bytes, o.client_cpu);
+        std::thread::Builder::new()
+            .name("clients".into())
+            .spawn(move || clients(addr, pairs, bytes, period, cpu, &shared))?
+    };
+    // Stops both threads however this function returns, so an error never leaves them running.
+    struct Stop<'a>(&'a Shared);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.stop.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = Stop(&shared);
+    let started = Instant::now();
+    let tid = loop {
+        match shared.forwarder_tid.load(Ordering::Acquire) {
+            0 if forwarder.is_finished() || started.elapsed() > Duration::from_secs(10) => {
+                drop(stop);
+                return match forwarder.join() {
+                    Ok(Err(e)) => Err(e.context("the forwarder did not start")),
+                    _ => Err(anyhow::anyhow!("the forwarder did not start within 10 s")),
+                };
+            }
+            0 => std::thread::sleep(Duration::from_millis(10)),
+            tid => break tid,
+        }
+    };
+    std::thread::sleep(Duration::from_secs(o.warmup_secs));
+    let cpu_before = thread_cpu_ms(tid)?;
+    shared
+        .window
+        .0
+        .store(shared.now().max(1), Ordering::Relaxed);
+    let measured = Instant::now();
+    std::thread::sleep(Duration::from_secs(o.duration_secs));
+    shared.window.1.store(shared.now(), Ordering::Relaxed);
+    let cpu_after = thread_cpu_ms(tid)?;
+    let elapsed_secs = measured.elapsed().as_secs_f64();
+    // Let messages sent inside the window arrive.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(stop);
+    let mut latencies = client
+        .join()
+        .map_err(|_| anyhow::anyhow!("the client thread panicked"))??;
+    forwarder
+        .join()
+        .map_err(|_| anyhow::anyhow!("the forwarder thread panicked"))??;
+    latencies.sort_unstable();
+    Ok(Report {
+        sent: shared.sent.load(Ordering::Relaxed),
+        latencies,
+        cpu_ms: cpu_after - cpu_before,
+        elapsed_secs,
+    })
+}
+
+/// Keeps the calling thread on one core.
+fn pin(cpu: usize) -> anyhow::Result<()> {
+    // SAFETY: `set` is a plain bit set owned by this frame; the calls only read it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            bail!(
+                "cannot pin a thread to CPU {cpu}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A thread's user + system time from `/proc/self/task/<tid>/stat`, in milliseconds.
+fn thread_cpu_ms(tid: i32) -> anyhow::Result<f64> {
+    let path = format!("/proc/self/task/{tid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let rest = stat.rsplit_once(')').context("odd /proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: f64 = fields.get(12).context("no stime")?.parse()?;
+    Ok((utime + stime) * 10.0)
+}
+
+/// One server-side connection: its socket and what its member's partner sent that the socket has not taken yet.
+struct Conn {
+    stream: MioStream,
+    pending: Vec<u8>,
+}
+
+fn forwarder(
+    listener: TcpListener,
+    members: usize,
+    cpu: usize,
+    shared: &Shared,
+) -> anyhow::Result<()> {
+    pin(cpu)?;
+    // SAFETY: gettid has no preconditions.
+    shared
+        .forwarder_tid
+        .store(unsafe { libc::gettid() }, Ordering::Release);
+    let mut poll = Poll::new()?;
+    let mut conns: Vec<Option<Conn>> = (0..members).map(|_| None).collect();
+    for _ in 0..members {
+        let (mut stream, _) = listener.accept()?;
+        // Each client connection says which member it is first.
+        let mut index = [0u8; 4];
+        stream.read_exact(&mut index)?;
+        let index = u32::from_le_bytes(index) as usize;
+        if index >= members || conns[index].is_some() {
+            bail!("a client connection sent a bad member index {index}");
+        }
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
+        let mut stream = MioStream::from_std(stream);
+        poll.registry()
+            .register(&mut stream, Token(index), Interest::READABLE)?;
+        conns[index] = Some(Conn {
+            stream,
+            pending: Vec::new(),
+        });
+    }
+    let mut conns: Vec<Conn> = conns.into_iter().flatten().collect();
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut events = Events::with_capacity(1024);
+    while !shared.stop.load(Ordering::Relaxed) {
+        match poll.poll(&mut events, Some(Duration::from_millis(100))) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            other => other?,
+        }
+        for event in events.iter() {
+            let i = event.token().0;
+            if event.is_writable() {
+                flush(&mut conns[i], &poll, i)?;
+            }
+            if !event.is_readable() {
+                continue;
+            }
+            loop {
+                let n = match conns[i].stream.read(&mut scratch) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let to = i ^ 1;
+                let partner = &mut conns[to];
+                if partner.pending.is_empty() {
+                    let written = match partner.stream.write(&scratch[..n]) {
+                        Ok(w) => w,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+                        Err(e) => return Err(e.into()),
+                    };
+                    if written < n {
+                        partner.pending.extend_from_slice(&scratch[written..n]);
+                        poll.registry().reregister(
+                            &mut partner.stream,
+                            Token(to),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )?;
+                    }
+                } else {
+                    partner.pending.extend_from_slice(&scratch[..n]);
+                }
+                // A read that did not fill the buffer emptied the socket: what arrives next raises a new
+                // event, so no second read is spent only to hear "would block" (tokio does the same).
+                if n < scratch.len() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes what waits for a member's socket; once all of it is out, stops asking for writability.
+fn flush(conn: &mut Conn, poll: &Poll, i: usize) -> anyhow::Result<()> {
+    while !conn.pending.is_empty() {
+        match conn.stream.write(&conn.pending) {
+            Ok(w) => {
+                conn.pending.drain(..w);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    poll.registry()
+        .reregister(&mut conn.stream, Token(i), Interest::READABLE)?;
+    Ok(())
+}
+
+/// Plays every member: A of each pair sends at its paced times, B reads and times what arrives. Returns the
+/// latencies (ns) of the messages sent inside the measured window.
+fn clients(
+    addr: SocketAddr,
+    pairs: usize,
+    bytes: usize,
+    period: Duration,
+    cpu: usize,
+    shared: &Shared,
+) -> anyhow::Result<Vec<u64>> {
+    pin(cpu)?;
+    let mut poll = Poll::new()?;
+    let mut senders = Vec::with_capacity(pairs);
+    // Per receiving member: its socket, and how far into the current message it has read plus the stamp.
+    let mut receivers: Vec<(MioStream, usize, [u8; STAMP])> = Vec::with_capacity(pairs);
+    for i in 0..pairs {
+        for side in 0..2 {
+            let index = (2 * i + side) as u32;
+            let mut stream = TcpStream::connect(addr)?;
+            stream.write_all(&index.to_le_bytes())?;
+            stream.set_nodelay(true)?;
+            stream.set_nonblocking(true)?;
+            let mut stream = MioStream::from_std(stream);
+            if side == 0 {
+                senders.push(stream);
+            } else {
+                poll.registry()
+                    .register(&mut stream, Token(i), Interest::READABLE)?;
+                receivers.push((stream, 0, [0; STAMP]));
+            }
+        }
+    }
+    let mut message = vec![b'x'; bytes];
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut events = Events::with_capacity(1024);
+    let mut latencies = Vec::new();
+    let step = period / pairs as u32;
+    let t0 = Instant::now();
+    let mut next: u64 = 0;
+    while !shared.stop.load(Ordering::Relaxed) {
+        // Every message due by now, in order (pair = message number mod pairs).
+        let now = Instant::now();
+        while t0 + step * next as u32 <= now {
+            let pair = (next % pairs as u64) as usize;
+            let t = shared.now();
+            message[..STAMP].copy_from_slice(&t.to_le_bytes());
+            // A message the socket cannot take whole ends the run: nothing here queues.
+            match senders[pair].write(&message) {
+                Ok(w) if w == bytes => {}
+                Ok(_) => bail!(
+                    "a sender's socket took only part of a message: the forwarder fell behind"
+                ),
+                Err(e) => return Err(e).context("a sender's write failed"),
+            }
+            if shared.in_window(t) {
+                shared.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            next += 1;
+        }
+        poll.poll(&mut events, Some(Duration::ZERO))?;
+        for event in events.iter() {
+            let (stream, have, stamp) = &mut receivers[event.token().0];
+            loop {
+                let n = match stream.read(&mut scratch) {
+                    Ok(0) => bail!("the forwarder closed a connection"),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let arrived = shared.now();
+                let mut rest = &scratch[..n];
+                while !rest.is_empty() {
+                    let take = if *have < STAMP {
+                        let take = (STAMP - *have).min(rest.len());
+                        stamp[*have..*have + take].copy_from_slice(&rest[..take]);
+                        take
+                    } else {
+                        (bytes - *have).min(rest.len())
+                    };
+                    *have += take;
+                    rest = &rest[take..];
+                    if *have == bytes {
+                        *have = 0;
+                        let sent_at = u64::from_le_bytes(*stamp);
+                        if shared.in_window(sent_at) {
+                            latencies.push(arrived.saturating_sub(sent_at));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(latencies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(payload_bytes: usize) -> Options {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Options {
+            pairs: 8,
+            rate: 2_000,
+            payload_bytes,
+            warmup_secs: 0,
+            duration_secs: 1,
+            forwarder_cpu: 0,
+            client_cpu: if cores > 1 { 1 } else { 0 },
+        }
+    }
+
+    #[test]
+    fn every_message_sent_in_the_window_arrives_whole_and_is_timed() {
+        // 1.5 KB as measured, and 20 KB messages that a read may cut anywhere.
+        for bytes in [1_500, 20_000] {
+            let report = measure(&options(bytes)).unwrap();
+            assert!(report.sent >= 1_000, "{bytes} B: only {} sent", report.sent);
+            assert_eq!(
+                report.latencies.len() as u64,
+                report.sent,
+                "{bytes} B: lost or made up messages"
+            );
+            // A stamp read from the wrong offset would give nonsense times.
+            assert!(
+                *report.latencies.last().unwrap() < 10_000_000_000,
+                "{bytes} B: a latency over 10 s"
+            );
+            assert!(report.cpu_ms >= 0.0);
+        }
+    }
+
+    #[test]
+    fn odd_options_are_refused() {
+        let mut o = options(1_500);
+        o.pairs = 0;
+        assert!(measure(&o).is_err());
+        let mut o = options(4);
+        o.rate = 10;
+        assert!(measure(&o).unwrap_err().to_string().contains("at least 8"));
+    }
+}
