@@ -52,7 +52,7 @@ pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
     let speaking = Memo::new(move |_| !call.forming() && level.get() > SPEAKING_LEVEL);
     let tile = {
         let id = id.clone();
-        Memo::new(move |_| participants.with(|p| p.tiles().into_iter().find(|t| t.id == id)))
+        Memo::new(move |_| participants.with(|p| p.tile(&id, is_self)))
     };
     let remote = {
         let id = id.clone();

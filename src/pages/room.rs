@@ -424,9 +424,11 @@ fn InCall(
     shown: Signal<bool>,
 ) -> impl IntoView {
     let participants = call.participants();
+    // Only who has a tile: a tile's own state (connection, media, name) changes inside the tile, and
+    // the grid's list is diffed only when a tile comes or goes.
     let tiles = Memo::new(move |_| {
         if shown.get() {
-            participants.with(|p| p.tiles())
+            participants.with(|p| p.tile_keys())
         } else {
             Vec::new()
         }
@@ -454,12 +456,8 @@ fn InCall(
                 style:grid-template-columns=move || templates().0
                 style:grid-template-rows=move || templates().1
             >
-                <For
-                    each=move || tiles.get()
-                    key=|t| (t.id.clone(), t.is_self)
-                    let:tile
-                >
-                    <VideoTile call=call id=tile.id is_self=tile.is_self />
+                <For each=move || tiles.get() key=|key| key.clone() let:((id, is_self))>
+                    <VideoTile call=call id=id is_self=is_self />
                 </For>
             </div>
             <p class="empty-hint" hidden=move || participants.with(|p| p.peer_count() > 0)>

@@ -190,32 +190,64 @@ impl Participants {
     /// The members with tiles, this client first.
     pub fn tiles(&self) -> Vec<Tile> {
         let mut tiles = Vec::with_capacity(self.remotes.len() + 1);
-        if let Some(id) = &self.self_id {
-            tiles.push(Tile {
-                id: id.clone(),
-                name: self.self_name.clone(),
-                is_self: true,
-                connection: "self".into(),
-                media: self.self_media,
-            });
-        }
+        tiles.extend(self.self_tile());
         tiles.extend(
             self.remotes
                 .iter()
                 .filter(|r| Self::is_visible(r))
-                .map(|r| Tile {
-                    id: r.id.clone(),
-                    name: if r.name.is_empty() {
-                        "someone".into()
-                    } else {
-                        r.name.clone()
-                    },
-                    is_self: false,
-                    connection: r.connection.clone(),
-                    media: r.media,
-                }),
+                .map(Self::remote_tile),
         );
         tiles
+    }
+
+    /// Who has a tile, in the grid's order (this client first), as `(id, is_self)`: what the grid's list
+    /// is keyed by. It changes only when a tile comes or goes, not with a tile's state, so the grid
+    /// does not diff its list at every connection state change of every member.
+    pub fn tile_keys(&self) -> Vec<(PeerId, bool)> {
+        let mut keys = Vec::with_capacity(self.remotes.len() + 1);
+        keys.extend(self.self_id.iter().map(|id| (id.clone(), true)));
+        keys.extend(
+            self.remotes
+                .iter()
+                .filter(|r| Self::is_visible(r))
+                .map(|r| (r.id.clone(), false)),
+        );
+        keys
+    }
+
+    /// One member's tile (this client's when `is_self`), without building the others'.
+    pub fn tile(&self, id: &PeerId, is_self: bool) -> Option<Tile> {
+        if is_self {
+            self.self_tile().filter(|t| &t.id == id)
+        } else {
+            self.remote(id)
+                .filter(|r| Self::is_visible(r))
+                .map(Self::remote_tile)
+        }
+    }
+
+    fn self_tile(&self) -> Option<Tile> {
+        self.self_id.as_ref().map(|id| Tile {
+            id: id.clone(),
+            name: self.self_name.clone(),
+            is_self: true,
+            connection: "self".into(),
+            media: self.self_media,
+        })
+    }
+
+    fn remote_tile(r: &Remote) -> Tile {
+        Tile {
+            id: r.id.clone(),
+            name: if r.name.is_empty() {
+                "someone".into()
+            } else {
+                r.name.clone()
+            },
+            is_self: false,
+            connection: r.connection.clone(),
+            media: r.media,
+        }
     }
 
     /// Whether the call is still coming together: some member with a tile has no connection yet, one
@@ -397,6 +429,44 @@ mod tests {
         let tiles = p.tiles();
         assert_eq!(tiles[1].media, muted);
         assert_eq!(names(&p), ["Me too", "Ada L."]);
+    }
+
+    #[test]
+    fn the_grid_keys_follow_the_tiles_and_ignore_their_state() {
+        let mut p = Participants::new();
+        assert!(p.tile_keys().is_empty());
+        p.welcome(&id(9), "Me", &[member(1, "Ada"), member(2, "Bob")], false);
+        let keys = p.tile_keys();
+        assert_eq!(keys, [(id(9), true), (id(1), false), (id(2), false)]);
+        let from_tiles: Vec<_> = p.tiles().into_iter().map(|t| (t.id, t.is_self)).collect();
+        assert_eq!(keys, from_tiles);
+        // A tile's own state changes neither the keys nor any other tile.
+        let bob = p.tile(&id(2), false);
+        p.connection(&id(1), "connecting");
+        p.media(
+            &id(1),
+            MediaState {
+                camera_off: true,
+                ..MediaState::default()
+            },
+        );
+        assert_eq!(p.tile_keys(), keys);
+        assert_eq!(p.tile(&id(2), false), bob);
+        // Each tile alone is what the whole list holds for it.
+        for tile in p.tiles() {
+            assert_eq!(p.tile(&tile.id, tile.is_self).as_ref(), Some(&tile));
+        }
+        // A tile that goes leaves the keys, and asking for it gives nothing.
+        p.connection(&id(1), "failed");
+        assert_eq!(p.tile_keys(), [(id(9), true), (id(2), false)]);
+        assert_eq!(p.tile(&id(1), false), None);
+        p.left(&id(2));
+        assert_eq!(p.tile_keys(), [(id(9), true)]);
+        assert_eq!(p.tile(&id(2), false), None);
+        // This client's tile only under its own id, and only as this client's.
+        assert_eq!(p.tile(&id(9), false), None);
+        assert_eq!(p.tile(&id(1), true), None);
+        assert_eq!(p.tile(&id(9), true).map(|t| t.name), Some("Me".into()));
     }
 
     #[test]
