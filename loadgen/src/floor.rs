@@ -215,6 +215,9 @@ fn measure(o: &Options) -> anyhow::Result<Report> {
 
 /// Keeps the calling thread on one core.
 fn pin(cpu: usize) -> anyhow::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        bail!("cannot pin a thread to CPU {cpu}: there is no such CPU");
+    }
     // SAFETY: `set` is a plain bit set owned by this frame; the calls only read it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -449,16 +452,31 @@ fn clients(
 mod tests {
     use super::*;
 
+    /// The cores this process may run on (a container may not offer CPU 0).
+    fn allowed_cpus() -> Vec<usize> {
+        // SAFETY: `set` is a plain bit set owned by this frame, filled in by the call.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+                0
+            );
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &set))
+                .collect()
+        }
+    }
+
     fn options(payload_bytes: usize) -> Options {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpus = allowed_cpus();
         Options {
             pairs: 8,
             rate: 2_000,
             payload_bytes,
             warmup_secs: 0,
             duration_secs: 1,
-            forwarder_cpu: 0,
-            client_cpu: if cores > 1 { 1 } else { 0 },
+            forwarder_cpu: cpus[0],
+            client_cpu: *cpus.last().unwrap(),
         }
     }
 
@@ -480,6 +498,14 @@ mod tests {
             );
             assert!(report.cpu_ms >= 0.0);
         }
+    }
+
+    #[test]
+    fn a_core_that_does_not_exist_is_a_clear_error() {
+        let mut o = options(1_500);
+        o.forwarder_cpu = 100_000;
+        let err = format!("{:#}", measure(&o).unwrap_err());
+        assert!(err.contains("cannot pin a thread to CPU 100000"), "{err}");
     }
 
     #[test]
