@@ -1,7 +1,10 @@
 //! What every scenario needs: loopback-only connections from chosen source addresses, the join handshake,
-//! and readings of a relay process's memory and CPU time from `/proc`.
+//! readings of a process's (or thread's) memory and CPU time from `/proc`, and for the traffic scenarios
+//! the measured window and its report.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
@@ -93,16 +96,120 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 /// A process's CPU time (user + system) in milliseconds.
 pub fn cpu_ms(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    stat_cpu_ms(&format!("/proc/{pid}/stat"))
+}
+
+/// One thread of this process: its CPU time (user + system) in milliseconds.
+pub fn thread_cpu_ms(tid: i32) -> anyhow::Result<f64> {
+    stat_cpu_ms(&format!("/proc/self/task/{tid}/stat"))
+}
+
+fn stat_cpu_ms(path: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = stat.rsplit_once(')').context("odd /proc stat")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = fields.get(11).context("no utime")?.parse()?;
     let stime: f64 = fields.get(12).context("no stime")?.parse()?;
-    // SAFETY-free: sysconf is read through the `CLK_TCK` the kernel reports for /proc; 100 on Linux.
+    // /proc counts in the kernel's `USER_HZ`, 100 per second on Linux.
     let ticks_per_sec = 100.0;
     Ok((utime + stime) * 1000.0 / ticks_per_sec)
+}
+
+/// The traffic of the `pairs` and `floor` scenarios: members in pairs, one of each pair sending to the
+/// other, SDP-sized messages at a fixed total rate.
+#[derive(clap::Args, Debug)]
+pub struct Traffic {
+    /// How many pairs.
+    #[arg(long, default_value_t = 500)]
+    pub pairs: usize,
+    /// Total messages per second over all pairs; 0 (`pairs` only) sends as fast as possible.
+    #[arg(long, default_value_t = 20_000)]
+    pub rate: u64,
+    /// Size of each signal's payload in bytes (an SDP offer is about 1.5 KB).
+    #[arg(long, default_value_t = 1500)]
+    pub payload_bytes: usize,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 2)]
+    pub warmup_secs: u64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10)]
+    pub duration_secs: u64,
+}
+
+/// The measured window of a traffic scenario: one clock for every sender and receiver, the span of send
+/// times that count (messages sent before it opens or after it closes are not measured), and how many
+/// messages were sent inside it.
+pub struct Window {
+    origin: Instant,
+    /// Nanoseconds since `origin`; 0 = not open yet / not closed yet.
+    open_at: AtomicU64,
+    closed_at: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl Window {
+    pub fn new() -> Window {
+        Window {
+            origin: Instant::now(),
+            open_at: AtomicU64::new(0),
+            closed_at: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    /// Nanoseconds since the scenario began: the stamp a message carries.
+    pub fn now(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+
+    pub fn open(&self) {
+        self.open_at.store(self.now().max(1), Ordering::Relaxed);
+    }
+
+    pub fn close(&self) {
+        self.closed_at.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// Whether a message stamped `t` is measured.
+    pub fn contains(&self, t: u64) -> bool {
+        let start = self.open_at.load(Ordering::Relaxed);
+        let end = self.closed_at.load(Ordering::Relaxed);
+        start != 0 && t >= start && (end == 0 || t < end)
+    }
+
+    /// Counts a message stamped `t` as sent, if it is measured.
+    pub fn sent_at(&self, t: u64) {
+        if self.contains(t) {
+            self.sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+/// The report lines every traffic scenario prints: sent, delivered and lost, and the latency percentiles
+/// of the delivered messages (`latencies_us`, sorted).
+pub fn print_traffic(sent: u64, latencies_us: &[u64], elapsed_secs: f64) {
+    let delivered = latencies_us.len() as u64;
+    println!(
+        "sent: {sent} in {elapsed_secs:.1} s ({:.0} msg/s)",
+        sent as f64 / elapsed_secs
+    );
+    println!(
+        "delivered: {delivered} ({:.0} msg/s), lost: {}",
+        delivered as f64 / elapsed_secs,
+        sent.saturating_sub(delivered)
+    );
+    println!(
+        "latency us: p50 {} p99 {} p99.9 {} max {}",
+        quantile(latencies_us, 0.5),
+        quantile(latencies_us, 0.99),
+        quantile(latencies_us, 0.999),
+        latencies_us.last().copied().unwrap_or(0)
+    );
 }
 
 /// The value at quantile `q` (0..=1) of sorted `values`.

@@ -14,7 +14,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,25 +22,14 @@ use anyhow::{bail, Context};
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::common::quantile;
+use crate::common::{print_traffic, thread_cpu_ms, Traffic, Window};
 
+/// The `pairs` traffic through a minimal in-process epoll forwarder, no relay: the machine's floor.
 #[derive(clap::Args, Debug)]
 pub struct Options {
-    /// How many pairs.
-    #[arg(long, default_value_t = 500)]
-    pairs: usize,
-    /// Total messages per second over all pairs.
-    #[arg(long, default_value_t = 20_000)]
-    rate: u64,
-    /// Size of each message in bytes (an SDP offer is about 1.5 KB).
-    #[arg(long, default_value_t = 1500)]
-    payload_bytes: usize,
-    /// Seconds of load before measuring.
-    #[arg(long, default_value_t = 2)]
-    warmup_secs: u64,
-    /// Seconds measured.
-    #[arg(long, default_value_t = 10)]
-    duration_secs: u64,
+    /// The traffic, as `pairs` sends it (a rate of 0 is refused: the floor is measured at a fixed rate).
+    #[command(flatten)]
+    traffic: Traffic,
     /// The core the forwarder thread runs on.
     #[arg(long, default_value_t = 0)]
     forwarder_cpu: usize,
@@ -53,34 +42,18 @@ pub struct Options {
 const STAMP: usize = 8;
 
 struct Shared {
-    origin: Instant,
+    window: Window,
     stop: AtomicBool,
     /// The forwarder thread's id, for its CPU time in `/proc`.
     forwarder_tid: AtomicI32,
-    /// Messages sent inside the measured window.
-    sent: AtomicU64,
-    /// Nanoseconds since `origin`: messages sent inside [start, end) are measured; 0 = not yet open.
-    window: (AtomicU64, AtomicU64),
-}
-
-impl Shared {
-    fn now(&self) -> u64 {
-        self.origin.elapsed().as_nanos() as u64
-    }
-
-    fn in_window(&self, t: u64) -> bool {
-        let start = self.window.0.load(Ordering::Relaxed);
-        let end = self.window.1.load(Ordering::Relaxed);
-        start != 0 && t >= start && (end == 0 || t < end)
-    }
 }
 
 /// What one run measured.
 #[derive(Debug)]
 struct Report {
-    /// Messages sent inside the measured window, and how many of them arrived.
+    /// Messages sent inside the measured window.
     sent: u64,
-    /// Latencies (ns) of the messages sent inside the window that arrived, sorted.
+    /// Latencies (µs) of the messages sent inside the window that arrived, sorted.
     latencies: Vec<u64>,
     /// The forwarder thread's CPU time over the window, in ms.
     cpu_ms: f64,
@@ -99,24 +72,9 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     println!("scenario: floor (a minimal epoll forwarder, no relay)");
     println!(
         "pairs: {}; payload {} B; target rate: {} msg/s",
-        o.pairs, o.payload_bytes, o.rate
+        o.traffic.pairs, o.traffic.payload_bytes, o.traffic.rate
     );
-    println!(
-        "sent: {sent} in {elapsed:.1} s ({:.0} msg/s)",
-        sent as f64 / elapsed
-    );
-    println!(
-        "delivered: {delivered} ({:.0} msg/s), lost: {}",
-        delivered as f64 / elapsed,
-        sent.saturating_sub(delivered)
-    );
-    println!(
-        "latency us: p50 {} p99 {} p99.9 {} max {}",
-        quantile(&latencies, 0.5) / 1000,
-        quantile(&latencies, 0.99) / 1000,
-        quantile(&latencies, 0.999) / 1000,
-        latencies.last().copied().unwrap_or(0) / 1000
-    );
+    print_traffic(sent, &latencies, elapsed);
     println!(
         "forwarder cpu: {cpu:.0} ms over {elapsed:.1} s ({:.2} ms per 1000 delivered, {:.0} % of its core)",
         if delivered > 0 {
@@ -130,23 +88,21 @@ pub fn run(o: Options) -> anyhow::Result<()> {
 }
 
 fn measure(o: &Options) -> anyhow::Result<Report> {
-    if o.pairs == 0 || o.rate == 0 {
+    if o.traffic.pairs == 0 || o.traffic.rate == 0 {
         bail!("--pairs and --rate must be above zero");
     }
-    if o.payload_bytes < STAMP {
+    if o.traffic.payload_bytes < STAMP {
         bail!("--payload-bytes must be at least {STAMP}");
     }
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot listen on loopback")?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
-        origin: Instant::now(),
+        window: Window::new(),
         stop: AtomicBool::new(false),
         forwarder_tid: AtomicI32::new(0),
-        sent: AtomicU64::new(0),
-        window: (AtomicU64::new(0), AtomicU64::new(0)),
     });
-    let members = 2 * o.pairs;
+    let members = 2 * o.traffic.pairs;
     let forwarder = {
         let shared = shared.clone();
         let cpu = o.forwarder_cpu;
@@ -156,8 +112,8 @@ fn measure(o: &Options) -> anyhow::Result<Report> {
     };
     let client = {
         let shared = shared.clone();
-        let period = Duration::from_secs_f64(o.pairs as f64 / o.rate as f64);
-        let (pairs, bytes, cpu) = (o.pairs, o.payload_bytes, o.client_cpu);
+        let period = Duration::from_secs_f64(o.traffic.pairs as f64 / o.traffic.rate as f64);
+        let (pairs, bytes, cpu) = (o.traffic.pairs, o.traffic.payload_bytes, o.client_cpu);
         std::thread::Builder::new()
             .name("clients".into())
             .spawn(move || clients(addr, pairs, bytes, period, cpu, &shared))?
@@ -184,15 +140,12 @@ fn measure(o: &Options) -> anyhow::Result<Report> {
             tid => break tid,
         }
     };
-    std::thread::sleep(Duration::from_secs(o.warmup_secs));
+    std::thread::sleep(Duration::from_secs(o.traffic.warmup_secs));
     let cpu_before = thread_cpu_ms(tid)?;
-    shared
-        .window
-        .0
-        .store(shared.now().max(1), Ordering::Relaxed);
+    shared.window.open();
     let measured = Instant::now();
-    std::thread::sleep(Duration::from_secs(o.duration_secs));
-    shared.window.1.store(shared.now(), Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(o.traffic.duration_secs));
+    shared.window.close();
     let cpu_after = thread_cpu_ms(tid)?;
     let elapsed_secs = measured.elapsed().as_secs_f64();
     // Let messages sent inside the window arrive.
@@ -206,7 +159,7 @@ fn measure(o: &Options) -> anyhow::Result<Report> {
         .map_err(|_| anyhow::anyhow!("the forwarder thread panicked"))??;
     latencies.sort_unstable();
     Ok(Report {
-        sent: shared.sent.load(Ordering::Relaxed),
+        sent: shared.window.sent(),
         latencies,
         cpu_ms: cpu_after - cpu_before,
         elapsed_secs,
@@ -230,17 +183,6 @@ fn pin(cpu: usize) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A thread's user + system time from `/proc/self/task/<tid>/stat`, in milliseconds.
-fn thread_cpu_ms(tid: i32) -> anyhow::Result<f64> {
-    let path = format!("/proc/self/task/{tid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let rest = stat.rsplit_once(')').context("odd /proc stat")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11).context("no utime")?.parse()?;
-    let stime: f64 = fields.get(12).context("no stime")?.parse()?;
-    Ok((utime + stime) * 10.0)
 }
 
 /// One server-side connection: its socket and what its member's partner sent that the socket has not taken yet.
@@ -353,7 +295,7 @@ fn flush(conn: &mut Conn, poll: &Poll, i: usize) -> anyhow::Result<()> {
 }
 
 /// Plays every member: A of each pair sends at its paced times, B reads and times what arrives. Returns the
-/// latencies (ns) of the messages sent inside the measured window.
+/// latencies (µs) of the messages sent inside the measured window.
 fn clients(
     addr: SocketAddr,
     pairs: usize,
@@ -396,7 +338,7 @@ fn clients(
         let now = Instant::now();
         while t0 + step * next as u32 <= now {
             let pair = (next % pairs as u64) as usize;
-            let t = shared.now();
+            let t = shared.window.now();
             message[..STAMP].copy_from_slice(&t.to_le_bytes());
             // A message the socket cannot take whole ends the run: nothing here queues.
             match senders[pair].write(&message) {
@@ -406,9 +348,7 @@ fn clients(
                 ),
                 Err(e) => return Err(e).context("a sender's write failed"),
             }
-            if shared.in_window(t) {
-                shared.sent.fetch_add(1, Ordering::Relaxed);
-            }
+            shared.window.sent_at(t);
             next += 1;
         }
         poll.poll(&mut events, Some(Duration::ZERO))?;
@@ -422,7 +362,7 @@ fn clients(
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(e) => return Err(e.into()),
                 };
-                let arrived = shared.now();
+                let arrived = shared.window.now();
                 let mut rest = &scratch[..n];
                 while !rest.is_empty() {
                     let take = if *have < STAMP {
@@ -437,8 +377,8 @@ fn clients(
                     if *have == bytes {
                         *have = 0;
                         let sent_at = u64::from_le_bytes(*stamp);
-                        if shared.in_window(sent_at) {
-                            latencies.push(arrived.saturating_sub(sent_at));
+                        if shared.window.contains(sent_at) {
+                            latencies.push(arrived.saturating_sub(sent_at) / 1000);
                         }
                     }
                 }
@@ -470,11 +410,13 @@ mod tests {
     fn options(payload_bytes: usize) -> Options {
         let cpus = allowed_cpus();
         Options {
-            pairs: 8,
-            rate: 2_000,
-            payload_bytes,
-            warmup_secs: 0,
-            duration_secs: 1,
+            traffic: Traffic {
+                pairs: 8,
+                rate: 2_000,
+                payload_bytes,
+                warmup_secs: 0,
+                duration_secs: 1,
+            },
             forwarder_cpu: cpus[0],
             client_cpu: *cpus.last().unwrap(),
         }
@@ -493,7 +435,7 @@ mod tests {
             );
             // A stamp read from the wrong offset would give nonsense times.
             assert!(
-                *report.latencies.last().unwrap() < 10_000_000_000,
+                *report.latencies.last().unwrap() < 10_000_000,
                 "{bytes} B: a latency over 10 s"
             );
             assert!(report.cpu_ms >= 0.0);
@@ -511,10 +453,10 @@ mod tests {
     #[test]
     fn odd_options_are_refused() {
         let mut o = options(1_500);
-        o.pairs = 0;
+        o.traffic.pairs = 0;
         assert!(measure(&o).is_err());
         let mut o = options(4);
-        o.rate = 10;
+        o.traffic.rate = 10;
         assert!(measure(&o).unwrap_err().to_string().contains("at least 8"));
     }
 }

@@ -9,7 +9,6 @@
 //! the runtime poll the sockets) until it is; a timer per sender would release its signals in bursts at each
 //! millisecond tick, and the relay's queueing of those bursts would count as latency.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,28 +16,18 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{check_loopback, connect, cpu_ms, join, quantile, source, Ws};
+use crate::common::{
+    check_loopback, connect, cpu_ms, join, print_traffic, source, Traffic, Window, Ws,
+};
 use crate::Target;
 
+/// Pairs of members signal each other through the relays: latency, delivered rate, relay CPU.
 #[derive(clap::Args, Debug)]
 pub struct Options {
     #[command(flatten)]
     target: Target,
-    /// How many pairs.
-    #[arg(long, default_value_t = 500)]
-    pairs: usize,
-    /// Total messages per second over all pairs; 0 sends as fast as possible.
-    #[arg(long, default_value_t = 20_000)]
-    rate: u64,
-    /// Size of each signal's payload in bytes (an SDP offer is about 1.5 KB).
-    #[arg(long, default_value_t = 1500)]
-    payload_bytes: usize,
-    /// Seconds of load before measuring.
-    #[arg(long, default_value_t = 2)]
-    warmup_secs: u64,
-    /// Seconds measured.
-    #[arg(long, default_value_t = 10)]
-    duration_secs: u64,
+    #[command(flatten)]
+    traffic: Traffic,
 }
 
 /// The signal text with a fixed-width timestamp field that each send overwrites.
@@ -80,28 +69,6 @@ fn stamp_of(frame: &str) -> Option<u64> {
     frame.get(at..at + STAMP_WIDTH)?.parse().ok()
 }
 
-struct Shared {
-    origin: Instant,
-    /// Messages received inside the measured window.
-    delivered: AtomicU64,
-    /// Messages sent inside the measured window.
-    sent: AtomicU64,
-    /// Nanoseconds since `origin` when measuring starts and stops.
-    window: (AtomicU64, AtomicU64),
-}
-
-impl Shared {
-    fn now(&self) -> u64 {
-        self.origin.elapsed().as_nanos() as u64
-    }
-
-    fn in_window(&self, t: u64) -> bool {
-        let start = self.window.0.load(Ordering::Relaxed);
-        let end = self.window.1.load(Ordering::Relaxed);
-        start != 0 && t >= start && (end == 0 || t < end)
-    }
-}
-
 type Sink = futures_util::stream::SplitSink<Ws, Message>;
 
 /// How long before a send is due the pacer stops sleeping on a timer and starts yielding.
@@ -113,7 +80,7 @@ const SPIN: Duration = Duration::from_micros(1500);
 async fn pacer(
     mut senders: Vec<(Sink, Template)>,
     period: Duration,
-    shared: Arc<Shared>,
+    shared: Arc<Window>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let step = period / senders.len() as u32;
@@ -138,9 +105,7 @@ async fn pacer(
                 for _ in sent[i]..due {
                     let t = shared.now();
                     ws.feed(Message::text(template.stamped(t))).await?;
-                    if shared.in_window(t) {
-                        shared.sent.fetch_add(1, Ordering::Relaxed);
-                    }
+                    shared.sent_at(t);
                 }
                 ws.flush().await?;
                 sent[i] = due;
@@ -172,7 +137,7 @@ async fn pacer(
 async fn flooder(
     ws: Sink,
     template: Template,
-    shared: Arc<Shared>,
+    shared: Arc<Window>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut ws = ws;
@@ -183,9 +148,7 @@ async fn flooder(
         for _ in 0..16 {
             let t = shared.now();
             ws.feed(Message::text(template.stamped(t))).await?;
-            if shared.in_window(t) {
-                shared.sent.fetch_add(1, Ordering::Relaxed);
-            }
+            shared.sent_at(t);
         }
         ws.flush().await?;
         // Give the receivers on this runtime their turn.
@@ -195,7 +158,7 @@ async fn flooder(
 
 async fn receiver(
     mut ws: futures_util::stream::SplitStream<Ws>,
-    shared: Arc<Shared>,
+    shared: Arc<Window>,
     mut stop: watch::Receiver<bool>,
 ) -> Vec<u64> {
     let mut latencies = Vec::new();
@@ -213,9 +176,8 @@ async fn receiver(
         let Some(sent) = stamp_of(&text) else {
             continue;
         };
-        if shared.in_window(sent) {
+        if shared.contains(sent) {
             latencies.push(shared.now().saturating_sub(sent) / 1000);
-            shared.delivered.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -227,22 +189,18 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         sources,
     } = o.target;
     check_loopback(&relays)?;
-    let shared = Arc::new(Shared {
-        origin: Instant::now(),
-        delivered: AtomicU64::new(0),
-        sent: AtomicU64::new(0),
-        window: (AtomicU64::new(0), AtomicU64::new(0)),
-    });
+    let shared = Arc::new(Window::new());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let period = (o.rate > 0).then(|| Duration::from_secs_f64(o.pairs as f64 / o.rate as f64));
+    let period = (o.traffic.rate > 0)
+        .then(|| Duration::from_secs_f64(o.traffic.pairs as f64 / o.traffic.rate as f64));
     let mut senders = Vec::new();
     let mut paced = Vec::new();
     let mut receivers = Vec::new();
     let tag = format!(
         "{:x}",
-        shared.origin.elapsed().as_nanos() ^ std::process::id() as u128
+        u128::from(shared.now()) ^ std::process::id() as u128
     );
-    for i in 0..o.pairs {
+    for i in 0..o.traffic.pairs {
         let room = format!("pair-{tag}-{i}");
         // With several relays the two members of a pair sit on different nodes.
         let a_relay = relays[i % relays.len()];
@@ -265,7 +223,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             shared.clone(),
             stop_rx.clone(),
         )));
-        let template = Template::new(b_id.as_str(), o.payload_bytes);
+        let template = Template::new(b_id.as_str(), o.traffic.payload_bytes);
         match period {
             Some(_) => paced.push((a_sink, template)),
             None => senders.push(tokio::spawn(flooder(
@@ -284,16 +242,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             stop_rx.clone(),
         )));
     }
-    tokio::time::sleep(Duration::from_secs(o.warmup_secs)).await;
+    tokio::time::sleep(Duration::from_secs(o.traffic.warmup_secs)).await;
     let cpu = |pids: &[u32]| -> anyhow::Result<f64> { pids.iter().map(|&p| cpu_ms(p)).sum() };
     let cpu_before = cpu(&relay_pids)?;
-    shared
-        .window
-        .0
-        .store(shared.now().max(1), Ordering::Relaxed);
+    shared.open();
     let measured = Instant::now();
-    tokio::time::sleep(Duration::from_secs(o.duration_secs)).await;
-    shared.window.1.store(shared.now(), Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(o.traffic.duration_secs)).await;
+    shared.close();
     let cpu_after = cpu(&relay_pids)?;
     let elapsed = measured.elapsed().as_secs_f64();
     // Let messages sent inside the window arrive.
@@ -309,37 +264,22 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         }
     }
     latencies.sort_unstable();
-    let sent = shared.sent.load(Ordering::Relaxed);
+    let sent = shared.sent();
     let delivered = latencies.len() as u64;
     let relay_cpu = cpu_after - cpu_before;
     println!("scenario: pairs");
     println!(
         "pairs: {} over {} relay(s); payload {} B; target rate: {}",
-        o.pairs,
+        o.traffic.pairs,
         relays.len(),
-        o.payload_bytes,
-        if o.rate == 0 {
+        o.traffic.payload_bytes,
+        if o.traffic.rate == 0 {
             "as fast as possible".to_string()
         } else {
-            format!("{} msg/s", o.rate)
+            format!("{} msg/s", o.traffic.rate)
         }
     );
-    println!(
-        "sent: {sent} in {elapsed:.1} s ({:.0} msg/s)",
-        sent as f64 / elapsed
-    );
-    println!(
-        "delivered: {delivered} ({:.0} msg/s), lost: {}",
-        delivered as f64 / elapsed,
-        sent.saturating_sub(delivered)
-    );
-    println!(
-        "latency us: p50 {} p99 {} p99.9 {} max {}",
-        quantile(&latencies, 0.5),
-        quantile(&latencies, 0.99),
-        quantile(&latencies, 0.999),
-        latencies.last().copied().unwrap_or(0)
-    );
+    print_traffic(sent, &latencies, elapsed);
     if !relay_pids.is_empty() {
         println!(
             "relay CPU: {relay_cpu:.0} ms in {elapsed:.1} s ({:.0}% of one core), {:.2} ms per 1000 delivered messages",

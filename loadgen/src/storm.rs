@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::common::{check_loopback, connect, quantile, send_join, source, Ws};
 use crate::Target;
 
+/// K members join one room at once: the time until every member knows every other.
 #[derive(clap::Args, Debug)]
 pub struct Options {
     #[command(flatten)]
