@@ -2,12 +2,13 @@
 //! the lower bound for any relay built on the kernel's TCP and `epoll`.
 //!
 //! No relay is involved. In this one process a forwarder thread owns the server side of `2·pairs` loopback
-//! TCP connections and copies whatever one member of a pair sends to the other: one `epoll_wait` per wake-up,
-//! one read per readable socket into one scratch buffer, one write per read, no framing, no parsing, no allocation per message, no
-//! async runtime. A client thread plays every member, paced exactly as `pairs` paces its signals (pair `i`
-//! sends at `t0 + i·period/pairs + k·period`, member A to member B), and measures the latency. The forwarder's
-//! CPU time per thousand messages is read from `/proc` as `pairs` reads the relay's, so the two figures are
-//! comparable when both run pinned the same way (forwarder on `--forwarder-cpu`, clients on `--client-cpu`).
+//! TCP connections and copies whatever one member of a pair sends to the other: one `epoll_wait` per
+//! wake-up, one read per readable socket into one scratch buffer, one write per read, no framing, no
+//! parsing, no allocation per message, no async runtime. A client thread plays every member, paced exactly
+//! as `pairs` paces its signals (pair `i` sends at `t0 + i·period/pairs + k·period`, member A to member B),
+//! and measures the latency. The forwarder's CPU time per thousand messages is read from `/proc` as `pairs`
+//! reads the relay's, so the two figures are comparable when both run pinned the same way (forwarder on
+//! `--forwarder-cpu`, clients on `--client-cpu`).
 //!
 //! On loopback the receiving socket's TCP work runs inside the sender's write, so the figure includes it for
 //! the forwarder as it does for the relay.
@@ -185,7 +186,8 @@ fn pin(cpu: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One server-side connection: its socket and what its member's partner sent that the socket has not taken yet.
+/// One server-side connection: its socket, and what its member's partner sent that the socket has not
+/// taken yet.
 struct Conn {
     stream: MioStream,
     pending: Vec<u8>,
