@@ -15,9 +15,12 @@
 // --dist` directory on a relay of its own, in rotating order with the plain mesh, and reports each.
 // Switches that look inside (none changes the figure): MESH_TRACE=1 (milestones per step, CPU per thread),
 // MESH_DUMP=1 (with MESH_TRACE: every page's milestones in order), MESH_SYNC=1, MESH_PROFILE=1,
-// MESH_CHROME_TRACE=1 (MESH_TRACE_FILE=prefix keeps each trace), MESH_STEADY_MS=ms. MESH_PLAIN_CHANNELS=K
-// and MESH_PLAIN_BUNDLE=max-bundle add a second plain mesh with K negotiated data channels per connection
-// (and that bundle policy).
+// MESH_CHROME_TRACE=1 (MESH_TRACE_FILE=prefix keeps each trace, MESH_TRACE_CATEGORIES=a,b adds trace
+// categories), MESH_STEADY_MS=ms, MESH_PERF=1 (under `perf record --switch-output=signal`).
+// MESH_PLAIN_CHANNELS=K and MESH_PLAIN_BUNDLE=max-bundle add a second plain mesh with K negotiated data
+// channels per connection (and that bundle policy). MESH_LOBBY_MS=ms waits that long on every page before
+// the joins, as a person in the lobby would (this one changes the figure: docs/BENCHMARKS.md, eleventh
+// round). PEERLAB_CHROME_ARGS adds Chromium flags (tests/e2e/browser.mjs).
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { launch } from '../e2e/browser.mjs';
 import { startRelay } from '../e2e/relay.mjs';
@@ -40,6 +43,8 @@ for (const relay of relays) console.log(`relay ${relay.base} serves ${relay.dist
 // channels (as the app's do: chat and control), to measure what they cost on their own.
 // MESH_PLAIN_BUNDLE=max-bundle gives that second mesh the app's bundle policy too.
 const PLAIN_CHANNELS = Number(process.env.MESH_PLAIN_CHANNELS ?? 0);
+// MESH_LOBBY_MS=T: every page waits T ms between being set up and the join (a person in the lobby).
+const LOBBY_MS = Number(process.env.MESH_LOBBY_MS ?? 0);
 const PLAIN_BUNDLE = process.env.MESH_PLAIN_BUNDLE ?? null;
 const KINDS = [
   ...(DISTS.length
@@ -93,6 +98,7 @@ async function appPage(base, room, name) {
   await page.locator('[data-testid="room-preview"][data-live="true"]').waitFor({ timeout: WAIT });
   await page.getByLabel('Your name').fill(name);
   await installWaiter(page, APP_READY);
+  if (LOBBY_MS) await page.waitForTimeout(LOBBY_MS);
   const join = () => page.evaluate(() => {
     const button = [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Join call');
     button.click();
@@ -205,6 +211,7 @@ async function plainPage(base, room, name, channels = 0, bundle = null) {
     };
   }, { room, name, video: VIDEO, channels, bundle });
   await installWaiter(page, PLAIN_READY);
+  if (LOBBY_MS) await page.waitForTimeout(LOBBY_MS);
   return { context, page, join: () => page.evaluate(() => window.__join()) };
 }
 
@@ -282,7 +289,7 @@ const TRACE_SCRIPT = () => {
   const mark = (what) => marks.push([Date.now(), what]);
   const kindOf = (payload) => {
     if (!payload) return '?';
-    if (payload.kind) return payload.kind;
+    if (payload.kind) return payload.kind === 'description' ? (payload.type ?? 'description') : payload.kind;
     if (payload.description) return payload.description.type;
     if (payload.candidate) return 'candidate';
     return '?';
@@ -398,6 +405,8 @@ function chromiumCpu() {
 // the pages' main threads are summed up: wall and CPU time of their tasks, and the event kinds that took
 // the most wall time (self time, children subtracted).
 const CHROME_TRACE = process.env.MESH_CHROME_TRACE === '1';
+// MESH_TRACE_CATEGORIES=a,b adds trace categories (for example v8.wasm) to MESH_CHROME_TRACE's.
+const TRACE_CATEGORIES = (process.env.MESH_TRACE_CATEGORIES ?? '').split(',').filter(Boolean);
 // With MESH_PROFILE=1, V8's sampling profiler runs in every page from the join until its mesh is up, and
 // the benchmark prints the functions with the most self time per page (wall time: a function blocked in a
 // synchronous browser call is sampled too). Build the app with names (index.html's rust link:
@@ -494,7 +503,7 @@ async function run(kind, n) {
     for (let i = 0; i < n; i++) pages.push(await open(kind.base, room, `p${i}`, kind.channels, kind.bundle));
     if (TRACE) for (const p of pages) await p.page.evaluate(() => { window.__joinedAt = Date.now(); });
     const readies = pages.map((p) => p.page.evaluate((n) => window.__ready(n), n));
-    if (CHROME_TRACE) await browser.startTracing(undefined, { categories: ['devtools.timeline', 'toplevel'] });
+    if (CHROME_TRACE) await browser.startTracing(undefined, { categories: ['devtools.timeline', 'toplevel', ...TRACE_CATEGORIES] });
     const sessions = [];
     if (PROFILE) {
       for (const p of pages) {
@@ -506,8 +515,12 @@ async function run(kind, n) {
       }
     }
     const before = TRACE ? chromiumCpu() : null;
+    // MESH_PERF=1 under `perf record --switch-output=signal -- node …`: perf starts a new file at the join
+    // and at the end of the set-up, so one file holds the set-up alone.
+    if (process.env.MESH_PERF === '1') process.kill(process.ppid, 'SIGUSR2');
     const joined = await Promise.all(pages.map((p) => p.join()));
     const ready = await Promise.all(readies);
+    if (process.env.MESH_PERF === '1') process.kill(process.ppid, 'SIGUSR2');
     const after = TRACE ? chromiumCpu() : null;
     if (PROFILE) {
       const self = new Map();
@@ -601,6 +614,9 @@ async function run(kind, n) {
             .filter(([t]) => t >= start - 50)
             .map(([t, what]) => `${t - start} ${what}`);
           console.log(`  p${i}: ${all.join('; ')}`);
+          const videos = await p.page.evaluate(() => [...document.querySelectorAll('video')]
+            .map((v) => `${v.muted ? 'muted' : 'sound'} ${v.paused ? 'paused' : 'playing'} ${v.readyState}`));
+          console.log(`  p${i} videos: ${videos.join(', ')}`);
         }
       }
     }

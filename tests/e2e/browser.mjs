@@ -13,6 +13,8 @@ export async function launch() {
       '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
       '--allow-loopback-in-peer-connection', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+      // More flags for an experiment (benchmarks), space-separated.
+      ...(process.env.PEERLAB_CHROME_ARGS ?? '').split(' ').filter(Boolean),
     ],
   });
 }
