@@ -503,7 +503,9 @@ async function run(kind, n) {
     for (let i = 0; i < n; i++) pages.push(await open(kind.base, room, `p${i}`, kind.channels, kind.bundle));
     if (TRACE) for (const p of pages) await p.page.evaluate(() => { window.__joinedAt = Date.now(); });
     const readies = pages.map((p) => p.page.evaluate((n) => window.__ready(n), n));
-    if (CHROME_TRACE) await browser.startTracing(undefined, { categories: ['devtools.timeline', 'toplevel', ...TRACE_CATEGORIES] });
+    if (CHROME_TRACE) {
+      await browser.startTracing(undefined, { categories: ['devtools.timeline', 'toplevel', ...TRACE_CATEGORIES] });
+    }
     const sessions = [];
     if (PROFILE) {
       for (const p of pages) {
