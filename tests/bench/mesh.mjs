@@ -14,13 +14,15 @@
 // so a change needs several interleaved runs): MESH_COMPARE=distA,distB[,...] runs each `trunk build
 // --dist` directory on a relay of its own, in rotating order with the plain mesh, and reports each.
 // Switches that look inside (none changes the figure): MESH_TRACE=1 (milestones per step, CPU per thread),
-// MESH_DUMP=1 (with MESH_TRACE: every page's milestones in order), MESH_SYNC=1, MESH_PROFILE=1,
+// MESH_DUMP=1 (with MESH_TRACE: every page's milestones in order), MESH_SYNC=1, MESH_PROFILE=1 (or =cpu),
 // MESH_CHROME_TRACE=1 (MESH_TRACE_FILE=prefix keeps each trace, MESH_TRACE_CATEGORIES=a,b adds trace
 // categories), MESH_STEADY_MS=ms, MESH_PERF=1 (under `perf record --switch-output=signal`).
 // MESH_PLAIN_CHANNELS=K and MESH_PLAIN_BUNDLE=max-bundle add a second plain mesh with K negotiated data
-// channels per connection (and that bundle policy). MESH_LOBBY_MS=ms waits that long on every page before
-// the joins, as a person in the lobby would (this one changes the figure: docs/BENCHMARKS.md, eleventh
-// round). PEERLAB_CHROME_ARGS adds Chromium flags (tests/e2e/browser.mjs).
+// channels per connection (and that bundle policy). MESH_LOBBY_MS=ms (1500 unless set) is how long every
+// page waits in the lobby before the joins, as a person would; 0 joins at once, as the first eleven rounds
+// did (this one changes the figure: docs/BENCHMARKS.md, eleventh and twelfth rounds). PEERLAB_CHROME_ARGS
+// adds Chromium flags (tests/e2e/browser.mjs). A copy of a build made by scripts/count-imports.mjs adds,
+// with MESH_TRACE=1, how often the WebAssembly called each browser function per page.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { launch } from '../e2e/browser.mjs';
 import { startRelay } from '../e2e/relay.mjs';
@@ -43,8 +45,10 @@ for (const relay of relays) console.log(`relay ${relay.base} serves ${relay.dist
 // channels (as the app's do: chat and control), to measure what they cost on their own.
 // MESH_PLAIN_BUNDLE=max-bundle gives that second mesh the app's bundle policy too.
 const PLAIN_CHANNELS = Number(process.env.MESH_PLAIN_CHANNELS ?? 0);
-// MESH_LOBBY_MS=T: every page waits T ms between being set up and the join (a person in the lobby).
-const LOBBY_MS = Number(process.env.MESH_LOBBY_MS ?? 0);
+// MESH_LOBBY_MS=T: every page waits T ms between being set up and the join (a person in the lobby). The
+// browser windows just opened finish their own start-up meanwhile, which otherwise lands on the set-up of
+// both meshes alike.
+const LOBBY_MS = Number(process.env.MESH_LOBBY_MS ?? 1500);
 const PLAIN_BUNDLE = process.env.MESH_PLAIN_BUNDLE ?? null;
 const KINDS = [
   ...(DISTS.length
@@ -411,14 +415,17 @@ const TRACE_CATEGORIES = (process.env.MESH_TRACE_CATEGORIES ?? '').split(',').fi
 // the benchmark prints the functions with the most self time per page (wall time: a function blocked in a
 // synchronous browser call is sampled too). Build the app with names (index.html's rust link:
 // `data-keep-debug data-wasm-opt-params="-g"`) to see Rust function names.
-const PROFILE = process.env.MESH_PROFILE === '1';
+// MESH_PROFILE=cpu counts samples instead (0.5 ms each): V8's sampler signals the thread, and a thread that
+// waits for a core takes one pending signal when it runs again, so the count follows CPU time, not wall.
+const PROFILE = process.env.MESH_PROFILE === '1' || process.env.MESH_PROFILE === 'cpu';
+const PROFILE_CPU = process.env.MESH_PROFILE === 'cpu';
 function selfTimes(profile, into, inclusive) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const name = (f) => `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}`;
   profile.samples.forEach((id, i) => {
-    const ms = (profile.timeDeltas[i] ?? 0) / 1000;
+    const ms = PROFILE_CPU ? 0.5 : (profile.timeDeltas[i] ?? 0) / 1000;
     const key = name(byId.get(id).callFrame);
     into.set(key, (into.get(key) ?? 0) + ms);
     // Every function on the sampled stack, once.
@@ -532,6 +539,15 @@ async function run(kind, n) {
       console.log(`  ${kind.label} profile, self ms per page:\n${top.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
       const topInclusive = [...inclusive.entries()].sort((a, b) => b[1] - a[1]).slice(0, 60);
       console.log(`  ${kind.label} profile, inclusive ms per page:\n${topInclusive.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
+      // Self time by where the code lives: the WebAssembly, the glue and other scripts, or the browser.
+      const where = new Map();
+      for (const [k, v] of self) {
+        const kindOf = /\.wasm$/.test(k) ? 'WebAssembly' : /\.js$/.test(k) ? 'script' : /^\(/.test(k) ? k.split(' ')[0] : 'browser functions called from script';
+        where.set(kindOf, (where.get(kindOf) ?? 0) + v);
+      }
+      const wasmTop = [...self.entries()].filter(([k]) => /\.wasm$/.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 40);
+      console.log(`  ${kind.label} profile, WebAssembly self ms per page:\n${wasmTop.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
+      console.log(`  ${kind.label} profile, self ms per page by kind: ${[...where.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / pages.length).toFixed(1)}`).join(', ')}`);
     }
     if (CHROME_TRACE) {
       const buffer = await browser.stopTracing();
@@ -566,6 +582,13 @@ async function run(kind, n) {
             steps.get(key).push(value);
           }
         }
+      }
+      // A build whose glue counts its imports (scripts/count-imports.mjs) leaves how often the WebAssembly
+      // called each browser function after the join in `window.__wbgCounts`.
+      for (const [name, count] of await p.page.evaluate(() => [...(window.__wbgCounts ?? new Map()).entries()])) {
+        const key = `imports per page: ${name}`;
+        if (!steps.has(key)) steps.set(key, []);
+        steps.get(key).push(count);
       }
       for (const [what, count] of mutations) {
         const key = `DOM: ${what}`;
