@@ -545,6 +545,12 @@ async function run(kind, n) {
         const kindOf = /\.wasm$/.test(k) ? 'WebAssembly' : /\.js$/.test(k) ? 'script' : /^\(/.test(k) ? k.split(' ')[0] : 'browser functions called from script';
         where.set(kindOf, (where.get(kindOf) ?? 0) + v);
       }
+      // MESH_PROFILE_MATCH=regex: every function whose name matches, inclusive.
+      if (process.env.MESH_PROFILE_MATCH) {
+        const re = new RegExp(process.env.MESH_PROFILE_MATCH);
+        const hits = [...inclusive.entries()].filter(([k]) => re.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 60);
+        console.log(`  ${kind.label} profile, matching, inclusive ms per page:\n${hits.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
+      }
       const wasmTop = [...self.entries()].filter(([k]) => /\.wasm$/.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 40);
       console.log(`  ${kind.label} profile, WebAssembly self ms per page:\n${wasmTop.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
       console.log(`  ${kind.label} profile, self ms per page by kind: ${[...where.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / pages.length).toFixed(1)}`).join(', ')}`);

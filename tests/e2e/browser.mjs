@@ -5,18 +5,38 @@ import { chromium } from '../../tools/node_modules/playwright-core/index.mjs';
 export const BASE = process.env.PEERLAB_URL ?? 'http://127.0.0.1:18081';
 export const SCREENSHOTS = new URL('../../target/screenshots/', import.meta.url).pathname;
 
+const options = () => ({
+  executablePath: process.env.CHROME_BIN ?? '/usr/lib/chromium/chromium',
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+    '--allow-loopback-in-peer-connection', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+    // More flags for an experiment (benchmarks), space-separated.
+    ...(process.env.PEERLAB_CHROME_ARGS ?? '').split(' ').filter(Boolean),
+  ],
+});
+
 export async function launch() {
-  return chromium.launch({
-    executablePath: process.env.CHROME_BIN ?? '/usr/lib/chromium/chromium',
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      '--allow-loopback-in-peer-connection', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-      // More flags for an experiment (benchmarks), space-separated.
-      ...(process.env.PEERLAB_CHROME_ARGS ?? '').split(' ').filter(Boolean),
-    ],
-  });
+  return chromium.launch(options());
+}
+
+// A browser of its own that a test can kill outright (`kill()`: SIGKILL to Chromium's whole process
+// group), as a power cut would: its connections end without a close frame or a goodbye.
+export async function launchKillable() {
+  const server = await chromium.launchServer(options());
+  const browser = await chromium.connect(server.wsEndpoint());
+  const pid = server.process().pid;
+  return {
+    browser,
+    kill() {
+      try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+    },
+    async close() {
+      await browser.close().catch(() => {});
+      await server.close().catch(() => {});
+    },
+  };
 }
 
 // Opens a page that records console errors and uncaught exceptions, so a test can assert there were none.

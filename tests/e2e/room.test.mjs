@@ -3,14 +3,15 @@
 // ends of each connection; a muted microphone and a camera turned off show on the others' tiles; a shared
 // screen replaces the camera's track on the others' tiles (the picture changes shape) and stopping it
 // restores the camera; room chat reaches everyone; the bitrate cap follows the number of peers; a member
-// who leaves (button or closed tab) disappears from the others; a fifth member of a room for four gets
+// who leaves (button or closed tab) disappears from the others, and so does one whose browser dies
+// without a goodbye, once the relay's resume grace ends; a fifth member of a room for four gets
 // the "room is full" page; a relay restart does not end a call; and a join while the relay is down waits
 // in the lobby (saying so, and cancellable) until the relay is back. Saves target/screenshots/room.png
 // (four participants).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { launch, BASE, SCREENSHOTS } from './browser.mjs';
+import { launch, launchKillable, BASE, SCREENSHOTS } from './browser.mjs';
 import { startRelay } from './relay.mjs';
 
 let browser;
@@ -28,8 +29,8 @@ const VIDEO = 'video=320x240@15';
 const WAIT = 60_000;
 
 // Opens the room, waits for the camera preview, and joins under `name` (unless `join` is false).
-async function openRoom(base, room, name, { join = true } = {}) {
-  const context = await browser.newContext();
+async function openRoom(base, room, name, { join = true, from = browser } = {}) {
+  const context = await from.newContext();
   const page = await context.newPage();
   const problems = [];
   page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
@@ -248,6 +249,52 @@ test('the relay restarts mid-call: video keeps flowing, everyone keeps their id,
     assert.deepEqual(unexpected, [], 'only the expected connection errors while the relay was down');
   } finally {
     for (const who of people) await who.context.close().catch(() => {});
+    await relay.stop();
+  }
+});
+
+// A counter of the relay's /metrics (Prometheus text), 0 when absent.
+async function metric(relay, name) {
+  const text = await (await fetch(`${relay.base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
+test('a member whose browser dies (no goodbye) disappears from the others within the resume grace, and their call goes on', async () => {
+  // A short grace keeps the test quick; the bound is the relay's setting (default 20 s).
+  const relay = await startRelay(['--resume-grace-ms', '2000']);
+  const room = unique('crash');
+  const people = [];
+  // Cyd runs in a browser of its own, so it can die whole: its sockets end with no close frame (as with a
+  // power cut or a lost network), unlike a closed tab or a crashed page, whose browser says goodbye.
+  const doomed = await launchKillable();
+  try {
+    for (const name of ['Ada', 'Bob']) people.push(await openRoom(relay.base, room, unique(name)));
+    const cyd = await openRoom(relay.base, room, unique('Cyd'), { from: doomed.browser });
+    people.push(cyd);
+    const [ada, bob] = people;
+    await Promise.all(people.map(waitSelfTile));
+    await Promise.all(people.map((who) => waitRemoteVideo(who, 2, 90_000)));
+    assert.equal(await metric(relay, 'peerlab_away_total'), 0);
+
+    doomed.kill();
+
+    // The relay keeps Cyd as away for the grace, then tells the others, who drop the tile and the
+    // connection; the call between the two who are left goes on.
+    for (const who of [ada, bob]) await waitRemoteVideo(who, 1, 30_000);
+    assert.equal(await tileOf(ada, cyd).count(), 0);
+    assert.equal(await tileOf(bob, cyd).count(), 0);
+    assert.equal(await metric(relay, 'peerlab_away_total'), 1, 'the relay saw a drop, not a leave');
+    // The relay counts the expiry just after it has told the others.
+    for (let i = 0; i < 50 && (await metric(relay, 'peerlab_away_expired_total')) === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await metric(relay, 'peerlab_away_expired_total'), 1, 'the grace ran out and was announced');
+    await ada.page.locator('[data-testid="room-bitrate-cap"][data-bps="1500000"]').waitFor({ timeout: WAIT });
+    for (const who of [ada, bob]) assert.deepEqual(who.problems, [], `${who.name}'s console`);
+  } finally {
+    for (const who of people) await who.context.close().catch(() => {});
+    await doomed.close();
     await relay.stop();
   }
 });
