@@ -18,7 +18,8 @@
 // MESH_CHROME_TRACE=1 (MESH_TRACE_FILE=prefix keeps each trace, MESH_TRACE_CATEGORIES=a,b adds trace
 // categories), MESH_STEADY_MS=ms, MESH_PERF=1 (under `perf record --switch-output=signal`).
 // MESH_PLAIN_CHANNELS=K and MESH_PLAIN_BUNDLE=max-bundle add a second plain mesh with K negotiated data
-// channels per connection (and that bundle policy). MESH_LOBBY_MS=ms (1500 unless set) is how long every
+// channels per connection (and that bundle policy); MESH_PLAIN_BURN=ms[,ms] adds a plain mesh whose pages
+// do that many ms of work on their main thread per relay message. MESH_LOBBY_MS=ms (1500 unless set) is how long every
 // page waits in the lobby before the joins, as a person would; 0 joins at once, as the first eleven rounds
 // did (this one changes the figure: docs/BENCHMARKS.md, eleventh and twelfth rounds). PEERLAB_CHROME_ARGS
 // adds Chromium flags (tests/e2e/browser.mjs). A copy of a build made by scripts/count-imports.mjs adds,
@@ -50,6 +51,10 @@ const PLAIN_CHANNELS = Number(process.env.MESH_PLAIN_CHANNELS ?? 0);
 // both meshes alike.
 const LOBBY_MS = Number(process.env.MESH_LOBBY_MS ?? 1500);
 const PLAIN_BUNDLE = process.env.MESH_PLAIN_BUNDLE ?? null;
+// MESH_PLAIN_BURN=a,b adds a plain mesh per value whose pages do that many ms of work (CPU, as measured
+// on the page before the join) on every relay message (the welcome too): the price of main-thread CPU per page at this size, for comparing
+// with the app's extra (docs/BENCHMARKS.md, twelfth round).
+const PLAIN_BURN = (process.env.MESH_PLAIN_BURN ?? '').split(',').filter(Boolean).map(Number);
 const KINDS = [
   ...(DISTS.length
     ? DISTS.map((dist, i) => ({ label: dist, app: true, base: relays[i].base }))
@@ -58,6 +63,7 @@ const KINDS = [
   ...(PLAIN_CHANNELS > 0
     ? [{ label: `plain+${PLAIN_CHANNELS}dc${PLAIN_BUNDLE ? `+${PLAIN_BUNDLE}` : ''}`, app: false, base: relays[0].base, channels: PLAIN_CHANNELS, bundle: PLAIN_BUNDLE }]
     : []),
+  ...PLAIN_BURN.map((ms) => ({ label: `plain+${ms}ms/msg`, app: false, base: relays[0].base, channels: 0, burn: ms })),
 ];
 const browser = await launch();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -119,14 +125,14 @@ const PLAIN_READY = `
     return p.pc.connectionState === 'connected' && ${FRAME};
   });`;
 
-async function plainPage(base, room, name, channels = 0, bundle = null) {
+async function plainPage(base, room, name, channels = 0, bundle = null, burn = 0) {
   const context = await browser.newContext();
   await context.addInitScript(MARK_CONNECTIONS);
   if (TRACE) await context.addInitScript(TRACE_SCRIPT);
   if (SYNC) await context.addInitScript(SYNC_SCRIPT);
   const page = await context.newPage();
   await page.goto(`${base}/healthz`);
-  await page.evaluate(async ({ room, name, video, channels, bundle }) => {
+  await page.evaluate(async ({ room, name, video, channels, bundle, burn }) => {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
     // The same picture as the room page: this page's camera and every member's video in a grid that fills
     // the window, so both pay the same decoding, scaling and compositing.
@@ -151,6 +157,20 @@ async function plainPage(base, room, name, channels = 0, bundle = null) {
       return v;
     };
     tile(stream);
+    // MESH_PLAIN_BURN: a fixed amount of work per message, not a wall-time wait (a thread that waits for a
+    // core would spin for less CPU). Calibrated here as the fastest of twenty 5 ms trials.
+    let perMs = 0;
+    let sink = 0;
+    const work = (rounds) => { for (let r = 0; r < rounds; r++) for (let i = 0; i < 100; i++) sink += Math.sqrt(i + r); };
+    if (burn) {
+      for (let trial = 0; trial < 20; trial++) {
+        const t0 = performance.now();
+        let rounds = 0;
+        while (performance.now() - t0 < 5) { work(10); rounds += 10; }
+        perMs = Math.max(perMs, rounds / (performance.now() - t0));
+      }
+    }
+    const spin = (ms) => { work(Math.round(perMs * ms)); window.__sink = sink; };
     const ws = new WebSocket(`ws://${location.host}/ws`);
     const peers = new Map();
     let me = null;
@@ -181,6 +201,7 @@ async function plainPage(base, room, name, channels = 0, bundle = null) {
     };
     ws.onmessage = async ({ data }) => {
       const m = JSON.parse(data);
+      if (burn) spin(burn);
       if (m.type === 'welcome') {
         me = m.peer_id;
         for (const member of m.members) peer(member.id);
@@ -213,7 +234,7 @@ async function plainPage(base, room, name, channels = 0, bundle = null) {
       ws.send(JSON.stringify({ type: 'join', version: 1, name, room }));
       return Date.now();
     };
-  }, { room, name, video: VIDEO, channels, bundle });
+  }, { room, name, video: VIDEO, channels, bundle, burn });
   await installWaiter(page, PLAIN_READY);
   if (LOBBY_MS) await page.waitForTimeout(LOBBY_MS);
   return { context, page, join: () => page.evaluate(() => window.__join()) };
@@ -507,7 +528,7 @@ async function run(kind, n) {
   const open = kind.app ? appPage : plainPage;
   const pages = [];
   try {
-    for (let i = 0; i < n; i++) pages.push(await open(kind.base, room, `p${i}`, kind.channels, kind.bundle));
+    for (let i = 0; i < n; i++) pages.push(await open(kind.base, room, `p${i}`, kind.channels, kind.bundle, kind.burn));
     if (TRACE) for (const p of pages) await p.page.evaluate(() => { window.__joinedAt = Date.now(); });
     const readies = pages.map((p) => p.page.evaluate((n) => window.__ready(n), n));
     if (CHROME_TRACE) {
