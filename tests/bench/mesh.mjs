@@ -556,24 +556,25 @@ async function run(kind, n) {
       const self = new Map();
       const inclusive = new Map();
       for (const session of sessions) selfTimes((await session.send('Profiler.stop')).profile, self, inclusive);
-      const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30);
-      console.log(`  ${kind.label} profile, self ms per page:\n${top.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
-      const topInclusive = [...inclusive.entries()].sort((a, b) => b[1] - a[1]).slice(0, 60);
-      console.log(`  ${kind.label} profile, inclusive ms per page:\n${topInclusive.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
+      // The `count` entries of `times` with the most ms (those `keep` accepts), per page, one a line.
+      const show = (title, times, count, keep = () => true) => {
+        const top = [...times.entries()].filter(([k]) => keep(k)).sort((a, b) => b[1] - a[1]).slice(0, count);
+        console.log(`  ${kind.label} profile, ${title}:\n${top.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
+      };
+      show('self ms per page', self, 30);
+      show('inclusive ms per page', inclusive, 60);
+      // MESH_PROFILE_MATCH=regex: every function whose name matches, inclusive.
+      if (process.env.MESH_PROFILE_MATCH) {
+        const re = new RegExp(process.env.MESH_PROFILE_MATCH);
+        show('matching, inclusive ms per page', inclusive, 60, (k) => re.test(k));
+      }
+      show('WebAssembly self ms per page', self, 40, (k) => /\.wasm$/.test(k));
       // Self time by where the code lives: the WebAssembly, the glue and other scripts, or the browser.
       const where = new Map();
       for (const [k, v] of self) {
         const kindOf = /\.wasm$/.test(k) ? 'WebAssembly' : /\.js$/.test(k) ? 'script' : /^\(/.test(k) ? k.split(' ')[0] : 'browser functions called from script';
         where.set(kindOf, (where.get(kindOf) ?? 0) + v);
       }
-      // MESH_PROFILE_MATCH=regex: every function whose name matches, inclusive.
-      if (process.env.MESH_PROFILE_MATCH) {
-        const re = new RegExp(process.env.MESH_PROFILE_MATCH);
-        const hits = [...inclusive.entries()].filter(([k]) => re.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 60);
-        console.log(`  ${kind.label} profile, matching, inclusive ms per page:\n${hits.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
-      }
-      const wasmTop = [...self.entries()].filter(([k]) => /\.wasm$/.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 40);
-      console.log(`  ${kind.label} profile, WebAssembly self ms per page:\n${wasmTop.map(([k, v]) => `    ${(v / pages.length).toFixed(1).padStart(7)}  ${k}`).join('\n')}`);
       console.log(`  ${kind.label} profile, self ms per page by kind: ${[...where.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / pages.length).toFixed(1)}`).join(', ')}`);
     }
     if (CHROME_TRACE) {
