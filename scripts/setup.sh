@@ -23,6 +23,8 @@ have unshare || need_apt+=(util-linux)
 have ip || need_apt+=(iproute2)
 have curl || need_apt+=(curl)
 have brotli || need_apt+=(brotli)
+have nft || need_apt+=(nftables)
+have turnserver || need_apt+=(coturn)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every peerlab test: native tests of all crates, browser tests (wasm-bindgen-test in headless Chromium)
-# against a real relay, and end-to-end tests of the release build served by the relay.
+# against a real relay, end-to-end tests of the release build served by the relay, and end-to-end tests
+# across NATs on a test network of namespaces with coturn (tests/net/; needs root).
 #
 # Installs what is missing first (scripts/setup.sh), then runs everything offline inside a loopback-only
 # network namespace, so no test can reach anything but 127.0.0.1. Ends with "N passed, N failed".
@@ -78,6 +79,13 @@ if trunk build index.html --release >"$LOGDIR/trunk.log" 2>&1; then
   e2e_log="$LOGDIR/e2e.log"
   if PEERLAB_URL="http://127.0.0.1:$E2E_PORT" node --test --test-reporter=tap tests/e2e/ 2>&1 | tee "$e2e_log"; then :; else failed_stages+=(e2e); fi
   awk '/^# pass /{p=$3} /^# fail /{f=$3} END {print "e2e", p+0, f+0}' "$e2e_log" >> "$LOGDIR/summary.txt"
+
+  stage "end-to-end tests across NATs (network namespaces, nftables routers, coturn; tests/net/)"
+  # Each test builds its own test network of namespaces inside this script's mount namespace, so none
+  # outlives the run even if a test is killed.
+  net_log="$LOGDIR/net.log"
+  if node --test --test-reporter=tap tests/net/ 2>&1 | tee "$net_log"; then :; else failed_stages+=(net); fi
+  awk '/^# pass /{p=$3} /^# fail /{f=$3} END {print "net", p+0, f+0}' "$net_log" >> "$LOGDIR/summary.txt"
 else
   cat "$LOGDIR/trunk.log"
   failed_stages+=(trunk-build)

@@ -1,10 +1,13 @@
-//! Runtime configuration: the optional `/peerlab.json` served next to `index.html`, and the rule that turns
-//! it plus the page's own address into the relay's WebSocket URL.
+//! Runtime configuration: the optional `/peerlab.json` served next to `index.html`, the rule that turns
+//! it plus the page's own address into the relay's WebSocket URL, and the relay's `GET /ice-summary` beside
+//! it.
 //!
 //! The file lets one build run behind any host (a dev server, the relay itself, a CDN in front of a relay
-//! elsewhere) without rebuilding. This module deliberately knows nothing about ICE servers: those come from
-//! the relay's `welcome`, so a deployment configures them in one place.
+//! elsewhere) without rebuilding. This module deliberately configures no ICE server: those come from the
+//! relay's `welcome`, so a deployment configures them in one place; the summary only says which kinds the
+//! relay hands out.
 
+use peerlab_protocol::IceSummary;
 use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -99,6 +102,52 @@ pub async fn load() -> Result<Config, ConfigError> {
         .as_string()
         .unwrap_or_default();
     parse_config(&text)
+}
+
+/// Where the relay answers `GET /ice-summary`, from its WebSocket URL: the same host (and the same path
+/// prefix, for a relay behind a proxy) over http or https.
+pub fn ice_summary_url(relay_url: &str) -> Option<String> {
+    let (scheme, rest) = relay_url.trim().split_once("://")?;
+    let scheme = match scheme {
+        "ws" => "http",
+        "wss" => "https",
+        _ => return None,
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() {
+        return None;
+    }
+    // "relay/ws" keeps its "relay/"; a path that does not end in the `/ws` endpoint is not a prefix.
+    let prefix = match path.strip_suffix("ws") {
+        Some(prefix) if prefix.is_empty() || prefix.ends_with('/') => prefix,
+        _ => "",
+    };
+    Some(format!("{scheme}://{host}/{prefix}ice-summary"))
+}
+
+/// Asks this page's relay which kinds of STUN/TURN server it hands out. `None` when it cannot say (a
+/// relay without the endpoint, or one that cannot be reached): the page then says nothing about it.
+pub async fn load_ice_summary(config: &Config) -> Option<IceSummary> {
+    let url = ice_summary_url(&relay_url_for_this_page(config).ok()?)?;
+    let window = web_sys::window()?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_cache(web_sys::RequestCache::NoStore);
+    let request = web_sys::Request::new_with_str_and_init(&url, &init).ok()?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    if !response.ok() {
+        return None;
+    }
+    let text = JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// Resolves the relay URL for the page this code runs in.
@@ -199,6 +248,32 @@ mod tests {
             }),
         );
         check(None, "http:", "", Err(ConfigError::MissingPageHost));
+    }
+
+    #[test]
+    fn the_ice_summary_lives_beside_the_relays_websocket() {
+        let check = |relay: &str, expected: Option<&str>| {
+            assert_eq!(ice_summary_url(relay).as_deref(), expected, "relay {relay}");
+        };
+        check(
+            "ws://127.0.0.1:8080/ws",
+            Some("http://127.0.0.1:8080/ice-summary"),
+        );
+        check(
+            "wss://relay.example.org/ws",
+            Some("https://relay.example.org/ice-summary"),
+        );
+        check(
+            "wss://example.org/relay/ws?x=1",
+            Some("https://example.org/relay/ice-summary"),
+        );
+        check("wss://example.org", Some("https://example.org/ice-summary"));
+        check(
+            "ws://example.org/news",
+            Some("http://example.org/ice-summary"),
+        );
+        check("https://example.org/ws", None);
+        check("ws:///ws", None);
     }
 
     #[test]

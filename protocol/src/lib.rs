@@ -5,12 +5,15 @@
 //! - [`ServerMessage`]: everything the relay sends to a client.
 //! - [`ErrorCode`]: the stable codes of the relay's typed `error` reply.
 //! - [`validate`]: the rules for display names and room names, shared so the app can check input before sending.
+//! - [`ice`]: [`IceSummary`], which kinds of STUN/TURN server a relay hands out (`GET /ice-summary`), read from
+//!   their URLs.
 //! - [`decode_client`]: turns one text frame into a [`ClientMessage`] or a [`DecodeError`] that says what was wrong.
 //!
 //! This crate is the public boundary of the product: `docs/PROTOCOL.md` shows an example of every message and
 //! the tests in `tests/wire.rs` pin the exact JSON. It deliberately holds no I/O, no clock and no randomness;
 //! peer ids are minted by the relay, never by this crate or by a client.
 
+pub mod ice;
 pub mod validate;
 
 use std::fmt;
@@ -18,6 +21,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
+pub use ice::IceSummary;
 pub use validate::{validate_name, validate_room, NameError, RoomError};
 
 /// The protocol version this crate speaks. A `join` with another version is refused with

@@ -299,6 +299,30 @@ fn welcome_with_resume_and_resumed_has_a_pinned_shape_and_round_trips() {
 }
 
 #[test]
+fn ice_summary_json_is_pinned_and_tolerant() {
+    let summary = IceSummary {
+        stun: true,
+        turn_udp: true,
+        turn_tcp: true,
+        turn_tls: false,
+    };
+    let pinned = json!({"stun": true, "turn_udp": true, "turn_tcp": true, "turn_tls": false});
+    assert_eq!(serde_json::to_value(summary).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<IceSummary>(pinned).unwrap(),
+        summary
+    );
+    // A relay that reports less (or more) still parses: missing kinds are absent ones.
+    assert_eq!(
+        serde_json::from_value::<IceSummary>(json!({"stun": true, "turn_dtls": true})).unwrap(),
+        IceSummary {
+            stun: true,
+            ..IceSummary::default()
+        }
+    );
+}
+
+#[test]
 fn close_codes_are_stable() {
     use peerlab_protocol::close_code::*;
     assert_eq!(

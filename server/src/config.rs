@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use peerlab_protocol::{IceServer, KeepAlive, RoomLimits};
+use peerlab_protocol::{IceServer, IceSummary, KeepAlive, RoomLimits};
 
 use crate::credentials::{parse_ttl, turn_credentials};
 
@@ -287,6 +287,16 @@ impl Config {
             credential: Some(credential),
         });
         (servers, Some(expiry))
+    }
+
+    /// Which kinds of STUN/TURN server clients are handed (`--ice-url` and `--turn-url` together), without
+    /// addresses or credentials: what `GET /ice-summary` answers and what the start-up warning reads.
+    pub fn ice_summary(&self) -> IceSummary {
+        let mut urls = self.ice_urls.iter().map(String::as_str).collect::<Vec<_>>();
+        if self.turn_secret.is_some() {
+            urls.extend(self.turn_urls.iter().map(String::as_str));
+        }
+        IceSummary::from_urls(urls)
     }
 
     /// How long after issuing TURN credentials the relay sends fresh ones: three quarters of their life.

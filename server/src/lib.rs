@@ -15,7 +15,8 @@
 //! - [`ws`]: WebSocket framing for plain TCP connections, read straight from the per-thread scratch buffer.
 //! - [`socket`]: one connection's loop: reads client messages, answers them, writes its queue, keeps alive.
 //! - [`http`]: security headers on every response, the Origin rule, and `/metrics`.
-//! - this file: [`AppState`], the router ([`app`]) and [`run`], which serves a listener until shutdown.
+//! - this file: [`AppState`], the router ([`app`]: `/ws`, `/healthz`, `/ice-summary`, `/metrics`, the app)
+//!   and [`run`], which serves a listener until shutdown.
 //!
 //! The relay never parses SDP or ICE candidates: a signal's payload is forwarded as the JSON text it arrived
 //! as, with `from` stamped by the relay. It keeps no message history and no state beyond room membership.
@@ -153,9 +154,9 @@ impl AppState {
     }
 }
 
-/// The relay's routes: `/ws`, `/healthz`, `/metrics`, and the app from `config.dist` with a fallback to
-/// its `index.html`, so deep links such as `/room/team` load the app. Every response carries the security
-/// headers of [`http::security_headers`].
+/// The relay's routes: `/ws`, `/healthz`, `/ice-summary`, `/metrics`, and the app from `config.dist` with a
+/// fallback to its `index.html`, so deep links such as `/room/team` load the app. Every response carries the
+/// security headers of [`http::security_headers`].
 pub fn app(state: Arc<AppState>) -> Router {
     let dist = &state.config.dist;
     let spa = ServeDir::new(dist)
@@ -164,6 +165,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(upgrade::ws_upgrade))
         .route("/healthz", get(healthz))
+        .route("/ice-summary", get(ice_summary))
         .route("/metrics", get(http::metrics))
         .fallback_service(spa)
         .layer(middleware::from_fn_with_state(
@@ -186,6 +188,21 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> 
         "errors": c.errors(),
         "evictions": c.evictions.load(Ordering::Relaxed),
     }))
+}
+
+/// Which kinds of STUN/TURN server this relay hands out, so the home page can say whether calls to other
+/// networks can work. It names no address and no credential, so it needs no join, and any page may read
+/// it (an app on a static host asks a relay elsewhere).
+async fn ice_summary(
+    State(state): State<Arc<AppState>>,
+) -> (
+    [(axum::http::HeaderName, &'static str); 1],
+    Json<peerlab_protocol::IceSummary>,
+) {
+    (
+        [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+        Json(state.config.ice_summary()),
+    )
 }
 
 /// Serves `listener` until `shutdown` completes, then tells every client to go, and waits at most
@@ -224,9 +241,15 @@ pub async fn serve_state(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if state.config.ice_urls.is_empty() {
+    let ice = state.config.ice_summary();
+    if !ice.has_turn() {
+        let handed_out = if ice.stun {
+            "a STUN server but no TURN server"
+        } else {
+            "no STUN or TURN server"
+        };
         tracing::warn!(
-            "no ICE servers configured (--ice-url): calls connect only between peers that can reach each other directly, such as on one network"
+            "the relay hands out {handed_out} (--turn-url with --turn-secret, or a turn: --ice-url): calls and chats between different networks behind symmetric NATs or firewalls that block UDP will fail; see the README's \"TURN server\" section"
         );
     }
     if !state.config.dist.join("index.html").is_file() {

@@ -401,3 +401,37 @@ async fn metrics_count_connections_rooms_signals_errors_and_evictions() {
     assert!(value("peerlab_messages_received_total ") >= 4);
     assert!(body.contains("# TYPE peerlab_errors_total counter"));
 }
+
+#[tokio::test]
+async fn turn_credentials_stop_when_the_member_leaves_its_room() {
+    let mut config = test_config();
+    config.turn_urls = vec!["turn:turn.example.org:3478?transport=tcp".into()];
+    config.turn_secret = Some("north-wind".into());
+    config.turn_ttl = std::time::Duration::from_secs(2);
+    let relay = Relay::start_with(config).await;
+    let (mut a, _) = relay.joined(&room("turn-leave"), "A").await;
+    a.send(json!({"type": "leave"})).await;
+    assert!(matches!(a.recv().await, ServerMessage::Left { .. }));
+    // A member would have had fresh credentials after 1.5 s; one that left gets none, connected or not.
+    a.expect_silence(std::time::Duration::from_millis(2_500))
+        .await;
+    a.assert_alive().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_joins_gets_no_turn_credentials() {
+    let mut config = test_config();
+    config.turn_urls = vec!["turn:turn.example.org:3478".into()];
+    config.turn_secret = Some("north-wind".into());
+    config.turn_ttl = std::time::Duration::from_secs(2);
+    let relay = Relay::start_with(config).await;
+    let mut a = relay.client().await;
+    a.expect_silence(std::time::Duration::from_millis(2_000))
+        .await;
+    // A join refused (a name that breaks the rules) hands out no credentials either.
+    a.send(json!({"type": "join", "version": 1, "name": "", "room": room("turn-refused")}))
+        .await;
+    assert!(matches!(a.recv().await, ServerMessage::Error { .. }));
+    a.expect_silence(std::time::Duration::from_millis(2_000))
+        .await;
+}

@@ -516,6 +516,42 @@ async fn serves_the_app_with_spa_fallback_and_health() {
 }
 
 #[tokio::test]
+async fn ice_summary_names_the_kinds_of_server_handed_out_and_no_secret() {
+    let summary = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+    let relay = Relay::start().await;
+    let (status, headers, body) = http_get_with_headers(relay.addr, "/ice-summary").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        Some("*"),
+        "an app on another origin may ask"
+    );
+    assert_eq!(
+        summary(&body),
+        json!({"stun": false, "turn_udp": false, "turn_tcp": false, "turn_tls": false}),
+        "nothing is handed out by default"
+    );
+
+    let mut config = test_config();
+    config.ice_urls = vec!["stun:198.51.100.7:3478".into()];
+    config.turn_urls = vec![
+        "turn:198.51.100.7:3478".into(),
+        "turn:198.51.100.7:3478?transport=tcp".into(),
+    ];
+    config.turn_secret = Some("north-wind".into());
+    let relay = Relay::start_with(config).await;
+    let (status, body) = http_get(relay.addr, "/ice-summary").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        summary(&body),
+        json!({"stun": true, "turn_udp": true, "turn_tcp": true, "turn_tls": false})
+    );
+    for secret in ["198.51.100.7", "north-wind", "credential", "username"] {
+        assert!(!body.contains(secret), "{secret} leaked: {body}");
+    }
+}
+
+#[tokio::test]
 async fn a_plain_http_request_to_the_websocket_endpoint_is_told_what_it_is() {
     let relay = Relay::start().await;
     let (status, body) = http_get(relay.addr, "/ws").await;

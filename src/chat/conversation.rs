@@ -12,6 +12,8 @@ use peerlab_protocol::PeerId;
 
 use super::transfer::{Direction, Transfer};
 use super::wire::{Wire, WireError};
+use crate::rtc::diagnosis::ConnectionProblem;
+use crate::rtc::path::PathReading;
 
 /// Where an outgoing text message is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +86,11 @@ pub struct Conversation {
     pub verification: Option<String>,
     /// Set when the user left the room; new messages then fail at once.
     pub gone: Option<String>,
+    /// The connection's network path and candidate pair, read from its statistics while it is connected.
+    pub path: Option<PathReading>,
+    /// Why the connection could not be made and what would fix it, from its failure until it connects
+    /// again.
+    pub problem: Option<ConnectionProblem>,
     /// Ids of queued text messages and other frames waiting for the channel, oldest first.
     outbox: VecDeque<Wire>,
     /// Ids of the text messages received, so a resent one is shown once.
@@ -101,6 +108,8 @@ impl Conversation {
             channel_open: false,
             verification: None,
             gone: None,
+            path: None,
+            problem: None,
             outbox: VecDeque::new(),
             seen: HashSet::new(),
         }
@@ -218,6 +227,8 @@ impl Conversation {
         self.channel_closed();
         self.connection = "none".to_owned();
         self.gone = Some(reason.to_owned());
+        self.path = None;
+        self.problem = None;
         let waiting: HashSet<String> = self.outbox.drain(..).map(|w| w.id().to_owned()).collect();
         for item in &mut self.items {
             match item {
@@ -630,6 +641,21 @@ mod tests {
         let conv = c.get_mut(&bob()).unwrap();
         conv.channel_opened();
         assert_eq!(conv.gone, None);
+    }
+
+    #[test]
+    fn a_user_who_leaves_takes_the_path_and_the_problem_along() {
+        use crate::rtc::path::NetworkPath;
+        let mut c = chats();
+        let conv = c.conversation(&bob(), "Bob");
+        conv.path = Some(PathReading {
+            path: NetworkPath::Direct,
+            pair: "a ↔ b".into(),
+        });
+        conv.problem = Some(ConnectionProblem::NeedsTurn);
+        c.peer_left(&bob());
+        let conv = c.get(&bob()).unwrap();
+        assert_eq!((conv.path.clone(), conv.problem), (None, None));
     }
 
     #[test]

@@ -86,6 +86,7 @@ pub struct PeerMesh {
 impl PeerMesh {
     /// A mesh with no peers yet that sends signals with `send` (usually `RelayRoom::send_signal`).
     pub fn new(send: SendSignal) -> (PeerMesh, MeshEvents) {
+        crate::rtc::peer::warm_up();
         let (events, rx) = mpsc::unbounded();
         let mesh = PeerMesh {
             inner: Rc::new(RefCell::new(Inner {

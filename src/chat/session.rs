@@ -18,6 +18,10 @@
 //! SHA-256 follows on the same channel. Receiver side: each chunk is hashed as it arrives and kept as its
 //! `ArrayBuffer`; every [`FOLD_BYTES`](super::transfer::FOLD_BYTES) the pending chunks are folded into a growing `Blob`. Progress
 //! reaches the model at most every 100 ms.
+//!
+//! Each conversation shows its connection's network path, read from the statistics when the connection
+//! comes up and every [`PATH_POLL_MS`] while it is up, and, when the connection fails, the likely cause
+//! and fix (`rtc::diagnosis`, fed with every connection's candidates and states).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -48,7 +52,9 @@ use super::wire::{
 };
 use crate::error::{describe_js, RtcError};
 use crate::rtc::data::{DataChannel, DataEvent, DataEvents};
-use crate::rtc::peer::PeerEvent;
+use crate::rtc::diagnosis::Observers;
+use crate::rtc::path::PathReading;
+use crate::rtc::peer::{Peer, PeerEvent};
 use crate::rtc::verification::short_authentication_string;
 use crate::signaling::{RelayRoom, SignalingEvent};
 
@@ -75,11 +81,18 @@ pub fn use_chat(relay: RelayRoom) -> ChatSession {
         mesh,
         state: RefCell::new(State::default()),
         tick: RefCell::new(None),
+        path_poll: RefCell::new(None),
     });
     let weak = Rc::downgrade(&runtime);
     *runtime.tick.borrow_mut() = Some(Interval::new(1_000, move || {
         if let Some(rt) = weak.upgrade() {
             rt.tick();
+        }
+    }));
+    let weak = Rc::downgrade(&runtime);
+    *runtime.path_poll.borrow_mut() = Some(Interval::new(PATH_POLL_MS, move || {
+        if let Some(rt) = weak.upgrade() {
+            rt.read_paths();
         }
     }));
     let mut relay_events = relay.events();
@@ -128,9 +141,10 @@ impl ChatSession {
     /// Shows the conversation with `peer` (marking it read) and starts connecting to them.
     pub fn open(&self, peer: &PeerId) {
         if let Some(rt) = self.rt() {
+            // The connection first: its offer is then made while the page renders the conversation.
+            rt.connect(peer);
             let name = rt.name_of(peer);
             rt.update(|c| c.open(peer, &name));
-            rt.connect(peer);
         }
     }
 
@@ -198,6 +212,8 @@ struct State {
     next_link: u64,
     jobs: HashMap<String, Job>,
     urls: HashMap<String, ObjectUrl>,
+    /// Each connection's evidence for the failure diagnosis.
+    observers: Observers<PeerId>,
 }
 
 struct Runtime {
@@ -207,7 +223,13 @@ struct Runtime {
     state: RefCell<State>,
     /// Checks transfers for stalls once a second; dropping it clears the browser interval.
     tick: RefCell<Option<Interval>>,
+    /// Reads every connected connection's path every [`PATH_POLL_MS`]; dropping it clears the interval.
+    path_poll: RefCell<Option<Interval>>,
 }
+
+/// How often the conversations' network paths are read again: ICE may switch to another pair (after a
+/// restart, or when a better one succeeds).
+const PATH_POLL_MS: u32 = 2_000;
 
 /// The time in milliseconds, for meters and stall checks.
 fn now() -> f64 {
@@ -261,6 +283,7 @@ impl Runtime {
 
     fn shutdown(&self) {
         self.tick.borrow_mut().take();
+        self.path_poll.borrow_mut().take();
         let state = std::mem::take(&mut *self.state.borrow_mut());
         drop(state);
         self.mesh.close_all();
@@ -334,6 +357,7 @@ impl Runtime {
             return;
         }
         let peer = event.id;
+        self.observe(&peer, event.generation, &event.event);
         match event.event {
             PeerEvent::ConnectionState(state) => {
                 let name = self.name_of(&peer);
@@ -353,6 +377,92 @@ impl Runtime {
         }
     }
 
+    /// Feeds the failure diagnosis, shows its problem when it changes, and reads the path when the
+    /// connection comes up (and forgets it when it goes down).
+    fn observe(self: &Rc<Self>, peer: &PeerId, generation: u64, event: &PeerEvent) {
+        if let PeerEvent::ConnectionState(state) = event {
+            if state == "connected" {
+                self.read_path(peer);
+            } else {
+                self.set_path(peer, None);
+            }
+        }
+        let Some(observation) = event.observation() else {
+            return;
+        };
+        let servers = || {
+            self.mesh
+                .with_peer(peer, Peer::ice_summary)
+                .unwrap_or_default()
+        };
+        let changed =
+            self.state
+                .borrow_mut()
+                .observers
+                .observe(peer, generation, servers, observation);
+        if changed {
+            let problem = self.state.borrow().observers.problem(peer);
+            let name = self.name_of(peer);
+            self.update(|c| c.conversation(peer, &name).problem = problem);
+        }
+    }
+
+    /// Reads the path of every connected connection (the poll).
+    fn read_paths(self: &Rc<Self>) {
+        for row in self.mesh.rows().get_untracked() {
+            if row.states.connection.with_untracked(|s| s == "connected") {
+                self.read_path(&row.id);
+            }
+        }
+    }
+
+    /// Reads the selected candidate pair of the connection to `peer` and shows its path.
+    fn read_path(self: &Rc<Self>, peer: &PeerId) {
+        let Some(reading) = self.mesh.with_peer(peer, |p| p.stats()) else {
+            return;
+        };
+        let (weak, peer) = (Rc::downgrade(self), peer.clone());
+        spawn_local(async move {
+            let Ok(snapshot) = reading.await else { return };
+            let Some(rt) = weak.upgrade() else { return };
+            let path = snapshot.pair.as_ref().and_then(PathReading::of);
+            let connected = rt
+                .model
+                .try_with_untracked(|c| c.get(&peer).map(|c| c.connection == "connected"))
+                .flatten()
+                .unwrap_or(false);
+            if connected {
+                rt.set_path(&peer, path);
+            }
+        });
+    }
+
+    /// Shows `path` for `peer`, touching the model only when it changed (the poll mostly reads the same).
+    fn set_path(&self, peer: &PeerId, path: Option<PathReading>) {
+        let same = self
+            .model
+            .try_with_untracked(|c| c.get(peer).is_none_or(|c| c.path == path))
+            .unwrap_or(true);
+        if !same {
+            self.update(|c| {
+                if let Some(conv) = c.get_mut(peer) {
+                    conv.path = path;
+                }
+            });
+        }
+    }
+
+    /// The connection to `peer` is gone: no path, no problem, no evidence.
+    fn forget_path(&self, peer: &PeerId) {
+        self.state.borrow_mut().observers.forget(peer);
+        self.update(|c| {
+            if let Some(conv) = c.get_mut(peer) {
+                conv.path = None;
+                conv.problem = None;
+            }
+        });
+    }
+
     /// The six-digit code of the connection to `peer`, once both descriptions are set.
     fn verification(&self, peer: &PeerId) -> Option<String> {
         let (local, remote) = self.mesh.with_peer(peer, |p| p.current_sdps())?;
@@ -365,7 +475,15 @@ impl Runtime {
             return;
         }
         match self.mesh.ensure(peer) {
-            Ok(_) => self.attach_link(peer),
+            Ok(created) => {
+                // Asked for before the link's first view update, so the peer's task makes the offer
+                // before the page renders (both wait in one queue, in order); the chat channel is
+                // created synchronously below, before that task runs, so the offer carries it.
+                if created {
+                    self.mesh.with_peer(peer, Peer::offer_now);
+                }
+                self.attach_link(peer);
+            }
             Err(err) => self.notice(peer, format!("Could not connect: {err}")),
         }
     }
@@ -418,6 +536,7 @@ impl Runtime {
         let link = self.state.borrow_mut().links.remove(peer);
         drop(link);
         self.mesh.close(peer);
+        self.forget_path(peer);
         self.update(|c| {
             if let Some(conv) = c.get_mut(peer) {
                 conv.channel_closed();

@@ -1,10 +1,11 @@
-//! Small views shared by several pages: the site header pieces, the room panel, a video tile and a live
-//! chart.
+//! Small views shared by several pages: the site header pieces, the room panel, a video tile, a live
+//! chart, and the message of a connection that could not be made.
 //!
 //! Components here render state they are given or find in context; they deliberately own no browser
 //! connections themselves (the room panel gets its connection from `signaling::use_relay_room`).
 
 pub mod chart;
+pub mod connection_problem;
 pub mod inspector;
 pub mod nav;
 pub mod relay_indicator;
@@ -14,6 +15,7 @@ pub mod video;
 pub mod video_tile;
 
 pub use chart::LineChart;
+pub use connection_problem::ConnectionProblemNote;
 pub use inspector::Inspector;
 pub use nav::Nav;
 pub use relay_indicator::RelayIndicator;

@@ -1,6 +1,6 @@
 //! One participant's tile in the room's grid: the video, the name, mute indicators, a speaking
-//! indicator from the audio level, and for another member the connection's quality and the call
-//! verification code.
+//! indicator from the audio level, and for another member the connection's quality, its network path,
+//! the call verification code, and why the connection failed when it did.
 //!
 //! It renders what the call ([`CallHandle`]) holds; it owns no connection. The only browser objects it
 //! makes are its `<video>` element's binding and, for this client, its level meter (a branch of the
@@ -11,6 +11,7 @@ use leptos::html::Video;
 use leptos::prelude::*;
 use peerlab_protocol::PeerId;
 
+use crate::components::ConnectionProblemNote;
 use crate::room::CallHandle;
 use crate::rtc::media::{bind_video_stream, use_audio_level};
 
@@ -64,6 +65,8 @@ pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
         move || tile.with(|t| t.as_ref().map(|t| t.connection.clone()).unwrap_or_default());
     let quality = move || remote.with(|r| r.as_ref().and_then(|r| r.quality.clone()));
     let verification = move || remote.with(|r| r.as_ref().and_then(|r| r.verification.clone()));
+    let path = move || remote.with(|r| r.as_ref().and_then(|r| r.path.clone()));
+    let problem = Signal::derive(move || remote.with(|r| r.as_ref().and_then(|r| r.problem)));
     let label = if is_self {
         "Your video"
     } else {
@@ -131,8 +134,28 @@ pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
                     >
                         {move || verification().unwrap_or_else(|| "······".into())}
                     </span>
+                    {move || {
+                        path()
+                            .map(|reading| {
+                                let pair = reading.pair.clone();
+                                view! {
+                                    <span
+                                        class="tile-path"
+                                        data-testid="tile-path"
+                                        data-path=reading.path.token()
+                                        title=pair
+                                    >
+                                        {reading.path.words()}
+                                        <span class="tile-pair" data-testid="tile-pair">{reading.pair}</span>
+                                    </span>
+                                }
+                            })
+                    }}
                 </Show>
             </figcaption>
+            <Show when=move || !is_self>
+                <ConnectionProblemNote problem=problem />
+            </Show>
         </figure>
     }
 }

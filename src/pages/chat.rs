@@ -12,7 +12,7 @@ use web_sys::{FileList, HtmlInputElement};
 
 use crate::chat::meter::{format_bytes, format_rate};
 use crate::chat::{use_chat, ChatSession, Direction, Item, MessageStatus, TransferState};
-use crate::components::Inspector;
+use crate::components::{ConnectionProblemNote, Inspector};
 use crate::signaling::{use_relay_room, ConnectionState};
 use crate::storage;
 
@@ -140,6 +140,7 @@ fn UserButton(chat: ChatSession, peer: PeerId, name: String) -> impl IntoView {
                     .unwrap_or_else(|| "none".into()),
                 conv.map_or(0, |c| c.unread),
                 c.active.as_ref() == Some(&id),
+                conv.and_then(|c| c.path.as_ref()).map(|p| p.path.token()),
             )
         })
     });
@@ -158,6 +159,7 @@ fn UserButton(chat: ChatSession, peer: PeerId, name: String) -> impl IntoView {
             data-peer-id=peer.to_string()
             data-name=name.clone()
             data-connection=connection
+            data-path=move || facts.with(|f| f.3)
             aria-pressed=move || if facts.with(|f| f.2) { "true" } else { "false" }
             on:click=on_click
         >
@@ -196,6 +198,10 @@ fn ConversationView(chat: ChatSession, peer: PeerId) -> impl IntoView {
                 .unwrap_or_default()
         })
     });
+    let id = peer.clone();
+    let path = Memo::new(move |_| chats.with(|c| c.get(&id).and_then(|conv| conv.path.clone())));
+    let id = peer.clone();
+    let problem = Memo::new(move |_| chats.with(|c| c.get(&id).and_then(|conv| conv.problem)));
     let id = peer.clone();
     let count = Memo::new(move |_| chats.with(|c| c.get(&id).map_or(0, |conv| conv.items.len())));
     let draft = RwSignal::new(String::new());
@@ -279,6 +285,20 @@ fn ConversationView(chat: ChatSession, peer: PeerId) -> impl IntoView {
                     </span>
                 </Show>
             </header>
+            {move || {
+                path.get()
+                    .map(|reading| {
+                        view! {
+                            <p class="conn-path" data-testid="chat-path" data-path=reading.path.token()>
+                                "Path: "
+                                <strong>{reading.path.words()}</strong>
+                                " · "
+                                <span class="conn-pair" data-testid="chat-pair">{reading.pair}</span>
+                            </p>
+                        }
+                    })
+            }}
+            <ConnectionProblemNote problem=problem />
             <Show when=move || header.with(|h| h.3.is_some())>
                 <p class="problem" role="status">{move || header.with(|h| h.3.clone().unwrap_or_default())}</p>
             </Show>

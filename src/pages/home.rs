@@ -1,15 +1,47 @@
-//! The home page: what each page of peerlab shows, and a form that opens a named room.
+//! The home page: what each page of peerlab shows, a form that opens a named room, and one sentence on
+//! whether calls to other networks can work with this relay's STUN/TURN settings.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 use peerlab_protocol::validate_room;
 
+use crate::config::load_ice_summary;
+use crate::context::AppConfig;
+use crate::rtc::diagnosis::{Reach, TURN_HELP_HREF};
+
 #[component]
 pub fn HomePage() -> impl IntoView {
     let navigate = use_navigate();
     let room = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    let config = use_context::<AppConfig>();
+    let ice = LocalResource::new(move || async move {
+        let config = match config {
+            Some(AppConfig(resource)) => resource.await.ok()?,
+            None => Default::default(),
+        };
+        load_ice_summary(&config).await
+    });
+    let reach = move || {
+        ice.get().flatten().map(|servers| {
+            let reach = Reach::of(servers);
+            view! {
+                <p class="home-reach" data-testid="home-reach" data-reach=reach.token()>
+                    {Reach::sentence(servers)}
+                    {(reach != Reach::Turn)
+                        .then(|| {
+                            view! {
+                                " "
+                                <a href=TURN_HELP_HREF target="_blank" rel="noopener">
+                                    "README: TURN server"
+                                </a>
+                            }
+                        })}
+                </p>
+            }
+        })
+    };
 
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -30,6 +62,7 @@ pub fn HomePage() -> impl IntoView {
                 "A small laboratory for WebRTC, written in Rust and running in your browser. "
                 "Each page takes one piece of WebRTC and makes it visible."
             </p>
+            {reach}
             <ul class="cards">
                 <li class="card">
                     <h2><A href="/media">"Media"</A></h2>

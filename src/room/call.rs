@@ -34,10 +34,12 @@ use super::quality::Quality;
 use crate::chat::mesh::{MeshChange, MeshEvent, PeerMesh, PeerRow, SendSignal};
 use crate::chat::wire::{self, Wire, CHAT_CHANNEL_ID, CHAT_CHANNEL_LABEL, MAX_TEXT_BYTES};
 use crate::rtc::data::{DataChannel, DataEvent, DataEvents};
+use crate::rtc::diagnosis::Observers;
 use crate::rtc::media::{
     open_display, stop_stream, tracks_of, MediaHandle, OnTrackEnded, TrackKind,
 };
-use crate::rtc::peer::PeerEvent;
+use crate::rtc::path::PathReading;
+use crate::rtc::peer::{Peer, PeerEvent};
 use crate::rtc::stats::StatsSnapshot;
 use crate::rtc::verification::short_authentication_string;
 use crate::signaling::{RelayRoom, SignalingEvent};
@@ -352,6 +354,8 @@ struct State {
     /// The peers the welcome made whose first offer is not out yet (set, sent and its candidates
     /// gathered); the call view waits for them.
     first_offers: FirstOffers,
+    /// Each connection's evidence for the failure diagnosis.
+    observers: Observers<PeerId>,
 }
 
 struct Runtime {
@@ -494,6 +498,7 @@ impl Runtime {
             return;
         }
         let peer = event.id;
+        self.observe(&peer, event.generation, &event.event);
         match event.event {
             // The end of the first offer's candidates, not the offer's `setLocalDescription`: the
             // candidates are gathered right after it, and each waited behind the call view's first
@@ -509,6 +514,27 @@ impl Runtime {
             PeerEvent::Track { track, stream } => self.remote_track(&peer, track, stream),
             PeerEvent::Error(err) => leptos::logging::warn!("peer {peer}: {err}"),
             _ => {}
+        }
+    }
+
+    /// Feeds the failure diagnosis and shows its problem on the member's tile when it changes.
+    fn observe(&self, peer: &PeerId, generation: u64, event: &PeerEvent) {
+        let Some(observation) = event.observation() else {
+            return;
+        };
+        let servers = || {
+            self.mesh
+                .with_peer(peer, Peer::ice_summary)
+                .unwrap_or_default()
+        };
+        let changed =
+            self.state
+                .borrow_mut()
+                .observers
+                .observe(peer, generation, servers, observation);
+        if changed {
+            let problem = self.state.borrow().observers.problem(peer);
+            self.s.participants.try_update(|p| p.problem(peer, problem));
         }
     }
 
@@ -635,6 +661,7 @@ impl Runtime {
         let links = self.state.borrow_mut().links.remove(peer);
         drop(links);
         self.state.borrow_mut().last_stats.remove(peer);
+        self.state.borrow_mut().observers.forget(peer);
         self.caps.borrow_mut().remove(peer);
         self.s.streams.update(|m| {
             m.remove(peer);
@@ -978,12 +1005,15 @@ impl Runtime {
                 let Some(rt) = weak.upgrade() else { return };
                 let previous = rt.state.borrow_mut().last_stats.remove(&peer);
                 let quality = Quality::between(previous.as_ref(), &snapshot);
+                let path = snapshot.pair.as_ref().and_then(PathReading::of);
                 rt.state
                     .borrow_mut()
                     .last_stats
                     .insert(peer.clone(), snapshot);
-                rt.s.participants
-                    .try_update(|p| p.quality(&peer, quality.summary(), quality.grade.token()));
+                rt.s.participants.try_update(|p| {
+                    p.quality(&peer, quality.summary(), quality.grade.token());
+                    p.path(&peer, path);
+                });
             });
         }
     }

@@ -3,13 +3,16 @@
 //! Folded from relay events, peer events and control messages; pure.
 //!
 //! A member's tile goes away when the relay says the member left, or as soon as the connection to them
-//! fails or closes — whichever comes first — and comes back if an ICE restart reconnects it. A relay that
+//! fails or closes — whichever comes first — and comes back if an ICE restart reconnects it. A failed
+//! connection whose cause was diagnosed keeps its tile, to say why and what would fix it. A relay that
 //! drops and comes back does not end the call: after a resumed welcome, members whose connections are still
 //! up stay in the grid even if they have not rejoined the relay yet.
 
 use peerlab_protocol::{Member, PeerId};
 
 use super::control::MediaState;
+use crate::rtc::diagnosis::ConnectionProblem;
+use crate::rtc::path::PathReading;
 
 /// One other member of the call.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +27,10 @@ pub struct Remote {
     pub verification: Option<String>,
     /// The quality line from the last stats poll, and its grade token.
     pub quality: Option<(String, &'static str)>,
+    /// The network path and candidate pair from the last stats poll, while connected.
+    pub path: Option<PathReading>,
+    /// Why the connection could not be made, from its failure until it connects again.
+    pub problem: Option<ConnectionProblem>,
     /// The relay announced that the member left (the peer may linger until it is closed).
     pub left: bool,
     /// Media from the member has arrived on every incoming track of the current connection.
@@ -84,6 +91,8 @@ impl Participants {
                 media: MediaState::default(),
                 verification: None,
                 quality: None,
+                path: None,
+                problem: None,
                 left: false,
                 receiving: false,
             }),
@@ -116,6 +125,7 @@ impl Participants {
             remote.connection = state.to_owned();
             if state != "connected" {
                 remote.quality = None;
+                remote.path = None;
             }
         }
     }
@@ -126,6 +136,8 @@ impl Participants {
             remote.connection = "closed".into();
             remote.verification = None;
             remote.receiving = false;
+            remote.path = None;
+            remote.problem = None;
         }
     }
 
@@ -174,6 +186,22 @@ impl Participants {
         }
     }
 
+    /// The connection's path from the last stats poll (`None` when the pair is not known).
+    pub fn path(&mut self, id: &PeerId, path: Option<PathReading>) {
+        if let Some(remote) = self.remote_mut(id) {
+            if remote.connection == "connected" {
+                remote.path = path;
+            }
+        }
+    }
+
+    /// The diagnosis of the connection to `id` changed.
+    pub fn problem(&mut self, id: &PeerId, problem: Option<ConnectionProblem>) {
+        if let Some(remote) = self.remote_mut(id) {
+            remote.problem = problem;
+        }
+    }
+
     pub fn remote(&self, id: &PeerId) -> Option<&Remote> {
         self.remotes.iter().find(|r| &r.id == id)
     }
@@ -182,9 +210,15 @@ impl Participants {
         self.remotes.iter_mut().find(|r| &r.id == id)
     }
 
-    /// Whether `remote` has a tile: it has not left, and its connection neither failed nor closed.
+    /// Whether `remote` has a tile: it has not left, and its connection neither closed nor failed
+    /// without a diagnosis (a diagnosed failure keeps the tile, which explains it).
     pub fn is_visible(remote: &Remote) -> bool {
-        !remote.left && !matches!(remote.connection.as_str(), "failed" | "closed")
+        !remote.left
+            && match remote.connection.as_str() {
+                "closed" => false,
+                "failed" => remote.problem.is_some(),
+                _ => true,
+            }
     }
 
     /// The members with tiles, this client first: the whole grid at once, which the page no longer
@@ -258,9 +292,10 @@ impl Participants {
     /// announced counts from that moment, before this client has a peer connection to them (the other
     /// side may not have sent its offer yet).
     pub fn settling(&self) -> bool {
+        // A connection that failed is not coming together, even while its automatic restarts try again.
         self.remotes
             .iter()
-            .filter(|r| Self::is_visible(r))
+            .filter(|r| Self::is_visible(r) && r.problem.is_none())
             .any(|r| match r.connection.as_str() {
                 "new" | "connecting" => true,
                 "connected" => !r.receiving,
@@ -388,6 +423,47 @@ mod tests {
         assert_eq!(names(&p), ["Me", "Bob"]);
         p.peer_closed(&id(2));
         assert_eq!(names(&p), ["Me"]);
+    }
+
+    #[test]
+    fn a_diagnosed_failure_keeps_its_tile_to_explain_it_until_the_connection_recovers() {
+        let mut p = Participants::new();
+        p.welcome(&id(9), "Me", &[member(1, "Ada")], false);
+        p.connection(&id(1), "connected");
+        p.receiving(&id(1));
+        p.path(
+            &id(1),
+            Some(PathReading {
+                path: crate::rtc::path::NetworkPath::Direct,
+                pair: "a ↔ b".into(),
+            }),
+        );
+        assert!(p.remote(&id(1)).unwrap().path.is_some());
+        p.problem(&id(1), Some(ConnectionProblem::UdpBlocked));
+        p.connection(&id(1), "failed");
+        assert_eq!(names(&p), ["Me", "Ada"]);
+        assert_eq!(p.remote(&id(1)).unwrap().path, None, "no path while down");
+        // The automatic restart tries again: that is not the call coming together.
+        p.connection(&id(1), "connecting");
+        assert!(!p.settling());
+        // A path read late (the poll raced the failure) does not come back while down.
+        p.path(
+            &id(1),
+            Some(PathReading {
+                path: crate::rtc::path::NetworkPath::Direct,
+                pair: "a ↔ b".into(),
+            }),
+        );
+        assert_eq!(p.remote(&id(1)).unwrap().path, None);
+        p.problem(&id(1), None);
+        p.connection(&id(1), "connected");
+        assert_eq!(names(&p), ["Me", "Ada"]);
+        p.connection(&id(1), "failed");
+        assert_eq!(
+            names(&p),
+            ["Me"],
+            "an undiagnosed failure hides the tile as before"
+        );
     }
 
     #[test]

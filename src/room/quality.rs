@@ -118,11 +118,13 @@ mod tests {
                     kind: Some(CandidateType::Host),
                     address: "127.0.0.1:5000".into(),
                     protocol: "udp".into(),
+                    relay_protocol: None,
                 },
                 remote: CandidateInfo {
                     kind: Some(CandidateType::Relay),
                     address: "127.0.0.1:6000".into(),
                     protocol: "udp".into(),
+                    relay_protocol: None,
                 },
             }),
             ..StatsSnapshot::default()

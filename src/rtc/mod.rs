@@ -6,6 +6,9 @@
 //!   peers exchange through any signaling channel. Pure.
 //! - [`stats`]: `getStats` reports parsed into typed samples (bitrate, loss, RTT, frame rate, resolution,
 //!   the selected candidate pair), and the ring buffers the charts draw. Pure.
+//! - [`path`]: the network path of the selected pair in words ("relayed by the TURN server (TCP)"). Pure.
+//! - [`diagnosis`]: why a connection could not be made and what would fix it, from the servers given and
+//!   the candidates gathered on both sides; the same words in chat and room. Pure.
 //! - [`media_error`] and [`constraints`]: what each `getUserMedia` failure means for the user, and the
 //!   constraints the media page builds. Pure.
 //! - [`timeline`]: the loopback inspector's steps, each with its one-sentence explanation. Pure.
@@ -22,8 +25,10 @@
 //! Every browser object here has one owner whose drop closes it; there is no `Closure::forget`.
 
 pub mod constraints;
+pub mod diagnosis;
 pub mod media_error;
 pub mod negotiation;
+pub mod path;
 pub mod stats;
 pub mod timeline;
 pub mod verification;

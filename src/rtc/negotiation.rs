@@ -19,6 +19,8 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::path::RelayTransport;
+
 /// Candidates kept while their description has not arrived; beyond this the oldest is dropped, so a peer
 /// that sends candidates for a description it never sends cannot grow our memory without bound.
 pub const MAX_BUFFERED_CANDIDATES: usize = 128;
@@ -75,6 +77,10 @@ pub struct Candidate {
     /// Which ICE generation (username fragment) the candidate belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_fragment: Option<String>,
+    /// How a relay candidate this side gathered reaches its TURN server (`RTCIceCandidate.relayProtocol`;
+    /// the candidate line does not say). Only this side's diagnosis reads it, so it never goes on the wire.
+    #[serde(skip)]
+    pub relay_protocol: Option<RelayTransport>,
 }
 
 /// The type of an ICE candidate: how the address in it was found.
@@ -257,6 +263,8 @@ pub enum Note {
     DiscardedDescription,
     /// An ICE restart was asked for mid-negotiation; it starts once the connection is stable.
     RestartQueued,
+    /// Negotiation was asked for while an offer or answer was already under way; that one carries it.
+    NegotiationUnderWay,
 }
 
 /// The perfect-negotiation state of one peer connection.
@@ -328,6 +336,12 @@ impl Negotiator {
     /// Decides what to do about `input`.
     pub fn handle(&mut self, input: Input) -> Vec<Action> {
         match input {
+            // The browser fires `negotiationneeded` only in `stable`, and again after returning there if
+            // negotiation is still needed. One that was queued before an offer the glue started itself
+            // (`Peer::offer_now`) must not make a second offer on top of the first.
+            Input::NegotiationNeeded if !self.is_idle() => {
+                vec![Action::Note(Note::NegotiationUnderWay)]
+            }
             Input::NegotiationNeeded => self.start_offer(false),
             Input::RestartIce => {
                 if self.is_idle() {

@@ -28,7 +28,7 @@ use futures::channel::mpsc;
 use futures::StreamExt;
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
-use peerlab_protocol::IceServer;
+use peerlab_protocol::{IceServer, IceSummary};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
@@ -40,11 +40,13 @@ use web_sys::{
 };
 
 use super::data::{DataChannel, DataEvents};
+use super::diagnosis::Observation;
 use super::js;
 use super::negotiation::{
     after_failure, may_hand_over, Action, Candidate, Description, Input, Negotiator, Note, SdpKind,
     Signal, SignalingState,
 };
+use super::path::RelayTransport;
 use super::stats::{parse_report, StatsSnapshot, RAW_STAT_FIELDS};
 use crate::error::{describe_js, RtcError};
 
@@ -145,6 +147,28 @@ pub enum PeerEvent {
     Error(RtcError),
 }
 
+impl PeerEvent {
+    /// What this event tells the failure diagnosis (`rtc::diagnosis::Observer`), if anything.
+    pub fn observation(&self) -> Option<Observation> {
+        match self {
+            PeerEvent::LocalCandidate(c) => Some(Observation::LocalCandidate {
+                kind: c.kind()?,
+                relay: c.relay_protocol,
+            }),
+            PeerEvent::CandidateAdded(c) => Some(Observation::RemoteCandidate(c.kind()?)),
+            PeerEvent::GatheringComplete => Some(Observation::GatheringComplete),
+            PeerEvent::IceState(state) | PeerEvent::ConnectionState(state) => {
+                match state.as_str() {
+                    "failed" => Some(Observation::Failed),
+                    "connected" | "completed" => Some(Observation::Connected),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The events of one peer. The stream ends when the peer is dropped.
 pub type PeerEvents = mpsc::UnboundedReceiver<PeerEvent>;
 
@@ -237,6 +261,9 @@ impl Peer {
                             sdp_mid: c.sdp_mid(),
                             sdp_m_line_index: c.sdp_m_line_index(),
                             username_fragment: js::string(&c, "usernameFragment"),
+                            relay_protocol: js::string(&c, "relayProtocol")
+                                .as_deref()
+                                .and_then(RelayTransport::parse),
                         };
                         shared
                             .borrow()
@@ -462,6 +489,20 @@ impl Peer {
             .unwrap_or_default()
     }
 
+    /// Which kinds of STUN/TURN server the connection is configured with now, for the failure diagnosis.
+    pub fn ice_summary(&self) -> IceSummary {
+        IceSummary::from_urls(self.ice_server_urls().iter().map(String::as_str))
+    }
+
+    /// Starts the offer now, without waiting for the browser's `negotiationneeded`, which fires only as a
+    /// task of its own after the page's current work (rendering the conversation that was just opened)
+    /// and so delays the offer and the start of gathering by that much. For the side that opens the
+    /// connection, right after its first data channel or track; the browser's own event then finds the
+    /// offer under way and adds nothing ([`Note::NegotiationUnderWay`]).
+    pub fn offer_now(&self) {
+        let _ = self.inputs.unbounded_send(Input::NegotiationNeeded);
+    }
+
     /// Restarts ICE: new credentials, new candidates, new connectivity checks, same call.
     pub fn restart_ice(&self) {
         self.shared.borrow().emit(PeerEvent::IceRestart {
@@ -631,6 +672,17 @@ impl Drop for Peer {
         self.states.connection.set(read("connectionState"));
         self.states.ice.set(read("iceConnectionState"));
         self.states.signaling.set(read("signalingState"));
+    }
+}
+
+/// Makes and closes a connection that is never used, so the browser starts its WebRTC machinery (its
+/// threads, the list of network interfaces, the connection certificate) before the first real connection
+/// needs it: the first connection of a page otherwise waits for all of it, on both sides
+/// (docs/BENCHMARKS.md, time to the first message). No description is set, so nothing is gathered and no
+/// packet leaves the machine.
+pub fn warm_up() {
+    if let Ok(pc) = RtcPeerConnection::new() {
+        pc.close();
     }
 }
 

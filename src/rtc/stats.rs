@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Deserialize;
 
 use super::negotiation::CandidateType;
+use super::path::RelayTransport;
 
 /// The fields of a stats object that [`RawStat`] reads, as the browser names them. The glue serializes
 /// only these (`JSON.stringify` with this list as its replacer), so a report's certificates, codec lines
@@ -40,6 +41,7 @@ pub const RAW_STAT_FIELDS: &[&str] = &[
     "address",
     "port",
     "protocol",
+    "relayProtocol",
 ];
 
 /// One stats object, with only the fields this module reads (all optional; browsers differ).
@@ -71,6 +73,8 @@ pub struct RawStat {
     pub address: Option<String>,
     pub port: Option<f64>,
     pub protocol: Option<String>,
+    /// How a local relay candidate reaches its TURN server (`udp`, `tcp` or `tls`).
+    pub relay_protocol: Option<String>,
 }
 
 /// One end of the selected candidate pair.
@@ -82,6 +86,9 @@ pub struct CandidateInfo {
     pub address: String,
     /// `udp` or `tcp`.
     pub protocol: String,
+    /// How this end reaches its TURN server, for a local relay candidate; `None` for any other candidate
+    /// (the browser reports it only for its own relay candidates).
+    pub relay_protocol: Option<RelayTransport>,
 }
 
 /// The candidate pair ICE selected: the path media and data really take.
@@ -203,6 +210,7 @@ pub fn snapshot(stats: &[RawStat]) -> StatsSnapshot {
                 kind: c.candidate_type.as_deref().and_then(CandidateType::parse),
                 address,
                 protocol: c.protocol.clone().unwrap_or_default(),
+                relay_protocol: c.relay_protocol.as_deref().and_then(RelayTransport::parse),
             })
         };
         if let (Some(local), Some(remote)) = (
@@ -368,6 +376,21 @@ mod tests {
         let report = REPORT.replace(r#""candidateType":"host"}"#, r#""candidateType":"relay"}"#);
         let pair = parse_report(&report).unwrap().pair.unwrap();
         assert_eq!(pair.local.kind, Some(CandidateType::Relay));
+        assert_eq!(pair.local.relay_protocol, None, "the report did not say");
+    }
+
+    #[test]
+    fn a_local_relay_candidate_says_how_it_reaches_the_turn_server() {
+        let report = REPORT.replace(
+            r#""protocol":"udp","candidateType":"host"},
+      {"id":"IL2""#,
+            r#""protocol":"udp","candidateType":"relay","relayProtocol":"tcp"},
+      {"id":"IL2""#,
+        );
+        let pair = parse_report(&report).unwrap().pair.unwrap();
+        assert_eq!(pair.local.kind, Some(CandidateType::Relay));
+        assert_eq!(pair.local.relay_protocol, Some(RelayTransport::Tcp));
+        assert_eq!(pair.remote.relay_protocol, None);
     }
 
     #[test]

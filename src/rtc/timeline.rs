@@ -149,6 +149,7 @@ impl StepKind {
                 Note::UnexpectedAnswer => "Unexpected answer ignored".into(),
                 Note::DiscardedDescription => "Outdated description discarded".into(),
                 Note::RestartQueued => "ICE restart queued".into(),
+                Note::NegotiationUnderWay => "Negotiation already under way".into(),
             },
             StepKind::HungUp => "Hung up".into(),
             StepKind::Failed(message) => format!("Error: {message}"),

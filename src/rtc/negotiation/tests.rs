@@ -66,6 +66,7 @@ impl FakePc {
             sdp_mid: Some("0".into()),
             sdp_m_line_index: Some(0),
             username_fragment: Some(self.ufrag()),
+            relay_protocol: None,
         }
     }
 }
@@ -289,6 +290,39 @@ fn one_offer_connects_both_sides() {
     assert_eq!(b.pc.added.len(), 1, "b added a's candidate");
 }
 
+/// The glue may start the first offer itself (`Peer::offer_now`) instead of waiting for the browser's
+/// `negotiationneeded`; the event the browser had queued must then add nothing, wherever it lands: while
+/// the offer is being made, once it is set, or while the answer is applied.
+#[test]
+fn a_negotiationneeded_behind_an_offer_already_started_makes_no_second_offer() {
+    for late_after_steps in [0, 1, 2, 3] {
+        let mut a = Side::new("a", true);
+        let mut b = Side::new("b", false);
+        a.input(Input::NegotiationNeeded);
+        for _ in 0..late_after_steps {
+            let out = a.step();
+            b.inbox.extend(out);
+        }
+        a.input(Input::NegotiationNeeded);
+        progress(&mut a, &mut b);
+        assert_connected(&a, &b);
+        assert_eq!(
+            a.offers_sent, 1,
+            "late event after {late_after_steps} steps"
+        );
+        assert!(
+            a.notes.contains(&Note::NegotiationUnderWay),
+            "late event after {late_after_steps} steps is reported"
+        );
+    }
+    // Once stable again, a new need (a track added later) still renegotiates.
+    let (mut a, mut b) = connected_pair();
+    a.input(Input::NegotiationNeeded);
+    progress(&mut a, &mut b);
+    assert_connected(&a, &b);
+    assert_eq!(a.offers_sent, 2);
+}
+
 #[test]
 fn polite_peer_yields_on_glare_and_one_connection_results() {
     let mut polite = Side::new("p", true);
@@ -501,6 +535,7 @@ fn signal_json_shape_is_tagged_by_kind() {
         sdp_mid: Some("0".into()),
         sdp_m_line_index: Some(0),
         username_fragment: Some("ab".into()),
+        relay_protocol: None,
     });
     let json = serde_json::to_string(&candidate).unwrap();
     assert_eq!(
@@ -532,6 +567,7 @@ fn candidate_lines_are_read_for_type_protocol_and_address() {
             sdp_mid: None,
             sdp_m_line_index: None,
             username_fragment: None,
+            relay_protocol: None,
         };
         assert_eq!(c.kind(), kind, "{line}");
         assert_eq!(c.protocol(), Some("udp"));
@@ -541,6 +577,7 @@ fn candidate_lines_are_read_for_type_protocol_and_address() {
         sdp_mid: None,
         sdp_m_line_index: None,
         username_fragment: None,
+        relay_protocol: None,
     };
     assert_eq!(c.address().as_deref(), Some("127.0.0.1:50000"));
 }
