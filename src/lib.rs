@@ -38,7 +38,9 @@ use leptos_router::path;
 
 use crate::components::{Nav, RelayIndicator};
 use crate::context::{AppConfig, RelayStatus};
-use crate::pages::{ChatPage, HomePage, LoopbackPage, MediaPage, NotFoundPage, RoomPage};
+use crate::pages::{
+    ChatPage, HomePage, LoopbackPage, MediaPage, NotFoundPage, RoomPage, TurnHelpPage,
+};
 
 /// The whole app: configuration and relay status in context, the header, and the routed page.
 #[component]
@@ -61,6 +63,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/loopback") view=LoopbackPage />
                     <Route path=path!("/chat") view=ChatPage />
                     <Route path=path!("/room/:name") view=RoomPage />
+                    <Route path=path!("/help/turn-server") view=TurnHelpPage />
                 </Routes>
             </main>
         </Router>

@@ -9,6 +9,7 @@ pub mod loopback;
 pub mod media;
 pub mod not_found;
 pub mod room;
+pub mod turn_help;
 
 pub use chat::ChatPage;
 pub use home::HomePage;
@@ -16,3 +17,4 @@ pub use loopback::LoopbackPage;
 pub use media::MediaPage;
 pub use not_found::NotFoundPage;
 pub use room::RoomPage;
+pub use turn_help::TurnHelpPage;

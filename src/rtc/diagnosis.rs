@@ -15,8 +15,8 @@ use peerlab_protocol::IceSummary;
 use super::negotiation::CandidateType;
 use super::path::RelayTransport;
 
-/// Where the README explains running a TURN server beside the relay; every problem links to it.
-pub const TURN_HELP_HREF: &str = "README.md#turn-server";
+/// The app's page on running a TURN server beside the relay (`pages::turn_help`); every problem links to it.
+pub const TURN_HELP_HREF: &str = "/help/turn-server";
 
 /// The kinds of candidate one side found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,9 +71,12 @@ pub struct Evidence {
     pub local: Found,
     /// What the other side sent.
     pub remote: Found,
-    /// Whether this side's gathering finished: until then a missing kind may still come, so the rules
-    /// about what this side lacks wait for it.
-    pub gathering_complete: bool,
+    /// Whether this side's gathering is settled: it finished, or the connection failed. Until then a
+    /// missing kind may still come, so the rules about what this side lacks wait. A failure settles it:
+    /// ICE gives up after ten seconds or more, by when every server that answers at all has answered,
+    /// while the browser may keep gathering open for a server that never does (a TURN allocation over
+    /// blocked UDP is retried for about 40 s).
+    pub settled: bool,
 }
 
 /// The likely cause of a connection that could not be made.
@@ -194,7 +197,7 @@ pub fn diagnose(e: &Evidence) -> ConnectionProblem {
     if !servers.stun && !servers.has_turn() {
         return ConnectionProblem::NoIceServers;
     }
-    if e.gathering_complete {
+    if e.settled {
         if !servers.has_turn() && !local.srflx {
             return ConnectionProblem::HostOnly;
         }
@@ -276,7 +279,7 @@ impl Observer {
             Observation::LocalCandidate { kind, relay } => self.evidence.local.add(kind, relay),
             Observation::RemoteCandidate(kind) => self.evidence.remote.add(kind, None),
             Observation::GatheringComplete => {
-                self.evidence.gathering_complete = true;
+                self.evidence.settled = true;
                 // A failure decided before gathering finished is decided again with the whole picture.
                 if self.failed {
                     self.problem = Some(diagnose(&self.evidence));
@@ -284,6 +287,7 @@ impl Observer {
             }
             Observation::Failed => {
                 self.failed = true;
+                self.evidence.settled = true;
                 self.problem = Some(diagnose(&self.evidence));
             }
             Observation::Connected => {
@@ -434,7 +438,7 @@ mod tests {
             servers: IceSummary::from_urls(urls.iter().map(String::as_str)),
             local: found(local),
             remote: found(remote),
-            gathering_complete: complete,
+            settled: complete,
         }
     }
 
@@ -574,11 +578,13 @@ mod tests {
             None,
             "nothing to say before the connection fails"
         );
-        // Gathering has not finished when the connection fails: the other side's lack decides for now...
+        // Gathering has not finished when the connection fails (the browser still retries the TURN
+        // server over blocked UDP), but no server answered over UDP in all that time: this side's own
+        // network is the cause, not the other side's host-only candidates.
         assert!(o.observe(Observation::Failed));
-        assert_eq!(o.problem(), Some(ConnectionProblem::RemoteHostOnly));
-        // ...and the end of gathering, with no answer over UDP, decides again.
-        assert!(o.observe(Observation::GatheringComplete));
+        assert_eq!(o.problem(), Some(ConnectionProblem::UdpBlocked));
+        // The end of gathering, much later, confirms it.
+        assert!(!o.observe(Observation::GatheringComplete));
         assert_eq!(o.problem(), Some(ConnectionProblem::UdpBlocked));
         // The automatic restart gathers and fails again: the message stays.
         assert!(!o.observe(local(CandidateType::Host, None)));
@@ -602,7 +608,12 @@ mod tests {
         let bob_srflx = Observation::RemoteCandidate(CandidateType::Srflx);
         assert!(all.observe(&"bob", 2, stun, bob_srflx));
         assert_eq!(all.problem(&"bob"), None);
-        // ...and the old evidence is gone too: without it this side's gathering has not finished.
+        // ...and the old evidence is gone too: the new connection's own decides.
+        let srflx_here = Observation::LocalCandidate {
+            kind: CandidateType::Srflx,
+            relay: None,
+        };
+        all.observe(&"bob", 2, stun, srflx_here);
         all.observe(&"bob", 2, stun, Observation::Failed);
         assert_eq!(all.problem(&"bob"), Some(ConnectionProblem::NeedsTurn));
         all.forget(&"bob");

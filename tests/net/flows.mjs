@@ -60,12 +60,27 @@ export async function received(who, text, timeout = WAIT) {
     .waitFor({ timeout });
 }
 
-// The path the conversation shows (its `data-path` token), once it shows one.
-export async function chatPath(who) {
-  const path = who.page.getByTestId('chat-path');
-  await path.and(who.page.locator('[data-path]:not([data-path=""])')).waitFor({ timeout: WAIT });
-  return { token: await path.getAttribute('data-path'), words: (await path.textContent()).trim() };
+// Waits until `locator` (a path element) shows a `data-path` token that `matches`, and returns what it
+// shows then or at the deadline (the first reading may still change: a `.local` address of the other side
+// is resolved after the pair is chosen, turning a "prflx" end into the host it is).
+async function waitPath(locator, matches, timeout = WAIT) {
+  const deadline = Date.now() + timeout;
+  let last = { token: '', words: '' };
+  while (Date.now() < deadline) {
+    if (await locator.count()) {
+      last = {
+        token: (await locator.getAttribute('data-path')) ?? '',
+        words: ((await locator.textContent()) ?? '').trim(),
+      };
+      if (last.token && matches(last.token)) return last;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return last;
 }
+
+// The path the conversation shows, once it is the one `matches` accepts (or the last one shown).
+export const chatPath = (who, matches) => waitPath(who.page.getByTestId('chat-path'), matches);
 
 const transfer = (who, direction) =>
   who.page.locator(`[data-testid="chat-transfer"][data-direction="${direction}"]`).last();
@@ -147,8 +162,4 @@ export async function waitVideo(who, other, timeout = WAIT) {
   );
 }
 
-export async function tilePath(who, other) {
-  const path = tileOf(who, other).getByTestId('tile-path');
-  await path.and(who.page.locator('[data-path]:not([data-path=""])')).waitFor({ timeout: WAIT });
-  return { token: await path.getAttribute('data-path'), words: (await path.textContent()).trim() };
-}
+export const tilePath = (who, other, matches) => waitPath(tileOf(who, other).getByTestId('tile-path'), matches);

@@ -81,19 +81,24 @@ export async function scenario({ homes, ice = 'turn', loss = 0, browsers = Objec
 }
 
 // Opens a page at `path` in `browser`, recording console errors and uncaught exceptions, and counting the
-// RTCPeerConnections the page makes (a connection torn down and made again shows as a second one).
+// RTCPeerConnections the page negotiates (a connection torn down and made again shows as a second one; the
+// app's warm-up connection, which never gets a description, does not count).
 export async function openPage(browser, path, init) {
   const context = await browser.newContext();
   if (init) await context.addInitScript(init);
   await context.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
+    const negotiated = new WeakSet();
     window.__peerConnections = 0;
-    window.RTCPeerConnection = function (...args) {
-      window.__peerConnections += 1;
-      return new Native(...args);
-    };
-    window.RTCPeerConnection.prototype = Native.prototype;
-    Object.setPrototypeOf(window.RTCPeerConnection, Native);
+    for (const method of ['setLocalDescription', 'setRemoteDescription']) {
+      const native = RTCPeerConnection.prototype[method];
+      RTCPeerConnection.prototype[method] = function (...args) {
+        if (!negotiated.has(this)) {
+          negotiated.add(this);
+          window.__peerConnections += 1;
+        }
+        return native.apply(this, args);
+      };
+    }
   });
   const page = await context.newPage();
   const problems = [];

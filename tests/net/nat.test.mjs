@@ -25,6 +25,14 @@ const PATHS = [
   { name: 'port-restricted ↔ symmetric with TURN: relayed', homes: { a: 'port-restricted', b: 'symmetric' }, ice: 'turn', path: /^relay-(udp|tcp)$/ },
 ];
 
+// The words a person reads for each path, as the issue words them.
+const WORDS = {
+  host: /direct \(same network\)/,
+  srflx: /direct through your routers \(STUN\)/,
+  'relay-udp': /relayed by the TURN server \(UDP\)/,
+  'relay-tcp': /relayed by the TURN server \(TCP\)/,
+};
+
 const matches = (token, expected) =>
   expected instanceof RegExp ? expected.test(token) : token === expected;
 
@@ -37,8 +45,9 @@ for (const p of PATHS) {
       const bob = await joinChat(b, 'Bob');
       await chatBothWays(ada, bob);
       for (const who of [ada, bob]) {
-        const path = await chatPath(who);
+        const path = await chatPath(who, (t) => matches(t, p.path));
         assert.ok(matches(path.token, p.path), `${who.name}'s chat shows ${path.token} (${path.words}), expected ${p.path}`);
+        assert.match(path.words, WORDS[path.token]);
         assert.equal(await user(who, who === ada ? bob : ada).getAttribute('data-path'), path.token);
       }
       await sendFile(ada, bob, twentyMiB());
@@ -51,8 +60,9 @@ for (const p of PATHS) {
       await waitVideo(cat, dan);
       await waitVideo(dan, cat);
       for (const [who, other] of [[cat, dan], [dan, cat]]) {
-        const path = await tilePath(who, other);
+        const path = await tilePath(who, other, (t) => matches(t, p.path));
         assert.ok(matches(path.token, p.path), `${who.name}'s tile shows ${path.token} (${path.words}), expected ${p.path}`);
+        assert.match(path.words, WORDS[path.token]);
       }
       assert.deepEqual([await cat.peerConnections(), await dan.peerConnections()], [1, 1]);
       for (const who of [ada, bob, cat, dan]) assert.deepEqual(who.problems, [], `${who.name}'s page had errors`);
@@ -97,6 +107,8 @@ test('a home cut off for 10 s comes back by itself: the conversation and the cal
     await waitVideo(cat, dan);
     await waitVideo(dan, cat);
 
+    // Marks the pages, so that a reload (which would clear it) shows.
+    for (const who of [ada, bob, cat, dan]) await who.page.evaluate(() => { window.__notReloaded = true; });
     s.net.cut('a');
     // The others notice: the connection leaves `connected` (ICE consent checks go unanswered).
     await tileOf(dan, cat).and(dan.page.locator(':not([data-connection="connected"])')).waitFor({ timeout: WAIT });
@@ -113,8 +125,12 @@ test('a home cut off for 10 s comes back by itself: the conversation and the cal
     await send(bob, back);
     await received(ada, back);
     for (const who of [ada, bob, cat, dan]) {
-      assert.ok(!who.page.url().includes('about:blank'));
+      assert.equal(await who.page.evaluate(() => window.__notReloaded), true, `${who.name}'s page was not reloaded`);
     }
+    assert.deepEqual([await ada.peerConnections(), await bob.peerConnections()], [1, 1],
+      'the chat came back over the same connection (ICE restart), not a new one');
+    assert.deepEqual([await cat.peerConnections(), await dan.peerConnections()], [1, 1],
+      'the call came back over the same connection (ICE restart), not a new one');
   } finally {
     await s.close();
   }
@@ -139,7 +155,13 @@ for (const p of PROBLEMS) {
       await problem.waitFor({ timeout: 90_000 });
       assert.equal(await problem.getAttribute('data-cause'), p.cause);
       assert.match(await problem.textContent(), /TURN/);
-      assert.ok(await problem.locator('a[href*="turn-server"]').count() >= 1, 'links to the README section');
+      // The link opens the app's page on running a TURN server, beside the conversation.
+      const [help] = await Promise.all([
+        ada.context.waitForEvent('page'),
+        problem.getByTestId('connection-problem-help').click(),
+      ]);
+      await help.getByTestId('page-turn-help').waitFor({ timeout: WAIT });
+      await help.close();
 
       const room = `fail-${Math.random().toString(36).slice(2, 8)}`;
       const cat = await joinRoom(a, room, 'Cat');
