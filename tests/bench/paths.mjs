@@ -18,7 +18,7 @@ const RUNS = Number(process.argv[2] ?? 3);
 const PATHS = {
   host: { homes: { a: 'port-restricted' }, browsers: ['a', 'a'], ice: 'turn' },
   srflx: { homes: { a: 'full-cone', b: 'full-cone' }, ice: 'stun' },
-  'relay-udp': { homes: { a: 'symmetric', b: 'symmetric' }, ice: 'turn' },
+  'relay-udp': { homes: { a: 'symmetric', b: 'symmetric' }, ice: 'turn-udp' },
   'relay-tcp': { homes: { a: 'tcp-only', b: 'tcp-only' }, ice: 'turn' },
 };
 const wanted = (process.argv[3] ?? Object.keys(PATHS).join(',')).split(',');
