@@ -7,10 +7,10 @@
 //! relay's `welcome`, so a deployment configures them in one place; the summary only says which kinds the
 //! relay hands out.
 
+use gloo_net::http::Request;
 use peerlab_protocol::IceSummary;
 use serde::Deserialize;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
+use web_sys::RequestCache;
 
 use crate::error::ConfigError;
 
@@ -75,19 +75,13 @@ pub fn resolve_relay_url(
     Ok(format!("{scheme}://{page_host}/ws"))
 }
 
-/// Fetches `peerlab.json`, bypassing the HTTP cache so a changed file takes effect on the next load.
-/// A missing file (404) is the default configuration.
+/// Fetches `peerlab.json`, revalidating any cached copy (the relay answers 304 while it is unchanged), so
+/// a changed file takes effect on the next load. A missing file (404) is the default configuration.
 pub async fn load() -> Result<Config, ConfigError> {
-    let window = web_sys::window().ok_or(ConfigError::MissingPageHost)?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("GET");
-    init.set_cache(web_sys::RequestCache::NoStore);
-    let request = web_sys::Request::new_with_str_and_init(CONFIG_PATH, &init)
-        .map_err(|err| ConfigError::fetch(&err))?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+    let response = Request::get(CONFIG_PATH)
+        .cache(RequestCache::NoCache)
+        .send()
         .await
-        .map_err(|err| ConfigError::fetch(&err))?
-        .dyn_into()
         .map_err(|err| ConfigError::fetch(&err))?;
     if response.status() == 404 {
         return Ok(Config::default());
@@ -95,12 +89,10 @@ pub async fn load() -> Result<Config, ConfigError> {
     if !response.ok() {
         return Err(ConfigError::Status(response.status()));
     }
-    let body = response.text().map_err(|err| ConfigError::fetch(&err))?;
-    let text = JsFuture::from(body)
+    let text = response
+        .text()
         .await
-        .map_err(|err| ConfigError::fetch(&err))?
-        .as_string()
-        .unwrap_or_default();
+        .map_err(|err| ConfigError::fetch(&err))?;
     parse_config(&text)
 }
 
@@ -129,25 +121,24 @@ pub fn ice_summary_url(relay_url: &str) -> Option<String> {
 /// Asks this page's relay which kinds of STUN/TURN server it hands out. `None` when it cannot say (a
 /// relay without the endpoint, or one that cannot be reached): the page then says nothing about it.
 pub async fn load_ice_summary(config: &Config) -> Option<IceSummary> {
-    let url = ice_summary_url(&relay_url_for_this_page(config).ok()?)?;
-    let window = web_sys::window()?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("GET");
-    init.set_cache(web_sys::RequestCache::NoStore);
-    let request = web_sys::Request::new_with_str_and_init(&url, &init).ok()?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+    ice_summary_of(&relay_url_for_this_page(config).ok()?).await
+}
+
+/// Asks the relay at the WebSocket URL `relay_url` for its [`IceSummary`]. Any page may read it, so an
+/// answer also proves that the relay is running and reachable over HTTP, whatever it thinks of this page's
+/// origin (see `signaling::hook`). A page server's fallback HTML is not an answer.
+pub async fn ice_summary_of(relay_url: &str) -> Option<IceSummary> {
+    let url = ice_summary_url(relay_url)?;
+    // The relay gives the summary no validator, so a stored copy could never be reused: skip the cache.
+    let response = Request::get(&url)
+        .cache(RequestCache::NoStore)
+        .send()
         .await
-        .ok()?
-        .dyn_into()
         .ok()?;
     if !response.ok() {
         return None;
     }
-    let text = JsFuture::from(response.text().ok()?)
-        .await
-        .ok()?
-        .as_string()?;
-    serde_json::from_str(&text).ok()
+    response.json().await.ok()
 }
 
 /// Resolves the relay URL for the page this code runs in.

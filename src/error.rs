@@ -1,5 +1,5 @@
-//! Every error the app can show, typed with `thiserror`, and the one place where a browser `JsValue`
-//! becomes one of them.
+//! Every error the app can show, typed with `thiserror`, and the one place where a browser `JsValue` (or
+//! gloo-net's error for one) becomes one of them.
 //!
 //! Each message is written for the person in front of the page: what went wrong and what to do about it.
 //! This module deliberately holds no recovery logic (no retries, no reconnects); callers decide what to
@@ -52,6 +52,12 @@ pub enum AppError {
     BadFrame(String),
     #[error("the connection to the relay failed; check that the relay is running and reachable (the app keeps trying by itself)")]
     Socket,
+    /// The relay answers over HTTP but its WebSocket never opened for this page. Browsers hide the
+    /// handshake's status; a browser's handshake that reaches the relay fails there for the page's origin
+    /// (403, an origin the relay neither serves nor lists) and little else (its connection caps, which turn
+    /// the HTTP request away too, and its shutdown), so this names that cause and the flag that fixes it.
+    #[error("the relay at {relay} is running but refused this page's connection: it accepts only pages of origins it serves or lists. Start it with --allowed-origin {origin} (this page's origin); the app keeps trying")]
+    OriginRefused { relay: String, origin: String },
     #[error("not connected to the relay; join a room first")]
     NotConnected,
     #[error("{0}")]
@@ -65,17 +71,18 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// A connection attempt the browser refused synchronously (for example a malformed URL).
-    pub fn connect(url: &str, cause: &JsValue) -> Self {
+    /// A connection attempt the browser refused synchronously (for example a malformed URL); `message` is
+    /// the JavaScript error's message, which gloo-net hands over.
+    pub fn connect(url: &str, message: &str) -> Self {
         AppError::Connect {
             url: url.to_owned(),
-            detail: describe_js(cause),
+            detail: message.to_owned(),
         }
     }
 
-    /// A `WebSocket.send` that threw (usually because the socket is no longer open).
-    pub fn send(cause: &JsValue) -> Self {
-        AppError::Send(describe_js(cause))
+    /// A frame the WebSocket refused to send.
+    pub fn send(cause: &gloo_net::websocket::WebSocketError) -> Self {
+        AppError::Send(cause.to_string())
     }
 
     /// A failing `localStorage` access (private mode, quota, or a disabled storage).
@@ -85,9 +92,13 @@ impl AppError {
 }
 
 impl ConfigError {
-    /// A `fetch` of `peerlab.json` that rejected or returned something that is not a response.
-    pub fn fetch(cause: &JsValue) -> Self {
-        ConfigError::Fetch(describe_js(cause))
+    /// A `fetch` of `peerlab.json` that rejected (no network, a refused connection) or whose body could not
+    /// be read.
+    pub fn fetch(cause: &gloo_net::Error) -> Self {
+        ConfigError::Fetch(match cause {
+            gloo_net::Error::JsError(error) => error.message.clone(),
+            other => other.to_string(),
+        })
     }
 }
 
@@ -219,6 +230,20 @@ mod tests {
         assert_eq!(
             relay_error_headline(ErrorCode::RoomFull),
             "The room is full"
+        );
+    }
+
+    #[test]
+    fn a_refused_origin_names_the_relay_and_the_flag_with_this_origin() {
+        let err = AppError::OriginRefused {
+            relay: "wss://relay.example.org/ws".into(),
+            origin: "https://app.example.org".into(),
+        };
+        let text = err.to_string();
+        assert!(text.contains("wss://relay.example.org/ws"), "{text}");
+        assert!(
+            text.contains("--allowed-origin https://app.example.org"),
+            "{text}"
         );
     }
 

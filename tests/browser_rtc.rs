@@ -12,6 +12,7 @@ use leptos::prelude::*;
 use peerlab::rtc::constraints::MediaRequest;
 use peerlab::rtc::loopback::{use_loopback, LoopbackOptions, Phase};
 use peerlab::rtc::media::{use_media_stream, TrackKind};
+use peerlab::rtc::states::{PeerConnectionState, SignalingState};
 use peerlab::rtc::timeline::{Side, StepKind};
 use peerlab::rtc::{Description, SdpKind};
 use support::*;
@@ -226,8 +227,8 @@ async fn loopback_connects_carries_data_and_video_restarts_ice_and_hangs_up() ->
     });
     let connected = |lb: &peerlab::rtc::loopback::Loopback| {
         lb.states().get_untracked().is_some_and(|(a, b)| {
-            a.connection.get_untracked() == "connected"
-                && b.connection.get_untracked() == "connected"
+            a.connection.get_untracked() == PeerConnectionState::Connected
+                && b.connection.get_untracked() == PeerConnectionState::Connected
         })
     };
     wait_for("both connections connected", || connected(&lb)).await?;
@@ -293,8 +294,8 @@ async fn loopback_connects_carries_data_and_video_restarts_ice_and_hangs_up() ->
         lb.states().get_untracked().is_some_and(|(a, b)| {
             [a.ice.get_untracked(), b.ice.get_untracked()]
                 .iter()
-                .all(|s| s == "connected" || s == "completed")
-                && a.signaling.get_untracked() == "stable"
+                .all(|s| s.is_connected())
+                && a.signaling.get_untracked() == SignalingState::Stable
         })
     })
     .await?;
@@ -310,8 +311,14 @@ async fn loopback_connects_carries_data_and_video_restarts_ice_and_hangs_up() ->
     let (caller, callee) = lb.states().get_untracked().ok_or("no states")?;
     lb.hang_up();
     assert_eq!(lb.phase().get_untracked(), Phase::HungUp);
-    assert_eq!(caller.connection.get_untracked(), "closed");
-    assert_eq!(callee.connection.get_untracked(), "closed");
+    assert_eq!(
+        caller.connection.get_untracked(),
+        PeerConnectionState::Closed
+    );
+    assert_eq!(
+        callee.connection.get_untracked(),
+        PeerConnectionState::Closed
+    );
     assert!(
         lb.local_stream().with_untracked(Option::is_none),
         "the camera is released"

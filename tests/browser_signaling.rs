@@ -7,6 +7,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use futures::{future, FutureExt, StreamExt};
+use gloo_net::websocket::State;
 use gloo_timers::future::TimeoutFuture;
 use peerlab::signaling::{
     JoinRequest, SignalingClient, SignalingEvent, SignalingEvents, WarmSocket, Welcome,
@@ -84,10 +85,10 @@ async fn welcome(events: &mut SignalingEvents) -> Result<Welcome, String> {
 }
 
 /// Waits until `warm` leaves `CONNECTING`; returns its state then.
-async fn settled(warm: &WarmSocket) -> Result<u16, String> {
+async fn settled(warm: &WarmSocket) -> Result<State, String> {
     for _ in 0..WAIT_MS / 10 {
-        if warm.ready_state() != web_sys::WebSocket::CONNECTING {
-            return Ok(warm.ready_state());
+        if !matches!(warm.state(), State::Connecting) {
+            return Ok(warm.state());
         }
         TimeoutFuture::new(10).await;
     }
@@ -101,7 +102,7 @@ async fn settled(warm: &WarmSocket) -> Result<u16, String> {
 async fn a_join_on_a_socket_opened_earlier_leaves_at_once() -> TestResult {
     let room = random_room();
     let warm = WarmSocket::open(RELAY).map_err(|e| e.to_string())?;
-    assert_eq!(settled(&warm).await?, web_sys::WebSocket::OPEN);
+    assert!(matches!(settled(&warm).await?, State::Open));
     // Some time in the lobby, well within the relay's join timeout.
     TimeoutFuture::new(200).await;
     let socket = warm.take_for(RELAY).ok_or("an open socket is usable")?;
@@ -134,7 +135,7 @@ async fn a_socket_that_failed_or_leads_elsewhere_is_not_used() -> TestResult {
     );
     // Nothing listens on port 9 in the test namespace: the socket fails, and a join opens a new one.
     let failed = WarmSocket::open("ws://127.0.0.1:9/ws").map_err(|e| e.to_string())?;
-    assert_eq!(settled(&failed).await?, web_sys::WebSocket::CLOSED);
+    assert!(matches!(settled(&failed).await?, State::Closed));
     assert!(failed.take_for("ws://127.0.0.1:9/ws").is_none());
     Ok(())
 }
@@ -209,6 +210,44 @@ async fn two_clients_meet_exchange_a_signal_and_see_each_other_leave() -> TestRe
     assert_eq!(left, bob_welcome.peer_id);
     assert_eq!(reason, LeaveReason::Left);
     drop(ada);
+    Ok(())
+}
+
+#[wasm_bindgen_test]
+async fn a_resumed_join_keeps_the_peer_id_and_the_old_socket_hears_4004_with_its_reason(
+) -> TestResult {
+    let room = random_room();
+    let (_old, mut old_events) = connect(&room, "Ada")?;
+    let first = welcome(&mut old_events).await?;
+    let token = first
+        .resume
+        .clone()
+        .ok_or("the welcome carries a resume token")?;
+    let (_new, mut new_events) = SignalingClient::connect(
+        RELAY,
+        JoinRequest {
+            room: room.clone(),
+            name: "Ada".to_owned(),
+            token: None,
+            resume: Some(token),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let second = welcome(&mut new_events).await?;
+    assert_eq!(second.peer_id, first.peer_id, "the same peer id");
+    assert!(second.resumed, "the relay says it resumed");
+    // The reconnect logic reads the code (4004 means "do not come back") and shows the reason.
+    let (code, reason) = expect(
+        &mut old_events,
+        "the takeover's close",
+        |event| match event {
+            SignalingEvent::Closed { code, reason, .. } => Some((*code, reason.clone())),
+            _ => None,
+        },
+    )
+    .await?;
+    assert_eq!(code, peerlab_protocol::close_code::REPLACED);
+    assert_eq!(reason, "replaced by a newer connection");
     Ok(())
 }
 

@@ -1,6 +1,8 @@
-//! Scenario `storm`: K members, already connected, join one room at the same moment. Measures the time from
-//! releasing the joins until every member has learned of every other (from its `welcome` and the
-//! `member_joined` events), over several runs.
+//! Scenario `storm`: K members join one room at the same moment. Measures the time from releasing them
+//! until every member has learned of every other (from its `welcome` and the `member_joined` events), over
+//! several runs. By default the members are connected before the release; with `--from-connect` each
+//! connects only when released (what a relay restart causes: every client reconnects at once), so the
+//! time includes the TCP and WebSocket handshakes of all of them.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -25,16 +27,30 @@ pub struct Options {
     /// How many storms (each into a fresh room, with fresh connections).
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Connect when released instead of before: the time runs from the first connect.
+    #[arg(long)]
+    from_connect: bool,
+}
+
+/// How a member reaches the relay: already connected, or connecting when released.
+enum Link {
+    /// Boxed: a socket is large beside an address, and a storm holds one link per member.
+    Connected(Box<Ws>),
+    Later(std::net::SocketAddr, std::net::Ipv4Addr),
 }
 
 /// Joins when released and returns when it knows `others` other members.
 async fn member(
-    mut ws: Ws,
+    link: Link,
     room: String,
     others: usize,
     mut go: watch::Receiver<Option<Instant>>,
 ) -> anyhow::Result<(Instant, Ws)> {
     let _ = go.wait_for(|g| g.is_some()).await;
+    let mut ws = match link {
+        Link::Connected(ws) => *ws,
+        Link::Later(relay, source) => connect(relay, source).await?,
+    };
     send_join(&mut ws, &room, "storm").await?;
     // Most frames are `member_joined`; the new member's id is read straight from the text (the relay writes
     // it first), so the load generator does not spend the shared CPU decoding 20,000 of them in full.
@@ -93,9 +109,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         let (go_tx, go_rx) = watch::channel(None);
         let mut tasks = Vec::with_capacity(o.members);
         for i in 0..o.members {
-            let ws = connect(relays[i % relays.len()], source(i, sources)).await?;
+            let (relay, from) = (relays[i % relays.len()], source(i, sources));
+            let link = if o.from_connect {
+                Link::Later(relay, from)
+            } else {
+                Link::Connected(Box::new(connect(relay, from).await?))
+            };
             tasks.push(tokio::spawn(member(
-                ws,
+                link,
                 room.clone(),
                 o.members - 1,
                 go_rx.clone(),
@@ -125,7 +146,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     times.sort_unstable();
-    println!("scenario: storm");
+    println!(
+        "scenario: storm{}",
+        if o.from_connect {
+            " (from the first connect)"
+        } else {
+            ""
+        }
+    );
     println!(
         "{} members over {} relay(s), {} runs: median {:.1} ms, best {:.1} ms, worst {:.1} ms",
         o.members,

@@ -7,8 +7,10 @@
 //!   cluster-wide and adds the newcomer, atomically; it answers with the other members.
 //! - **Events** (joined, left, renamed) go to the channel `peerlab:bus`. Every node subscribes and mirrors
 //!   the remote members of the rooms where it has local members (see `rooms::At::Remote`).
-//! - **Signals** to a member on another node go to that node's channel `peerlab:node:<id>`, already
-//!   serialized with `from` stamped, so the receiving node only routes them.
+//! - **Signals** to a member on another node go to that node's channel `peerlab:node:<id>` as JSON
+//!   (`room`, `to`, `from`, the sending `node` and the opaque `payload`). The receiving node writes the
+//!   frame itself, and only for a `from` it mirrors as a member of that room on that node: whatever can
+//!   publish on Redis cannot make a client receive anything but a signal from a member of its room.
 //! - **Liveness**: each node refreshes `peerlab:alive:<id>` (expiring after three heartbeats). Nodes check
 //!   the nodes they mirror members of on every heartbeat; a node whose key expired has its members
 //!   announced as left (reason `timeout`) and removed from the hashes.
@@ -24,19 +26,28 @@
 //! - **Resume key**: without `--resume-secret`, the nodes agree on one random key under
 //!   `peerlab:resume-key` (SET NX, then GET), so a token issued by one node verifies on another.
 //!
+//! - **Trust**: events from the bus are checked against what this node knows. Only the node that holds a
+//!   member can make it leave or rename it here (a `left` naming another node's member is ignored), names
+//!   and ids must be well formed, and the room hash is changed only by compare-and-set scripts that touch a
+//!   member only while the hash says this node holds it.
+//!
 //! Everything a socket asks of the cluster is queued to one writer task, so no socket ever waits on Redis
-//! except a join, which must know the room's members.
+//! except a join, which must know the room's members. The queue counts the bytes of forwarded signals
+//! (dropped past a budget while Redis is slow: their peers retry) but never drops a membership write,
+//! which would leave a ghost member holding a room slot.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use peerlab_protocol::{encode_server, LeaveReason, Member, PeerId, ServerMessage};
+use peerlab_protocol::{
+    encode_server, validate_name, validate_room, LeaveReason, Member, PeerId, ServerMessage,
+};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::rooms::NodeId;
 use crate::AppState;
@@ -60,9 +71,32 @@ fn node_channel(node: &str) -> String {
 /// How long a socket's join waits for Redis before serving the room from local state only.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(1_000);
 
-/// How many writes may wait for the writer task; past that, writes are dropped (and the reconciliation
-/// after the next reconnect repairs what they would have said).
-const OUTBOX_CAPACITY: usize = 65_536;
+/// How many bytes of forwarded signals may wait for the writer task; past that, signals are dropped (a
+/// signal lost while Redis is this slow is one its peers retry, by ICE restart at worst). Membership
+/// writes are never dropped: they are few (joins and renames are budgeted per connection) and a lost one
+/// leaves a ghost member in the room hash.
+const FORWARD_BUDGET: usize = 16 * 1024 * 1024;
+
+/// Removes a member from a room hash only while this node holds it, so a node that lost a member (a
+/// resume elsewhere after a restart) cannot remove the new holder.
+/// KEYS: room hash. ARGV: id, node.
+const RELEASE_SCRIPT: &str = r#"
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if value and string.sub(value, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"#;
+
+/// Sets a member's value in a room hash only while this node holds it.
+/// KEYS: room hash. ARGV: id, node, new value.
+const RENAME_SCRIPT: &str = r#"
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if value and string.sub(value, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then
+  return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+end
+return 0
+"#;
 
 /// Admits a join: removes members of dead nodes, refuses when full, adds the newcomer.
 /// KEYS: room hash, sequence counter. ARGV: id, node, name, max members, alive-key prefix, resume flag.
@@ -120,22 +154,111 @@ enum BusEvent {
     },
 }
 
+/// A signal between nodes, on the receiving node's channel.
+#[derive(Debug, Serialize, Deserialize)]
+struct Forward<'a> {
+    room: std::borrow::Cow<'a, str>,
+    to: std::borrow::Cow<'a, str>,
+    from: std::borrow::Cow<'a, str>,
+    /// The node `from` is on: the receiver checks that it mirrors `from` there.
+    node: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
+}
+
 /// One write for the writer task.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum Write {
-    Publish {
-        channel: String,
-        payload: String,
-    },
-    Hset {
+    /// A membership event on the bus; never dropped.
+    Publish { channel: String, payload: String },
+    /// A signal to another node; dropped past [`FORWARD_BUDGET`].
+    Forward { channel: String, payload: String },
+    /// A rename in a room hash, if this node holds the member ([`RENAME_SCRIPT`]); never dropped.
+    Rename {
         key: String,
         field: String,
+        node: String,
         value: String,
     },
-    Hdel {
+    /// A removal from a room hash, if `node` holds the member ([`RELEASE_SCRIPT`]); never dropped.
+    Release {
         key: String,
         field: String,
+        node: String,
     },
+}
+
+/// The writes waiting for the writer task, in order. Plain data: [`WriteQueue`] puts it behind a lock.
+#[derive(Debug, Default)]
+struct Pending {
+    writes: VecDeque<Write>,
+    /// Bytes of the forwarded signals in `writes`.
+    forward_bytes: usize,
+}
+
+impl Pending {
+    /// Queues `write`, unless it is a signal that would take the forwarded bytes past `budget`. Returns
+    /// whether it was queued.
+    fn push(&mut self, write: Write, budget: usize) -> bool {
+        if let Write::Forward { payload, .. } = &write {
+            if self.forward_bytes + payload.len() > budget {
+                return false;
+            }
+            self.forward_bytes += payload.len();
+        }
+        self.writes.push_back(write);
+        true
+    }
+
+    /// Takes up to `max` writes, oldest first.
+    fn take(&mut self, max: usize) -> Vec<Write> {
+        let n = self.writes.len().min(max);
+        let taken: Vec<Write> = self.writes.drain(..n).collect();
+        for write in &taken {
+            if let Write::Forward { payload, .. } = write {
+                self.forward_bytes -= payload.len();
+            }
+        }
+        if self.writes.is_empty() {
+            self.writes = VecDeque::new();
+        }
+        taken
+    }
+}
+
+/// The queue between the sockets and the writer task.
+#[derive(Default)]
+struct WriteQueue {
+    pending: Mutex<Pending>,
+    /// Wakes the writer when a write arrives.
+    ready: Notify,
+}
+
+impl WriteQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // Each critical section is one push or one take; a panic cannot leave `Pending` half changed.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, write: Write) -> bool {
+        let queued = self.lock().push(write, FORWARD_BUDGET);
+        if queued {
+            self.ready.notify_one();
+        }
+        queued
+    }
+
+    /// Waits for writes and takes up to `max`.
+    async fn take(&self, max: usize) -> Vec<Write> {
+        loop {
+            let notified = self.ready.notified();
+            let batch = self.lock().take(max);
+            if !batch.is_empty() {
+                return batch;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// What Redis said about a join.
@@ -157,12 +280,30 @@ pub struct Cluster {
     /// Commands (the admission script, reads); reconnects by itself.
     commands: ConnectionManager,
     /// Fire-and-forget writes, kept in order by one writer task.
-    outbox: mpsc::Sender<Write>,
+    outbox: Arc<WriteQueue>,
     /// Whether the subscription is live; false while Redis is unreachable.
     up: AtomicBool,
     /// How often this node refreshes its liveness key and checks the others'.
     heartbeat: Duration,
     admit: redis::Script,
+}
+
+/// `url` as it may appear in a log or an error: any user name and password, and any query (where a
+/// `redis+unix://` URL may carry one), replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(a URL that does not parse)".to_owned();
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, _)) => (rest, "?***"),
+        None => (rest, ""),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
+    };
+    format!("{scheme}://{host}{path}{query}")
 }
 
 /// A value in a room hash: `node|seq|name`.
@@ -207,11 +348,11 @@ impl Cluster {
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_number_of_retries(1);
         let commands = client.get_connection_manager_with_config(config).await?;
-        let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
+        let outbox = Arc::new(WriteQueue::default());
         let cluster = Arc::new(Cluster {
             node: format!("{:016x}", rand::random::<u64>()),
             commands,
-            outbox,
+            outbox: outbox.clone(),
             up: AtomicBool::new(false),
             heartbeat: Duration::from_millis(state.config.cluster_heartbeat_ms),
             admit: redis::Script::new(ADMIT_SCRIPT),
@@ -221,7 +362,7 @@ impl Cluster {
         let tasks = &state.background;
         tasks.spawn(writer(
             cluster.commands.clone(),
-            outbox_rx,
+            outbox,
             state.shutdown.clone(),
         ));
         tasks.spawn(subscriber(client, cluster.clone(), state.clone()));
@@ -314,9 +455,9 @@ impl Cluster {
     }
 
     fn write(&self, write: Write) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(write) {
+        if !self.outbox.push(write) {
             tracing::warn!(
-                "cluster outbox full; a write was dropped (repaired on the next reconciliation)"
+                "Redis is slow: {FORWARD_BUDGET} bytes of signals wait for it; a signal to another node was dropped"
             );
         }
     }
@@ -342,9 +483,10 @@ impl Cluster {
 
     /// Removes a local member from the room hash and tells the other nodes.
     pub fn left(&self, room: &str, id: &PeerId, reason: LeaveReason) {
-        self.write(Write::Hdel {
+        self.write(Write::Release {
             key: room_key(room),
             field: id.0.clone(),
+            node: self.node.clone(),
         });
         self.publish(&BusEvent::Left {
             node: self.node.clone(),
@@ -358,9 +500,10 @@ impl Cluster {
     pub fn renamed(&self, room: &str, id: &PeerId, name: &str) {
         // The sequence number only orders members in `welcome`; a rename keeps the member's place only
         // approximately (it gets sequence 0 here), which affects the order others list it in, nothing else.
-        self.write(Write::Hset {
+        self.write(Write::Rename {
             key: room_key(room),
             field: id.0.clone(),
+            node: self.node.clone(),
             value: format!("{}|0|{name}", self.node),
         });
         self.publish(&BusEvent::Renamed {
@@ -371,12 +514,24 @@ impl Cluster {
         });
     }
 
-    /// Sends an already serialized frame to member `to` of `room` on `node`.
-    pub fn forward(&self, node: &str, room: &str, to: &PeerId, frame: &str) {
-        self.write(Write::Publish {
-            channel: node_channel(node),
-            payload: format!("{room}\n{to}\n{frame}"),
-        });
+    /// Sends the signal `payload` (JSON text) from local member `from` to member `to` of `room` on `node`.
+    pub fn forward(&self, node: &str, room: &str, to: &PeerId, from: &PeerId, payload: &str) {
+        let Ok(payload_raw) = serde_json::value::RawValue::from_string(payload.to_owned()) else {
+            return;
+        };
+        let forward = Forward {
+            room: room.into(),
+            to: to.as_str().into(),
+            from: from.as_str().into(),
+            node: self.node.as_str().into(),
+            payload: &payload_raw,
+        };
+        if let Ok(payload) = serde_json::to_string(&forward) {
+            self.write(Write::Forward {
+                channel: node_channel(node),
+                payload,
+            });
+        }
     }
 }
 
@@ -384,37 +539,47 @@ impl Cluster {
 /// closing connections queue their `left` events) until the queue has been quiet for a moment.
 async fn writer(
     mut con: ConnectionManager,
-    mut rx: mpsc::Receiver<Write>,
+    queue: Arc<WriteQueue>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let mut batch = Vec::with_capacity(256);
     loop {
-        let got = if shutdown.is_cancelled() {
-            match tokio::time::timeout(Duration::from_millis(300), rx.recv_many(&mut batch, 256))
-                .await
-            {
-                Ok(n) => n,
+        let batch = if shutdown.is_cancelled() {
+            match tokio::time::timeout(Duration::from_millis(300), queue.take(256)).await {
+                Ok(batch) => batch,
                 Err(_) => return,
             }
         } else {
             tokio::select! {
-                n = rx.recv_many(&mut batch, 256) => n,
+                batch = queue.take(256) => batch,
                 _ = shutdown.cancelled() => continue,
             }
         };
-        if got == 0 {
-            return;
-        }
         let mut pipe = redis::pipe();
-        for write in batch.drain(..) {
+        for write in batch {
             match write {
-                Write::Publish { channel, payload } => {
+                Write::Publish { channel, payload } | Write::Forward { channel, payload } => {
                     pipe.cmd("PUBLISH").arg(channel).arg(payload)
                 }
-                Write::Hset { key, field, value } => {
-                    pipe.cmd("HSET").arg(key).arg(field).arg(value)
-                }
-                Write::Hdel { key, field } => pipe.cmd("HDEL").arg(key).arg(field),
+                Write::Rename {
+                    key,
+                    field,
+                    node,
+                    value,
+                } => pipe
+                    .cmd("EVAL")
+                    .arg(RENAME_SCRIPT)
+                    .arg(1)
+                    .arg(key)
+                    .arg(field)
+                    .arg(node)
+                    .arg(value),
+                Write::Release { key, field, node } => pipe
+                    .cmd("EVAL")
+                    .arg(RELEASE_SCRIPT)
+                    .arg(1)
+                    .arg(key)
+                    .arg(field)
+                    .arg(node),
             }
             .ignore();
         }
@@ -452,7 +617,7 @@ async fn subscriber(client: redis::Client, cluster: Arc<Cluster>, state: Arc<App
                                         let channel = message.get_channel_name().to_owned();
                                         match message.get_payload::<String>() {
                                             Ok(payload) if channel == BUS => on_bus(&payload, &cluster, &state),
-                                            Ok(payload) => on_forward(&payload, &state),
+                                            Ok(payload) => on_forward(&payload, &cluster, &state),
                                             Err(err) => tracing::warn!(%err, "undecodable cluster message"),
                                         }
                                     }
@@ -540,6 +705,53 @@ fn deliver_all(handles: &[crate::socket::ConnHandle], frame: &str, state: &AppSt
     }
 }
 
+/// Whether `id` has the shape of the peer ids relays make: 32 lowercase hex digits.
+fn is_peer_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `event` if it is well formed and from another node than `own`: a room name and a display name that
+/// pass the protocol's rules (normalized as a join would), and a peer id a relay could have made.
+/// Anything else is not from a peerlab node and is dropped.
+fn checked(event: BusEvent, own: &str) -> Option<BusEvent> {
+    let (node, room, id) = match &event {
+        BusEvent::Joined { node, room, id, .. }
+        | BusEvent::Left { node, room, id, .. }
+        | BusEvent::Renamed { node, room, id, .. } => (node, room, id),
+    };
+    if node == own || node.is_empty() || !is_peer_id(id.as_str()) {
+        return None;
+    }
+    if validate_room(room).ok().as_deref() != Some(room.as_str()) {
+        return None;
+    }
+    match event {
+        BusEvent::Joined {
+            node,
+            room,
+            id,
+            name,
+        } => Some(BusEvent::Joined {
+            name: validate_name(&name).ok()?,
+            node,
+            room,
+            id,
+        }),
+        BusEvent::Renamed {
+            node,
+            room,
+            id,
+            name,
+        } => Some(BusEvent::Renamed {
+            name: validate_name(&name).ok()?,
+            node,
+            room,
+            id,
+        }),
+        left @ BusEvent::Left { .. } => Some(left),
+    }
+}
+
 fn on_bus(payload: &str, cluster: &Cluster, state: &AppState) {
     let event: BusEvent = match serde_json::from_str(payload) {
         Ok(event) => event,
@@ -548,11 +760,10 @@ fn on_bus(payload: &str, cluster: &Cluster, state: &AppState) {
             return;
         }
     };
+    let Some(event) = checked(event, &cluster.node) else {
+        return;
+    };
     match event {
-        BusEvent::Joined { node, .. }
-        | BusEvent::Left { node, .. }
-        | BusEvent::Renamed { node, .. }
-            if node == cluster.node => {}
         BusEvent::Joined {
             node,
             room,
@@ -568,10 +779,14 @@ fn on_bus(payload: &str, cluster: &Cluster, state: &AppState) {
                 );
             }
         }),
+        // Only the node that holds a member can make it leave or rename it.
         BusEvent::Left {
-            room, id, reason, ..
+            node,
+            room,
+            id,
+            reason,
         } => state.rooms.with_room(&room, |rooms| {
-            if let Some(locals) = rooms.leave(&room, &id) {
+            if let Some(locals) = rooms.leave_remote(&room, &id, &node) {
                 deliver_all(
                     &locals,
                     &encode_server(&ServerMessage::MemberLeft { id, reason }),
@@ -579,8 +794,13 @@ fn on_bus(payload: &str, cluster: &Cluster, state: &AppState) {
                 );
             }
         }),
-        BusEvent::Renamed { room, id, name, .. } => state.rooms.with_room(&room, |rooms| {
-            if let Some(locals) = rooms.rename(&room, &id, name.clone()) {
+        BusEvent::Renamed {
+            node,
+            room,
+            id,
+            name,
+        } => state.rooms.with_room(&room, |rooms| {
+            if let Some(locals) = rooms.rename_remote(&room, &id, &node, name.clone()) {
                 deliver_all(
                     &locals,
                     &encode_server(&ServerMessage::MemberRenamed { id, name }),
@@ -591,25 +811,49 @@ fn on_bus(payload: &str, cluster: &Cluster, state: &AppState) {
     }
 }
 
-fn on_forward(payload: &str, state: &AppState) {
-    let mut parts = payload.splitn(3, '\n');
-    let (Some(room), Some(to), Some(frame)) = (parts.next(), parts.next(), parts.next()) else {
-        tracing::warn!("malformed forwarded signal");
+/// Delivers a signal from another node, written here as `encode_server` would: only to a local member,
+/// and only from a member this node mirrors in the same room on the node the signal names.
+fn on_forward(payload: &str, cluster: &Cluster, state: &AppState) {
+    let forward: Forward = match serde_json::from_str(payload) {
+        Ok(forward) => forward,
+        Err(err) => {
+            tracing::warn!(%err, "malformed forwarded signal");
+            return;
+        }
+    };
+    if forward.node == cluster.node {
+        return;
+    }
+    let (room, to, from) = (
+        forward.room.as_ref(),
+        PeerId(forward.to.into_owned()),
+        PeerId(forward.from.into_owned()),
+    );
+    let target = state.rooms.with_room(room, |rooms| {
+        let sender_known = matches!(
+            rooms.route(room, &from),
+            Some(crate::rooms::At::Remote(node)) if node == forward.node
+        );
+        match rooms.route(room, &to) {
+            // A signal for an away member is dropped: its sender, on another node, cannot be told
+            // `peer_away`.
+            Some(crate::rooms::At::Local(handle)) if sender_known => Some(handle),
+            _ => None,
+        }
+    });
+    let Some(handle) = target else {
+        tracing::debug!(room, %from, %to, "forwarded signal from no member of the room dropped");
         return;
     };
-    let to = PeerId(to.to_owned());
-    let target = state.rooms.with_room(room, |rooms| rooms.route(room, &to));
-    // A signal for an away member is dropped: its sender, on another node, cannot be told `peer_away`.
-    if let Some(crate::rooms::At::Local(handle)) = target {
-        handle.deliver(
-            tokio_tungstenite::tungstenite::Utf8Bytes::from(frame),
-            state,
-        );
-        state
-            .counters
-            .signals_relayed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
+    let frame = crate::socket::signal_frame(&from, forward.payload.get());
+    handle.deliver(
+        tokio_tungstenite::tungstenite::Utf8Bytes::from(frame),
+        state,
+    );
+    state
+        .counters
+        .signals_relayed
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Refreshes this node's liveness and retires nodes whose liveness expired.
@@ -667,9 +911,10 @@ fn retire(node: &str, cluster: &Cluster, state: &AppState) {
         "node stopped answering; its members left"
     );
     for (room, id, locals) in removed {
-        cluster.write(Write::Hdel {
+        cluster.write(Write::Release {
             key: room_key(&room),
             field: id.0.clone(),
+            node: node.to_owned(),
         });
         let frame = encode_server(&ServerMessage::MemberLeft {
             id,
@@ -698,6 +943,98 @@ mod tests {
         assert_eq!(members[0].0.name, "Ada | the first");
         assert_eq!(members[0].1, "n1");
         assert_eq!(members[1].0.id, PeerId::from("b"));
+    }
+
+    #[test]
+    fn redis_urls_are_logged_without_credentials() {
+        let cases = [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            (
+                "redis://:hunter2@redis.internal:6379/0",
+                "redis://***@redis.internal:6379/0",
+            ),
+            (
+                "rediss://app:hunter2@redis.example.org",
+                "rediss://***@redis.example.org",
+            ),
+            ("redis://hunter2@host", "redis://***@host"),
+            (
+                "redis+unix:///run/redis.sock?pass=hunter2",
+                "redis+unix:///run/redis.sock?***",
+            ),
+            ("hunter2", "(a URL that does not parse)"),
+        ];
+        for (url, logged) in cases {
+            assert_eq!(redacted_url(url), logged);
+            assert!(!redacted_url(url).contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn signals_are_dropped_past_the_byte_budget_and_membership_writes_never() {
+        let forward = |n: usize| Write::Forward {
+            channel: "peerlab:node:n2".into(),
+            payload: "x".repeat(n),
+        };
+        let publish = || Write::Publish {
+            channel: BUS.into(),
+            payload: "{}".into(),
+        };
+        let release = || Write::Release {
+            key: room_key("r"),
+            field: "a".into(),
+            node: "n1".into(),
+        };
+        let mut pending = Pending::default();
+        // (write, budget, queued)
+        let cases = [
+            (forward(600), 1_000, true),
+            (forward(400), 1_000, true),
+            (forward(1), 1_000, false),
+            (publish(), 1_000, true),
+            (release(), 1_000, true),
+            (forward(1), 0, false),
+            (release(), 0, true),
+        ];
+        for (i, (write, budget, queued)) in cases.into_iter().enumerate() {
+            assert_eq!(pending.push(write, budget), queued, "case {i}");
+        }
+        assert_eq!(pending.forward_bytes, 1_000);
+        let taken = pending.take(2);
+        assert_eq!(taken, vec![forward(600), forward(400)], "in order");
+        assert_eq!(pending.forward_bytes, 0, "taking gives the budget back");
+        assert!(pending.push(forward(1_000), 1_000));
+        assert_eq!(pending.take(10).len(), 4);
+        assert_eq!(
+            pending.writes.capacity(),
+            0,
+            "an empty queue holds no buffer"
+        );
+    }
+
+    #[test]
+    fn bus_events_are_checked_before_they_change_anything() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let joined = |node: &str, room: &str, id: &str, name: &str| BusEvent::Joined {
+            node: node.into(),
+            room: room.into(),
+            id: PeerId::from(id),
+            name: name.into(),
+        };
+        let cases = [
+            (joined("n2", "team", id, "Ada"), true),
+            (joined("n1", "team", id, "Ada"), false),
+            (joined("", "team", id, "Ada"), false),
+            (joined("n2", "team", "a", "Ada"), false),
+            (joined("n2", "team", &id.to_uppercase(), "Ada"), false),
+            (joined("n2", "", id, "Ada"), false),
+            (joined("n2", &"r".repeat(1_000), id, "Ada"), false),
+            (joined("n2", "team", id, ""), false),
+            (joined("n2", "team", id, &"n".repeat(10_000)), false),
+        ];
+        for (i, (event, passes)) in cases.into_iter().enumerate() {
+            assert_eq!(checked(event, "n1").is_some(), passes, "case {i}");
+        }
     }
 
     #[test]

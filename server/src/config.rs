@@ -142,12 +142,26 @@ pub struct Config {
     #[arg(long, env = "PEERLAB_RATE_BURST", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_burst: u32,
 
-    /// Open WebSocket connections allowed per client IP address; 0 means no cap. Off by default because
-    /// behind a reverse proxy every client has the proxy's address.
+    /// Open connections (HTTP and WebSocket) allowed per client address, IPv6 addresses counted by their
+    /// /64; further connections get 429 at once. 0 means no cap. Off by default because behind a reverse
+    /// proxy every client has the proxy's address.
     #[arg(long, env = "PEERLAB_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
     pub max_connections_per_ip: u32,
 
+    /// Open TCP connections the relay holds at once (HTTP and WebSocket alike); further connections get
+    /// 503 at once. 0 means just under the process's open-file limit, so that the relay can always answer.
+    #[arg(long, env = "PEERLAB_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: u32,
+
+    /// How long (milliseconds) a connection may take to send its request headers, counted from when it
+    /// connects or from the previous response; a connection that sends nothing, or only part of a
+    /// request, is closed then.
+    #[arg(long, env = "PEERLAB_HEADER_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub header_timeout_ms: u64,
+
     /// How many rooms the relay holds at once; a join that would open one more gets `too_many_rooms`.
+    /// Rooms whose members are all away (dropped, within their resume grace) may take half of them at
+    /// most: past that, a member that drops alone in its room leaves at once.
     #[arg(long, env = "PEERLAB_MAX_ROOMS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rooms: u32,
 
@@ -307,6 +321,11 @@ impl Config {
     /// How long a dropped member stays away before it is announced as left; zero means at once.
     pub fn resume_grace(&self) -> Duration {
         Duration::from_millis(self.resume_grace_ms)
+    }
+
+    /// How long a connection may take to send its request headers (see `--header-timeout-ms`).
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
     }
 
     pub fn join_timeout(&self) -> Duration {

@@ -7,6 +7,7 @@
 //! This module knows nothing of rooms or the protocol.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -127,10 +128,19 @@ pub async fn security_headers(
     response
 }
 
-/// Whether a WebSocket handshake with these headers may proceed. Browsers always send `Origin` on a
-/// WebSocket handshake and a page cannot forge it; a request without one is not from a browser page, and
-/// an Origin check would not stop such a client anyway.
-pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+/// Whether a WebSocket handshake with these headers may proceed, on a connection that reached the relay
+/// at its address `reached_at` (`None` when unknown). Browsers always send `Origin` on a WebSocket
+/// handshake and a page cannot forge it; a request without one is not from a browser page, and an Origin
+/// check would not stop such a client anyway.
+///
+/// A page of the relay's own origin may connect (its `Origin` names the host the browser used, which is
+/// the `Host` header) unless that host name could be an attacker's: under DNS rebinding, a name the
+/// attacker controls resolves to the relay's address, and the attacker's page then has `Origin` and
+/// `Host` that agree. That matters for a relay reached on loopback or a private network (a development
+/// machine, a LAN), which the attacker could not reach otherwise: there the host must be an IP address,
+/// `localhost` (browsers resolve it themselves) or the host of an `--allowed-origin`. A relay reached on a
+/// public address can be reached by anyone already, so the name it is reached under is trusted.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String], reached_at: Option<IpAddr>) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true;
     };
@@ -140,10 +150,67 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     {
         return true;
     }
-    // Same origin: the page came from this relay, under the host name the browser used to reach it.
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let authority = origin.split_once("://").map(|(_, rest)| rest);
-    matches!((host, authority), (Some(host), Some(authority)) if host.eq_ignore_ascii_case(authority))
+    let (Some(host), Some(authority)) = (host, authority) else {
+        return false;
+    };
+    if !host.eq_ignore_ascii_case(authority) {
+        return false;
+    }
+    let public = reached_at.is_some_and(is_public);
+    public || host_cannot_be_rebound(host, allowed)
+}
+
+/// Whether `host` (a `Host` header: name or address, with an optional port) names the relay in a way DNS
+/// rebinding cannot fake: an IP literal, `localhost` or a `*.localhost` name, or the host of an allowed
+/// origin.
+fn host_cannot_be_rebound(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        // An IPv6 literal is always in brackets in a Host header.
+        Some(rest) => {
+            return rest
+                .split_once(']')
+                .is_some_and(|(ip, _)| ip.parse::<IpAddr>().is_ok())
+        }
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.parse::<IpAddr>().is_ok()
+        || name == "localhost"
+        || name.ends_with(".localhost")
+        || allowed.iter().any(|origin| {
+            origin
+                .split_once("://")
+                .is_some_and(|(_, a)| a.eq_ignore_ascii_case(host))
+        })
+}
+
+/// Whether `ip` is a public address: not loopback, private, link-local, shared (CGNAT) or unspecified.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80)
+            }
+        },
+    }
 }
 
 /// `/metrics` in the Prometheus text format.
@@ -225,6 +292,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 "{reason=\"keepalive_timeout\"}",
                 c.closed_keepalive.load(Ordering::Relaxed),
             ),
+            (
+                "{reason=\"header_timeout\"}",
+                c.closed_header_timeout.load(Ordering::Relaxed),
+            ),
         ],
     );
     metric(
@@ -264,7 +335,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     metric(
         "peerlab_upgrades_refused_total",
         "counter",
-        "WebSocket handshakes refused, by reason.",
+        "Connections and WebSocket handshakes refused, by reason.",
         &[
             (
                 "{reason=\"origin\"}",
@@ -273,6 +344,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             (
                 "{reason=\"per_ip_limit\"}",
                 c.refused_per_ip.load(Ordering::Relaxed),
+            ),
+            (
+                "{reason=\"capacity\"}",
+                c.refused_capacity.load(Ordering::Relaxed),
             ),
         ],
     );
@@ -333,16 +408,66 @@ mod tests {
             (Some("http://relay:8081"), "relay:8080", false),
             (Some("null"), "relay:8080", false),
         ];
+        let public: IpAddr = "198.51.100.7".parse().unwrap();
         for (origin, host, expected) in cases {
             assert_eq!(
-                origin_allowed(&headers(origin, host), &listed),
+                origin_allowed(&headers(origin, host), &listed, Some(public)),
                 expected,
                 "{origin:?}"
             );
         }
         assert!(origin_allowed(
             &headers(Some("https://evil.example"), "r"),
-            &["*".into()]
+            &["*".into()],
+            None
         ));
+    }
+
+    #[test]
+    fn on_loopback_and_private_networks_a_same_origin_page_needs_a_name_that_cannot_be_rebound() {
+        fn same_origin(host: &'static str) -> HeaderMap {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static(host));
+            h.insert(
+                header::ORIGIN,
+                HeaderValue::from_str(&format!("http://{host}")).unwrap(),
+            );
+            h
+        }
+        let listed = vec!["https://relay.example.org".to_string()];
+        // (reached at, Host of a same-origin page, allowed)
+        let cases = [
+            ("127.0.0.1", "evil.example:8080", false),
+            ("127.0.0.1", "127.0.0.1:8080", true),
+            ("127.0.0.1", "localhost:8080", true),
+            ("127.0.0.1", "LOCALHOST:8080", true),
+            ("127.0.0.1", "app.localhost", true),
+            ("127.0.0.1", "localhost.evil.example", false),
+            ("::1", "[::1]:8080", true),
+            ("::1", "evil.example", false),
+            ("192.168.1.20", "192.168.1.20:8080", true),
+            ("192.168.1.20", "printer.evil.example:8080", false),
+            ("10.0.0.2", "relay.example.org", true),
+            ("100.64.1.1", "evil.example", false),
+            ("fd00::5", "evil.example", false),
+            ("fe80::1", "evil.example", false),
+            ("::ffff:192.168.1.20", "evil.example", false),
+            ("0.0.0.0", "evil.example", false),
+            // Reached on a public address: anyone can reach it already, so its name is trusted.
+            ("203.0.114.9", "relay.example.net", true),
+            ("2001:db8::1", "relay.example.net", true),
+        ];
+        for (reached_at, host, expected) in cases {
+            let ip: IpAddr = reached_at.parse().unwrap();
+            assert_eq!(
+                origin_allowed(&same_origin(host), &listed, Some(ip)),
+                expected,
+                "{host} reached at {reached_at}"
+            );
+        }
+        assert!(
+            !origin_allowed(&same_origin("evil.example"), &listed, None),
+            "an unknown address is treated as private"
+        );
     }
 }

@@ -3,24 +3,30 @@
 //!
 //! # Layout
 //! - [`config`]: flags with environment fallbacks, and the checks between them.
+//! - [`accept`]: the accept loop in front of hyper: the relay-wide and per-address connection caps (503,
+//!   429), the header deadline, TLS handshakes off the loop.
 //! - [`rooms`]: room membership as plain data (join, leave, rename, route); no sockets, no time.
 //! - [`cluster`]: scale-out over Redis (membership, events, forwarded signals, node liveness); optional.
 //! - [`outbox`]: a connection's bounded outgoing queue, which holds no buffer while empty.
-//! - [`limits`]: the per-connection rate limiter and the per-address connection count, as plain data.
+//! - [`limits`]: the per-connection rate limiter and room-change budget, the per-address connection count
+//!   and the relay-wide connection cap, as plain data.
 //! - [`credentials`]: join tokens for protected rooms and time-limited TURN credentials (HMACs, no clock).
-//! - [`upgrade`]: the WebSocket handshake (Origin check, per-address cap), and the read wrapper that keeps
-//!   idle connections' buffers empty.
+//! - [`upgrade`]: the WebSocket handshake (Origin check), and the read wrapper that keeps idle connections'
+//!   buffers empty.
 //! - [`tls`]: optional rustls termination (`--tls-cert`, `--tls-key`).
 //! - [`resume`]: reconnect with resume: the resume-token key and the sweeper that ends away members' grace.
 //! - [`ws`]: WebSocket framing for plain TCP connections, read straight from the per-thread scratch buffer.
 //! - [`socket`]: one connection's loop: reads client messages, answers them, writes its queue, keeps alive.
 //! - [`http`]: security headers on every response, the Origin rule, and `/metrics`.
+//! - [`assets`]: the built app from `--dist`: precompressed copies, cache policy, the app's fallback.
 //! - this file: [`AppState`], the router ([`app`]: `/ws`, `/healthz`, `/ice-summary`, `/metrics`, the app)
 //!   and [`run`], which serves a listener until shutdown.
 //!
 //! The relay never parses SDP or ICE candidates: a signal's payload is forwarded as the JSON text it arrived
 //! as, with `from` stamped by the relay. It keeps no message history and no state beyond room membership.
 
+pub mod accept;
+pub mod assets;
 pub mod cluster;
 pub mod config;
 pub mod credentials;
@@ -43,12 +49,10 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::middleware;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 pub use config::{Cli, Command, Config};
@@ -77,6 +81,8 @@ pub struct AppState {
     pub counters: Counters,
     /// Open connections per client address, for `--max-connections-per-ip`.
     pub per_ip: Arc<limits::IpLimiter>,
+    /// Open connections, for `--max-connections`.
+    pub gate: Arc<limits::ConnectionGate>,
     /// The served app's Content-Security-Policy, kept until `index.html` changes.
     pub csp: http::CspCache,
     /// The resume-token key and the deadlines of away members.
@@ -104,8 +110,12 @@ pub struct Counters {
     pub closed_keepalive: AtomicU64,
     /// WebSocket handshakes refused because of their Origin (403).
     pub refused_origin: AtomicU64,
-    /// WebSocket handshakes refused because their address held too many connections (429).
+    /// Connections refused because their address held too many connections (429).
     pub refused_per_ip: AtomicU64,
+    /// Connections refused because the relay held `--max-connections` (503).
+    pub refused_capacity: AtomicU64,
+    /// Connections closed for not finishing their request headers in time.
+    pub closed_header_timeout: AtomicU64,
     /// Members whose connection dropped and who were kept as away.
     pub went_away: AtomicU64,
     /// Away members whose grace ended without a resume (then announced as left).
@@ -139,6 +149,10 @@ impl Counters {
 
 impl AppState {
     pub fn new(config: Config) -> Arc<Self> {
+        let gate = limits::ConnectionGate::new(accept::connection_cap(
+            config.max_connections,
+            accept::open_file_limit(),
+        ));
         Arc::new(AppState {
             resume: resume::Resume::new(&config),
             config,
@@ -149,31 +163,39 @@ impl AppState {
             cluster: OnceLock::new(),
             counters: Counters::default(),
             per_ip: Arc::default(),
+            gate,
             csp: http::CspCache::default(),
         })
     }
 }
 
-/// The relay's routes: `/ws`, `/healthz`, `/ice-summary`, `/metrics`, and the app from `config.dist` with a
-/// fallback to its `index.html`, so deep links such as `/room/team` load the app. Every response carries the
-/// security headers of [`http::security_headers`].
+/// The relay's routes: `/ws`, `/healthz`, `/ice-summary`, `/metrics`, and the app from `config.dist`
+/// ([`assets::serve`]) with a fallback to its `index.html`, so deep links such as `/room/team` load the app.
+/// Every response carries the security headers of [`http::security_headers`].
 pub fn app(state: Arc<AppState>) -> Router {
-    let dist = &state.config.dist;
-    let spa = ServeDir::new(dist)
-        .append_index_html_on_directories(true)
-        .fallback(ServeFile::new(dist.join("index.html")));
     Router::new()
         .route("/ws", get(upgrade::ws_upgrade))
         .route("/healthz", get(healthz))
         .route("/ice-summary", get(ice_summary))
         .route("/metrics", get(http::metrics))
-        .fallback_service(spa)
+        .fallback(assets::serve)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             http::security_headers,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of one request in the logs: method and path, never the query, which may carry a join token
+/// (`/room/team?token=...`).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        version = ?request.version(),
+    )
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
@@ -216,23 +238,17 @@ pub async fn run(
     serve_state(listener, state, shutdown).await
 }
 
-/// Serves `router` on `listener` (plain TCP or TLS) until `shutdown` completes.
-/// (Both kinds arrive wrapped in `TapIo`, for which axum provides the `ConnectInfo<SocketAddr>` the handlers use.)
-async fn serve_on<L, F>(
-    listener: axum::serve::TapIo<L, F>,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener<Addr = SocketAddr>,
-    F: FnMut(&mut L::Io) + Send + 'static,
-{
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+/// Binds `addr` with the relay's listen queue ([`accept::BACKLOG`]), so a burst of connections (every
+/// client reconnecting after a restart) waits in the kernel instead of having its SYNs dropped.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(accept::BACKLOG as u32)
 }
 
 /// Like [`run`], with a state the caller made (tests read its counters).
@@ -255,8 +271,11 @@ pub async fn serve_state(
     if !state.config.dist.join("index.html").is_file() {
         tracing::warn!(dist = %state.config.dist.display(), "no built app found; `/` will answer 404 until `trunk build` has run");
     }
+    assets::warn_if_uncompressed(&state.config.dist);
     if let Some(url) = state.config.redis_url.clone() {
         let cluster = cluster::Cluster::start(&url, &state).await.map_err(|err| {
+            // The URL may carry a password: it is named without one.
+            let url = cluster::redacted_url(&url);
             std::io::Error::other(format!(
                 "cannot reach Redis at {url}: {err}; start Redis or drop --redis-url to run single-node"
             ))
@@ -279,30 +298,20 @@ pub async fn serve_state(
         tracing::info!("shutting down: closing connections");
         token.cancel();
     };
-    match (&state.config.tls_cert, &state.config.tls_key) {
-        (Some(cert), Some(key)) => {
-            let config = tls::load(cert, key).map_err(std::io::Error::other)?;
-            // TCP_NODELAY is set on each socket before its handshake; nothing is left to do per stream here.
-            let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});
-            serve_on(listener, router, shutdown).await?;
-        }
-        _ => {
-            // Signaling messages are small and latency-sensitive: without TCP_NODELAY, Nagle's algorithm and
-            // delayed acknowledgements hold a forwarded offer back by up to 40 ms.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(err) = tcp.set_nodelay(true) {
-                    tracing::debug!(%err, "cannot set TCP_NODELAY");
-                }
-            });
-            serve_on(listener, router, shutdown).await?;
-        }
-    }
+    let tls = match (&state.config.tls_cert, &state.config.tls_key) {
+        (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(
+            tls::load(cert, key).map_err(std::io::Error::other)?,
+        )),
+        _ => None,
+    };
+    let http = accept::serve(listener, state.clone(), router, tls, shutdown).await;
     let grace = Duration::from_millis(state.config.shutdown_grace_ms);
     state.connections.close();
     state.background.close();
     let all_closed = async {
         state.connections.wait().await;
         state.background.wait().await;
+        http.wait().await;
     };
     if tokio::time::timeout(grace, all_closed).await.is_err() {
         tracing::warn!(

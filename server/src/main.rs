@@ -57,14 +57,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     config.validate()?;
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}; is another relay running there? choose another with --bind",
-                config.bind
-            )
-        })?;
+    let listener = peerlab_server::bind(config.bind).with_context(|| {
+        format!(
+            "cannot listen on {}; is another relay running there? choose another with --bind",
+            config.bind
+        )
+    })?;
     let local = listener.local_addr()?;
     tracing::info!(
         "peerlab relay listening on http://{local} (app from {}, WebSocket at ws://{local}/ws)",

@@ -216,6 +216,16 @@ impl<H: Clone + PartialEq> Rooms<H> {
         true
     }
 
+    /// Whether `room` has a member other than `id` that is connected here or on another node: a room
+    /// whose only members are away would stay open for nobody but them.
+    pub fn has_live_other(&self, room: &str, id: &PeerId) -> bool {
+        self.rooms.get(room).is_some_and(|r| {
+            r.members
+                .iter()
+                .any(|(other, s)| other != id && !matches!(s.at, At::Away { .. }))
+        })
+    }
+
     /// Removes the away member `id` if it is still away with deadline `until` (a member that came back,
     /// or went away again later, is left alone). Returns the local handles to tell `member_left`.
     pub fn expire(&mut self, room: &str, id: &PeerId, until: Instant) -> Option<Vec<H>> {
@@ -300,6 +310,29 @@ impl<H: Clone> Rooms<H> {
         Some(Joined { members, others })
     }
 
+    /// Announces a reserved member like [`Rooms::confirm`] if the room's announced members (mirrored and
+    /// away ones included) leave it a place under `max_peers`; otherwise removes it without a trace. For a
+    /// cluster join that Redis did not admit in time: this node's view then decides, under the same cap as
+    /// a single relay. Reservations still waiting are not counted; whichever is confirmed first gets the
+    /// place.
+    pub fn confirm_within(
+        &mut self,
+        room: &str,
+        id: &PeerId,
+        max_peers: u32,
+    ) -> Result<Joined<H>, JoinRefusal> {
+        let announced = self
+            .rooms
+            .get(room)
+            .map_or(0, |r| r.members.values().filter(|s| s.announced).count());
+        if announced >= max_peers as usize {
+            self.leave(room, id);
+            return Err(JoinRefusal::Full { max_peers });
+        }
+        self.confirm(room, id)
+            .ok_or(JoinRefusal::Full { max_peers })
+    }
+
     fn insert(
         &mut self,
         room: &str,
@@ -355,10 +388,15 @@ impl<H: Clone> Rooms<H> {
 
     /// Mirrors a member that joined `room` on another node. Only rooms with local members keep a mirror, so
     /// this returns `None` (nobody to tell) when the room has no local member or already knows `member`.
+    /// A member already known is changed only by the node that holds it (a repeated announcement may
+    /// carry its current name), so another node's word cannot rename a member or move where its signals
+    /// go.
     pub fn add_remote(&mut self, room: &str, member: Member, node: NodeId) -> Option<Vec<H>> {
         let room = self.rooms.get_mut(room)?;
         if let Some(slot) = room.members.get_mut(&member.id) {
-            slot.name = member.name;
+            if matches!(&slot.at, At::Remote(n) if *n == node) {
+                slot.name = member.name;
+            }
             return None;
         }
         room.members.insert(
@@ -370,6 +408,32 @@ impl<H: Clone> Rooms<H> {
             },
         );
         Some(room.local_handles())
+    }
+
+    /// Removes the member `id` mirrored as on `node`, and returns the local handles to tell; `None` (and
+    /// nothing changes) when `id` is not a member of `room` on that node, so a node can make only its
+    /// own members leave.
+    pub fn leave_remote(&mut self, room: &str, id: &PeerId, node: &str) -> Option<Vec<H>> {
+        let slot = self.rooms.get(room)?.members.get(id)?;
+        if !matches!(&slot.at, At::Remote(n) if n == node) {
+            return None;
+        }
+        self.leave(room, id)
+    }
+
+    /// Renames the member `id` mirrored as on `node`, like [`Rooms::leave_remote`].
+    pub fn rename_remote(
+        &mut self,
+        room: &str,
+        id: &PeerId,
+        node: &str,
+        name: String,
+    ) -> Option<Vec<H>> {
+        let slot = self.rooms.get(room)?.members.get(id)?;
+        if !matches!(&slot.at, At::Remote(n) if n == node) {
+            return None;
+        }
+        self.rename(room, id, name)
     }
 
     /// Renames `id` and returns every local member's handle, the renamed one included if it is local.
@@ -683,6 +747,113 @@ mod tests {
         );
         assert_eq!(rooms.members("r")[1].name, "Bea");
         assert_eq!(rooms.rename("r", &id("x"), "X".into()), None);
+    }
+
+    #[test]
+    fn a_reservation_past_the_cap_leaves_no_trace_when_this_node_decides() {
+        let mut rooms = Rooms::default();
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        rooms.add_remote(
+            "r",
+            Member {
+                id: id("b"),
+                name: "B".into(),
+            },
+            "n2".into(),
+        );
+        // In a cluster a reservation is made with no local cap; Redis then did not answer.
+        rooms
+            .reserve("r", id("c"), "C".into(), 'c', u32::MAX)
+            .unwrap();
+        rooms
+            .reserve("r", id("d"), "D".into(), 'd', u32::MAX)
+            .unwrap();
+        let joined = rooms.confirm_within("r", &id("c"), 3).unwrap();
+        assert_eq!(joined.others, vec!['a']);
+        assert_eq!(
+            rooms.confirm_within("r", &id("d"), 3).unwrap_err(),
+            JoinRefusal::Full { max_peers: 3 }
+        );
+        assert_eq!(
+            rooms.route("r", &id("d")),
+            None,
+            "no trace of the refused one"
+        );
+        assert_eq!(rooms.members("r").len(), 3);
+    }
+
+    #[test]
+    fn only_the_node_that_holds_a_member_can_make_it_leave_or_rename_it() {
+        let mut rooms = Rooms::default();
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        rooms.add_remote(
+            "r",
+            Member {
+                id: id("b"),
+                name: "B".into(),
+            },
+            "n2".into(),
+        );
+        // (who, claimed node): a local member, a member of another node, an unknown member.
+        for (who, node) in [("a", "n2"), ("a", "n3"), ("b", "n3"), ("zz", "n2")] {
+            assert_eq!(
+                rooms.leave_remote("r", &id(who), node),
+                None,
+                "{who} by {node}"
+            );
+            assert_eq!(
+                rooms.rename_remote("r", &id(who), node, "X".into()),
+                None,
+                "{who} by {node}"
+            );
+        }
+        // A forged `joined` does not rename or move a local member.
+        assert_eq!(
+            rooms.add_remote(
+                "r",
+                Member {
+                    id: id("a"),
+                    name: "Forged".into()
+                },
+                "n3".into()
+            ),
+            None
+        );
+        assert_eq!(rooms.route("r", &id("a")), Some(At::Local('a')));
+        assert_eq!(rooms.members("r")[0].name, "A");
+        assert_eq!(
+            rooms.rename_remote("r", &id("b"), "n2", "Bea".into()),
+            Some(vec!['a'])
+        );
+        assert_eq!(rooms.leave_remote("r", &id("b"), "n2"), Some(vec!['a']));
+        assert_eq!(rooms.members("r").len(), 1);
+    }
+
+    #[test]
+    fn a_member_is_alone_when_nobody_else_is_connected_here_or_elsewhere() {
+        let mut rooms = Rooms::default();
+        let later = Instant::now() + std::time::Duration::from_secs(20);
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        assert!(!rooms.has_live_other("r", &id("a")));
+        rooms.join("r", id("b"), "B".into(), 'b', 8).unwrap();
+        assert!(rooms.has_live_other("r", &id("a")));
+        assert!(rooms.set_away("r", &id("b"), &'b', later));
+        assert!(
+            !rooms.has_live_other("r", &id("a")),
+            "an away member is nobody"
+        );
+        rooms.add_remote(
+            "r",
+            Member {
+                id: id("c"),
+                name: "C".into(),
+            },
+            "n2".into(),
+        );
+        assert!(
+            rooms.has_live_other("r", &id("a")),
+            "a member on another node is"
+        );
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! bytes are queued for every recipient. A member whose queue is full when something is queued for it is
 //! evicted (close code 4001) rather than letting the relay's memory grow.
 //!
-//! The loop also enforces the per-connection limits: a token-bucket rate limit on incoming messages
-//! ([`crate::limits::RateLimiter`]; 4002 for a client far over it), a join timeout for connections in no
-//! room (4003), and join tokens for protected rooms. When TURN credentials are issued it sends fresh ones
+//! The loop also enforces the per-connection limits: a token-bucket rate limit on every incoming frame, by
+//! count and size ([`crate::limits::RateLimiter`]; 4002 for a client far over it), a budget for joins and
+//! renames, which every other member hears of ([`crate::limits::ChangeLimiter`]), a join timeout for
+//! connections in no room (4003), and join tokens for protected rooms. When TURN credentials are issued it sends fresh ones
 //! (`ice_servers`) before they expire.
 //!
 //! Reconnect with resume: every `welcome` carries a resume token. A connection that ends without a clean
@@ -38,7 +39,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::cluster::Admission;
 use crate::credentials::verify_join_token;
-use crate::limits::{RateLimiter, Verdict};
+use crate::limits::{ChangeLimiter, RateLimiter, Verdict, JOIN_COST, RENAME_COST};
 use crate::outbox::{Commit, Outbox, Push};
 use crate::rooms::{At, JoinRefusal, Resumed};
 use crate::AppState;
@@ -128,6 +129,8 @@ struct Session {
     /// [`Session::flush_corked`]) once this connection has no more input to handle, and always before
     /// it waits for anything, so a burst to one member costs one write.
     corked: Vec<ConnHandle>,
+    /// The budget for joins and renames, which every other member hears of (see [`ChangeLimiter`]).
+    changes: ChangeLimiter,
 }
 
 /// The current Unix time in seconds, for token and credential expiry.
@@ -201,7 +204,7 @@ fn signal_parts<'a>(from: &'a PeerId, payload: &'a str) -> Option<[&'a str; 5]> 
 }
 
 /// The text of a forwarded signal, as one string.
-fn signal_frame(from: &PeerId, payload: &str) -> String {
+pub(crate) fn signal_frame(from: &PeerId, payload: &str) -> String {
     match signal_parts(from, payload) {
         Some(parts) => parts.concat(),
         None => encode_server(&ServerMessage::Signal {
@@ -299,7 +302,7 @@ impl Session {
                 At::Local(handle) => handle.deliver_signal(&m.id, payload, state, corked),
                 At::Remote(node) => {
                     if let Some(cluster) = state.cluster.get() {
-                        cluster.forward(&node, &m.room, to, &signal_frame(&m.id, payload));
+                        cluster.forward(&node, &m.room, to, &m.id, payload);
                     }
                 }
                 At::Away { until } => return Some(Err(until)),
@@ -378,6 +381,10 @@ impl Session {
             if let Err(err) = verify_join_token(secret.as_bytes(), &room, token, unix_now()) {
                 return self.error(err.code(), err.to_string());
             }
+        }
+        // A join is always answered, so a refused one is too (not only the first of a run).
+        if self.changes.check(std::time::Instant::now(), JOIN_COST) != Verdict::Allow {
+            return self.changes_refused();
         }
         if let Some(claim) = resume.and_then(|token| self.state.resume.verify(&room, token)) {
             match self.take_back(&room, &name, &claim.id) {
@@ -545,8 +552,12 @@ impl Session {
                                 }
                             }
                         }
-                        // Redis did not answer: the room is served from this node's view.
-                        Admission::Unavailable => {}
+                        // Redis did not answer: this node's view decides, under the room cap.
+                        Admission::Unavailable => {
+                            return rooms
+                                .confirm_within(&room, &id, config.max_peers)
+                                .map_err(|_| false);
+                        }
                     }
                     rooms.confirm(&room, &id).ok_or(false)
                 });
@@ -611,6 +622,16 @@ impl Session {
         }
     }
 
+    fn changes_refused(&self) -> ServerMessage {
+        self.error(
+            ErrorCode::RateLimited,
+            format!(
+                "renames and joins: at most {} at once and one a second after; this one was dropped",
+                crate::limits::ROOM_CHANGE_BURST
+            ),
+        )
+    }
+
     fn room_full(&self, room: &str, max_peers: u32) -> ServerMessage {
         self.error(
             ErrorCode::RoomFull,
@@ -626,6 +647,11 @@ impl Session {
             Ok(name) => name,
             Err(err) => return Some(self.error(ErrorCode::InvalidName, err.to_string())),
         };
+        match self.changes.check(std::time::Instant::now(), RENAME_COST) {
+            Verdict::Allow => {}
+            Verdict::Refuse => return Some(self.changes_refused()),
+            Verdict::Drop | Verdict::Close => return None,
+        }
         let m = self.membership.as_mut()?;
         m.name = name.clone();
         let renamed = frame(&ServerMessage::MemberRenamed {
@@ -680,6 +706,23 @@ impl Session {
         let state = self.state.clone();
         let grace = state.resume.grace();
         if grace.is_zero() || state.shutdown.is_cancelled() {
+            self.leave(reason);
+            return;
+        }
+        let Some(m) = &self.membership else {
+            return;
+        };
+        // An away member alone in its room keeps the room open for nobody but itself, so connection
+        // churn (join a new room, drop, repeat) could fill `--max-rooms` with such rooms for the length of
+        // the grace. While the relay holds half its cap or more (this room counted), a member with nobody
+        // connected in its room therefore leaves at once: such rooms stay under half the cap, and the
+        // member loses nothing (it rejoins with a fresh id and finds the room as empty as it left it).
+        let crowded = state.rooms.room_count() * 2 >= state.config.max_rooms as usize;
+        if crowded
+            && !state
+                .rooms
+                .with_room(&m.room, |rooms| rooms.has_live_other(&m.room, &m.id))
+        {
             self.leave(reason);
             return;
         }
@@ -814,6 +857,7 @@ pub async fn serve_with<S, E>(
         membership: None,
         refresh_at: None,
         corked: Vec::new(),
+        changes: ChangeLimiter::new(std::time::Instant::now()),
     };
     let config = &state.config;
     let mut limiter = RateLimiter::new(
@@ -916,12 +960,15 @@ pub async fn serve_with<S, E>(
                 loop {
                     let now = Instant::now();
                     deadline = now + timeout;
+                    // Every frame is charged, by count and by size: pings and pongs too, or a client
+                    // could keep a core busy with empty ones (each also moves the keep-alive deadline).
                     let verdict = match &incoming {
-                        Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_))) => {
-                            if !matches!(incoming, Some(Ok(Message::Ping(_)))) {
-                                state.counters.messages_received.fetch_add(1, Ordering::Relaxed);
-                            }
-                            limiter.check(now.into_std())
+                        Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                            state.counters.messages_received.fetch_add(1, Ordering::Relaxed);
+                            limiter.charge(now.into_std(), message.len())
+                        }
+                        Some(Ok(message @ (Message::Ping(_) | Message::Pong(_)))) => {
+                            limiter.charge(now.into_std(), message.len())
                         }
                         _ => Verdict::Allow,
                     };
@@ -995,6 +1042,13 @@ pub async fn serve_with<S, E>(
                     }
                 }
                 session.flush_corked();
+                // A full turn means more input may be waiting already (frames parsed from one read
+                // never make the task wait): the members this turn queued frames for get to write them
+                // before this connection reads on, so one client's burst cannot fill their queues while
+                // they wait for the thread.
+                if handled == MAX_FRAMES_PER_TURN {
+                    tokio::task::yield_now().await;
+                }
             }
             // Last: once nothing else is ready, in particular no more input, what this connection
             // committed to other members' sockets is written.

@@ -1,29 +1,19 @@
 //! Optional TLS (rustls), so `https://` and `wss://` work without a proxy in front of the relay.
 //!
-//! [`TlsListener`] accepts TCP connections and completes each TLS handshake on its own task, bounded by
-//! [`HANDSHAKE_TIMEOUT`], so a client that stalls its handshake never holds up anyone else's accept. Finished
-//! streams reach axum through a bounded channel. This module only loads certificates and wraps sockets; it
-//! knows nothing of HTTP or the protocol.
+//! This module loads the certificate and key into a rustls configuration. The handshakes themselves run in
+//! [`crate::accept`], each on its connection's own task and bounded by [`HANDSHAKE_TIMEOUT`], so a client
+//! that stalls its handshake never holds up anyone else's accept. It knows nothing of HTTP or the protocol.
 
-use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 /// How long a client may take to finish its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How many finished handshakes may wait for axum to take them.
-const READY_QUEUE: usize = 1024;
 
 /// Why the certificate or key could not be used, with what to check.
 #[derive(Debug, thiserror::Error)]
@@ -71,66 +61,4 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
         .map_err(TlsError::Mismatch)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// A listener that yields connections whose TLS handshake has completed.
-pub struct TlsListener {
-    local: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-}
-
-impl TlsListener {
-    /// Starts accepting on `listener`; handshakes run on their own tasks until the listener is dropped.
-    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<TlsListener> {
-        let local = listener.local_addr()?;
-        let acceptor = TlsAcceptor::from(config);
-        let (tx, ready) = mpsc::channel(READY_QUEUE);
-        tokio::spawn(async move {
-            loop {
-                let (tcp, remote) = tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok(accepted) => accepted,
-                        Err(err) => {
-                            // Out of descriptors or similar: back off briefly instead of spinning.
-                            tracing::warn!(%err, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                    _ = tx.closed() => return,
-                };
-                let _ = tcp.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = tx.send((stream, remote)).await;
-                        }
-                        Ok(Err(err)) => tracing::debug!(%remote, %err, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(TlsListener { local, ready })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(ready) => ready,
-            // The acceptor task only ends when this listener is dropped, so this cannot happen while we
-            // wait; waiting forever is the honest answer if it somehow did.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }

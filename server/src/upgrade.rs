@@ -9,8 +9,9 @@
 //! be tiny.
 //!
 //! Before answering 101 it refuses handshakes from web pages of origins the relay does not serve or list
-//! (403, see [`crate::http::origin_allowed`]) and from addresses that already hold
-//! `--max-connections-per-ip` connections (429), so neither costs a connection task.
+//! (403, see [`crate::http::origin_allowed`]), so they cost no connection task. The connection caps were
+//! applied when the connection was accepted ([`crate::accept`]); the WebSocket keeps the places its
+//! connection took there ([`crate::accept::Admitted`]) for its whole life.
 //!
 //! This module knows nothing of the protocol or rooms; it hands a ready WebSocket to
 //! [`crate::socket::serve_with`] (plain TCP) or [`crate::socket::serve`] (TLS).
@@ -27,8 +28,8 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hyper::upgrade::Parts;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::conn::auto::upgrade::{downcast, Parts};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -96,7 +97,12 @@ pub async fn ws_upgrade(
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
         return refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
     };
-    if !crate::http::origin_allowed(headers, &state.config.allowed_origins) {
+    let admitted = request
+        .extensions()
+        .get::<crate::accept::Admitted>()
+        .cloned();
+    let reached_at = admitted.as_ref().map(|a| a.local.ip());
+    if !crate::http::origin_allowed(headers, &state.config.allowed_origins, reached_at) {
         state
             .counters
             .refused_origin
@@ -104,22 +110,9 @@ pub async fn ws_upgrade(
         tracing::debug!(%remote, origin = ?headers.get(header::ORIGIN), "WebSocket from another origin refused");
         return refuse(
             StatusCode::FORBIDDEN,
-            "pages from this origin may not use this relay; its operator can allow them with --allowed-origin",
+            "pages from this origin, or under this host name, may not use this relay; its operator can allow them with --allowed-origin",
         );
     }
-    let Some(slot) = state
-        .per_ip
-        .acquire(remote.ip(), state.config.max_connections_per_ip)
-    else {
-        state
-            .counters
-            .refused_per_ip
-            .fetch_add(1, Ordering::Relaxed);
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many connections from this address; close some and try again",
-        );
-    };
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut request);
 
@@ -134,11 +127,14 @@ pub async fn ws_upgrade(
     tokio::spawn(async move {
         match on_upgrade.await {
             // Over plain TCP the outbox owns the socket, so other members can write signals straight to it.
-            Ok(upgraded) => match downcast::<TokioIo<TcpStream>>(upgraded) {
+            Ok(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {
                 Ok(parts) => {
+                    // One frame may be up to the hard limit (a message over `--max-message-bytes` but
+                    // under it gets a typed error); reassembly stops at `--max-message-bytes` itself, so
+                    // fragments never hold more than a message may be.
                     let limits = Limits {
                         max_frame: hard_limit,
-                        max_message: hard_limit,
+                        max_message: state.config.max_message_bytes as usize,
                     };
                     let (outbox, socket) = wire_parts(parts, limits);
                     crate::socket::serve_with(socket, outbox, state, remote).await;
@@ -153,7 +149,7 @@ pub async fn ws_upgrade(
             },
             Err(err) => tracing::debug!(%remote, %err, "WebSocket upgrade failed"),
         }
-        drop(slot);
+        drop(admitted);
         drop(token);
     });
 

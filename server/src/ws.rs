@@ -80,9 +80,15 @@ impl WsError {
 pub struct Limits {
     /// The largest frame payload accepted.
     pub max_frame: usize,
-    /// The largest message accepted, over all its fragments.
+    /// The largest message accepted over all its fragments, each fragment counted as at least
+    /// [`FRAGMENT_MIN_COST`] bytes.
     pub max_message: usize,
 }
+
+/// What each fragment of a message costs against [`Limits::max_message`] at least: a message may not
+/// arrive in more than `max_message / 64` fragments, so a client cannot keep the reader busy with endless
+/// empty fragments that never make a message (and so never reach the rate limiter).
+pub const FRAGMENT_MIN_COST: usize = 64;
 
 /// One client frame's header.
 #[derive(Debug, PartialEq, Eq)]
@@ -192,6 +198,9 @@ fn close_code_allowed(code: u16) -> bool {
 struct Fragments {
     opcode: u8,
     data: Vec<u8>,
+    /// The fragments' size with each counted as at least [`FRAGMENT_MIN_COST`]; held to
+    /// [`Limits::max_message`].
+    cost: usize,
 }
 
 /// Turns client frames into messages: the framing rules, fragment reassembly, and the replies a ping or
@@ -231,9 +240,14 @@ impl Reader {
                 Step::Message(data_message(h.opcode, unmasked(payload, h.mask))?, None)
             }
             OP_TEXT | OP_BINARY => {
+                let cost = h.len.max(FRAGMENT_MIN_COST);
+                if cost > limits.max_message {
+                    return Err(WsError::TooBig(cost as u64, limits.max_message));
+                }
                 self.fragments = Some(Box::new(Fragments {
                     opcode: h.opcode,
                     data: unmasked(payload, h.mask),
+                    cost,
                 }));
                 Step::Nothing
             }
@@ -243,9 +257,9 @@ impl Reader {
                         "a continuation frame with no message to continue",
                     ));
                 };
-                let total = fragments.data.len() + h.len;
-                if total > limits.max_message {
-                    return Err(WsError::TooBig(total as u64, limits.max_message));
+                fragments.cost += h.len.max(FRAGMENT_MIN_COST);
+                if fragments.cost > limits.max_message {
+                    return Err(WsError::TooBig(fragments.cost as u64, limits.max_message));
                 }
                 unmask_into(&mut fragments.data, payload, h.mask);
                 if !h.fin {
@@ -364,6 +378,10 @@ pub struct RelaySocket {
     /// Bytes read but not yet made into messages: part of a frame, or frames after the one last returned.
     /// Unallocated while there are none, which is nearly always.
     pending: Vec<u8>,
+    /// How much of `pending` has been made into messages. Frames are taken from `pending` by moving this
+    /// cursor, never by shifting the rest of the buffer (which made a read of many small frames cost
+    /// time quadratic in their number); the buffer is compacted once, when new bytes arrive.
+    taken: usize,
     reader: Reader,
     limits: Limits,
     /// Set once the stream has ended (end of input, an error, or the client's close frame read).
@@ -376,6 +394,7 @@ impl RelaySocket {
         RelaySocket {
             outbox,
             pending,
+            taken: 0,
             reader: Reader::default(),
             limits,
             done: false,
@@ -414,6 +433,7 @@ impl RelaySocket {
             Some(Err(err)) => {
                 self.done = true;
                 self.pending = Vec::new();
+                self.taken = 0;
                 if let Some((code, why)) = err.close() {
                     let mut frame = Vec::with_capacity(4 + why.len());
                     put_header(&mut frame, OP_CLOSE, 2 + why.len());
@@ -427,6 +447,7 @@ impl RelaySocket {
             Some(Ok(Message::Close(_))) => {
                 self.done = true;
                 self.pending = Vec::new();
+                self.taken = 0;
             }
             _ => {}
         }
@@ -437,15 +458,19 @@ impl RelaySocket {
 impl RelaySocket {
     /// The next message from the bytes kept from earlier reads alone, if they hold one.
     fn take_pending(&mut self) -> Option<Result<Message, WsError>> {
-        if self.pending.is_empty() {
+        if self.taken == self.pending.len() {
             return None;
         }
-        let (item, used) =
-            Self::next_in(&mut self.reader, &self.outbox, &self.pending, &self.limits);
-        if used == self.pending.len() {
+        let (item, used) = Self::next_in(
+            &mut self.reader,
+            &self.outbox,
+            &self.pending[self.taken..],
+            &self.limits,
+        );
+        self.taken += used;
+        if self.taken == self.pending.len() {
             self.pending = Vec::new();
-        } else {
-            self.pending.drain(..used);
+            self.taken = 0;
         }
         item
     }
@@ -453,7 +478,9 @@ impl RelaySocket {
     /// Takes the bytes of one read from the socket (`got`, not empty): the message they complete, if any.
     /// Whatever is left over is kept; nothing is kept when `got` ends with a whole frame.
     fn take_read(&mut self, got: &[u8]) -> Option<Result<Message, WsError>> {
-        if !self.pending.is_empty() {
+        if self.taken < self.pending.len() {
+            self.pending.drain(..self.taken);
+            self.taken = 0;
             self.pending.extend_from_slice(got);
             return self.take_pending();
         }
@@ -487,7 +514,7 @@ impl Stream for RelaySocket {
                 let got = buf.filled();
                 if got.is_empty() {
                     return Poll::Ready(
-                        if this.pending.is_empty() && this.reader.fragments.is_none() {
+                        if this.taken == this.pending.len() && this.reader.fragments.is_none() {
                             Read::End
                         } else {
                             Read::Item(Err(WsError::Truncated))
@@ -707,6 +734,29 @@ mod tests {
     }
 
     #[test]
+    fn frames_of_one_read_are_taken_by_a_cursor_without_shifting_the_rest() {
+        let mut s = socket();
+        let input: Vec<u8> = (0..10_000)
+            .flat_map(|_| client(true, OP_PONG, b""))
+            .collect();
+        let pong = |item: Option<Result<Message, WsError>>| matches!(item, Some(Ok(Message::Pong(b))) if b.is_empty());
+        assert!(pong(s.take_read(&input)));
+        let (kept, at) = (s.pending.len(), s.pending.as_ptr());
+        assert_eq!(kept, input.len() - 6);
+        for i in 1..10_000 {
+            assert_eq!(
+                s.pending.len(),
+                kept,
+                "frame {i}: the kept bytes were shifted"
+            );
+            assert_eq!(s.pending.as_ptr(), at);
+            assert!(pong(s.take_pending()), "frame {i}");
+        }
+        assert!(s.take_pending().is_none());
+        assert_eq!(s.pending.capacity(), 0, "freed once every frame is taken");
+    }
+
+    #[test]
     fn bad_frames_are_refused_with_the_close_code_that_says_why() {
         let close = |code: u16, reason: &[u8]| {
             let mut p = code.to_be_bytes().to_vec();
@@ -768,6 +818,18 @@ mod tests {
             (
                 "frame over the limit",
                 client(true, OP_TEXT, &vec![b'x'; 70_001])[..14].to_vec(),
+                TOO_BIG,
+            ),
+            (
+                "a message in more empty fragments than the limit allows",
+                [client(false, OP_TEXT, b"")]
+                    .into_iter()
+                    .chain(
+                        (0..100_000 / FRAGMENT_MIN_COST)
+                            .map(|_| client(false, OP_CONTINUATION, b"")),
+                    )
+                    .collect::<Vec<_>>()
+                    .concat(),
                 TOO_BIG,
             ),
             (

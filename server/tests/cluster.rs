@@ -486,3 +486,72 @@ async fn a_node_new_to_the_room_gives_a_held_id_to_nobody_and_a_released_one_bac
     assert!(resume_of(&welcome).1);
     recv_until(&mut b, "Ada again", joined_event(&a_w.id)).await;
 }
+
+#[tokio::test]
+async fn forged_bus_events_and_forwarded_frames_change_nothing() {
+    let redis = Redis::start().await;
+    let n1 = Node::start(&redis, &[]).await;
+    let n2 = Node::start(&redis, &[]).await;
+    let room = room("forged");
+    let (mut a, a_w) = n1.joined(&room, "Ada").await;
+    let (mut b, b_w) = n2.joined(&room, "Bob").await;
+    recv_until(&mut a, "Bob joined", joined_event(&b_w.id)).await;
+    let node_of =
+        |health: serde_json::Value| health["cluster"]["node"].as_str().unwrap().to_owned();
+    let (n1_id, n2_id) = (
+        node_of(n1.health().await.unwrap()),
+        node_of(n2.health().await.unwrap()),
+    );
+
+    // Anything that can publish on Redis: Ada (held by n1) made to leave and renamed in the name of n2
+    // and of a node that does not exist; frames for Ada that are not signals from a member.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let bus = [
+        json!({"kind": "left", "node": n2_id, "room": room, "id": a_w.id, "reason": "left"}),
+        json!({"kind": "left", "node": "forged", "room": room, "id": a_w.id, "reason": "left"}),
+        json!({"kind": "renamed", "node": n2_id, "room": room, "id": a_w.id, "name": "Forged"}),
+        json!({"kind": "joined", "node": "forged", "room": room, "id": a_w.id, "name": "Forged"}),
+    ];
+    let turn = r#"{"type":"ice_servers","ice_servers":[{"urls":["turn:evil.example"]}]}"#;
+    let to_n1 = [
+        format!("{room}\n{}\n{turn}", a_w.id),
+        json!({"room": room, "to": a_w.id, "from": "f".repeat(32), "node": n2_id, "payload": {}})
+            .to_string(),
+        json!({"room": room, "to": a_w.id, "from": b_w.id, "node": "forged", "payload": {"forged": true}})
+            .to_string(),
+    ];
+    for event in bus {
+        redis::cmd("PUBLISH")
+            .arg("peerlab:bus")
+            .arg(event.to_string())
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    }
+    for frame in to_n1 {
+        redis::cmd("PUBLISH")
+            .arg(format!("peerlab:node:{n1_id}"))
+            .arg(frame)
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    // The first thing Ada then gets is Bob's real signal, so it is still a member on both nodes.
+    signal(&mut b, &a_w.id, json!({"real": true})).await;
+    match a.recv().await {
+        ServerMessage::Signal { from, payload } => {
+            assert_eq!(from, b_w.id);
+            assert_eq!(
+                payload.parse::<serde_json::Value>().unwrap(),
+                json!({"real": true})
+            );
+        }
+        other => panic!("expected Bob's signal first, got {other:?}"),
+    }
+    // Bob heard nothing of Ada leaving or being renamed: the next thing he gets is his pong.
+    b.assert_alive().await;
+    signal(&mut a, &b_w.id, json!({"back": true})).await;
+    assert!(matches!(b.recv().await, ServerMessage::Signal { from, .. } if from == a_w.id));
+}

@@ -14,6 +14,7 @@ use super::transfer::{Direction, Transfer};
 use super::wire::{Wire, WireError};
 use crate::rtc::diagnosis::ConnectionProblem;
 use crate::rtc::path::PathReading;
+use crate::rtc::states::PeerConnectionState;
 
 /// Where an outgoing text message is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,8 +79,9 @@ pub struct Conversation {
     pub items: Vec<Item>,
     /// Incoming messages and offers not seen yet (the conversation was not open).
     pub unread: u32,
-    /// The peer connection's `connectionState`, or "none" while there is no connection.
-    pub connection: String,
+    /// The peer connection's state; `None` while there is no connection (`rtc::states::connection_token`
+    /// and `connection_words` say how that reads).
+    pub connection: Option<PeerConnectionState>,
     /// Whether the chat channel is open, so messages go out at once.
     pub channel_open: bool,
     /// The six-digit verification code once connected.
@@ -104,7 +106,7 @@ impl Conversation {
             name: name.to_owned(),
             items: Vec::new(),
             unread: 0,
-            connection: "none".to_owned(),
+            connection: None,
             channel_open: false,
             verification: None,
             gone: None,
@@ -225,7 +227,7 @@ impl Conversation {
     /// still in progress.
     pub fn peer_left(&mut self, reason: &str) {
         self.channel_closed();
-        self.connection = "none".to_owned();
+        self.connection = None;
         self.gone = Some(reason.to_owned());
         self.path = None;
         self.problem = None;

@@ -24,7 +24,9 @@ use peerlab_protocol::{IceServer, Payload, PeerId};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::error::AppError;
+use crate::rtc::diagnosis::{ConnectionProblem, Observers};
 use crate::rtc::peer::{Peer, PeerConfig, PeerEvent, PeerStates};
+use crate::rtc::states::PeerConnectionState;
 use crate::rtc::Signal;
 use crate::signaling::SignalingEvent;
 
@@ -74,6 +76,8 @@ struct Inner {
     events: mpsc::UnboundedSender<MeshEvent>,
     /// Every live peer's states, in creation order, for views.
     rows: ArcRwSignal<Vec<PeerRow>>,
+    /// Each live peer's evidence for the failure diagnosis.
+    observers: Observers<PeerId>,
 }
 
 /// The owner of every peer connection of one page. Cloning gives another handle to the same mesh; the
@@ -97,6 +101,7 @@ impl PeerMesh {
                 send,
                 events,
                 rows: ArcRwSignal::new(Vec::new()),
+                observers: Observers::default(),
             })),
         };
         (mesh, rx)
@@ -183,11 +188,31 @@ impl PeerMesh {
         Ok(true)
     }
 
+    /// Folds one peer event into the failure diagnosis of its connection (`rtc::diagnosis`); returns the
+    /// member's problem when it changed (`Some(None)`: it no longer has one). Chat and room show it the
+    /// same way, each in its own view.
+    pub fn diagnose(&self, event: &MeshEvent) -> Option<Option<ConnectionProblem>> {
+        let observation = event.event.observation()?;
+        let mut inner = self.inner.borrow_mut();
+        let Inner {
+            peers, observers, ..
+        } = &mut *inner;
+        let servers = || {
+            peers
+                .get(&event.id)
+                .map(|e| e.peer.ice_summary())
+                .unwrap_or_default()
+        };
+        let changed = observers.observe(&event.id, event.generation, servers, observation);
+        changed.then(|| observers.problem(&event.id))
+    }
+
     /// Closes the peer of `id`, if any; returns whether there was one.
     pub fn close(&self, id: &PeerId) -> bool {
         let entry = {
             let mut inner = self.inner.borrow_mut();
             let entry = inner.peers.remove(id);
+            inner.observers.forget(id);
             if entry.is_some() {
                 inner.rows.update(|rows| rows.retain(|r| &r.id != id));
             }
@@ -202,6 +227,7 @@ impl PeerMesh {
         let peers = {
             let mut inner = self.inner.borrow_mut();
             inner.rows.update(Vec::clear);
+            inner.observers = Observers::default();
             std::mem::take(&mut inner.peers)
         };
         peers.into_keys().collect()
@@ -228,11 +254,8 @@ impl PeerMesh {
                     Some(_) => {
                         let inner = self.inner.borrow();
                         for entry in inner.peers.values() {
-                            let connected = entry
-                                .peer
-                                .states()
-                                .connection
-                                .with_untracked(|s| s == "connected");
+                            let connected = entry.peer.states().connection.get_untracked()
+                                == PeerConnectionState::Connected;
                             if !connected {
                                 entry.peer.restart_ice();
                             }

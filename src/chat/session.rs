@@ -52,9 +52,9 @@ use super::wire::{
 };
 use crate::error::{describe_js, RtcError};
 use crate::rtc::data::{DataChannel, DataEvent, DataEvents};
-use crate::rtc::diagnosis::Observers;
 use crate::rtc::path::PathReading;
 use crate::rtc::peer::{Peer, PeerEvent};
+use crate::rtc::states::{connection_words, PeerConnectionState};
 use crate::rtc::verification::short_authentication_string;
 use crate::signaling::{RelayRoom, SignalingEvent};
 
@@ -212,8 +212,6 @@ struct State {
     next_link: u64,
     jobs: HashMap<String, Job>,
     urls: HashMap<String, ObjectUrl>,
-    /// Each connection's evidence for the failure diagnosis.
-    observers: Observers<PeerId>,
 }
 
 struct Runtime {
@@ -356,17 +354,17 @@ impl Runtime {
         if !self.mesh.is_current(&event.id, event.generation) {
             return;
         }
+        self.observe(&event);
         let peer = event.id;
-        self.observe(&peer, event.generation, &event.event);
         match event.event {
             PeerEvent::ConnectionState(state) => {
                 let name = self.name_of(&peer);
-                let code = (state == "connected")
+                let code = (state == PeerConnectionState::Connected)
                     .then(|| self.verification(&peer))
                     .flatten();
                 self.update(|c| {
                     let conv = c.conversation(&peer, &name);
-                    conv.connection = state;
+                    conv.connection = Some(state);
                     if code.is_some() {
                         conv.verification = code;
                     }
@@ -377,31 +375,18 @@ impl Runtime {
         }
     }
 
-    /// Feeds the failure diagnosis, shows its problem when it changes, and reads the path when the
-    /// connection comes up (and forgets it when it goes down).
-    fn observe(self: &Rc<Self>, peer: &PeerId, generation: u64, event: &PeerEvent) {
-        if let PeerEvent::ConnectionState(state) = event {
-            if state == "connected" {
+    /// Shows the failure diagnosis's problem when it changes, and reads the path when the connection
+    /// comes up (and forgets it when it goes down).
+    fn observe(self: &Rc<Self>, event: &MeshEvent) {
+        let peer = &event.id;
+        if let PeerEvent::ConnectionState(state) = &event.event {
+            if *state == PeerConnectionState::Connected {
                 self.read_path(peer);
             } else {
                 self.set_path(peer, None);
             }
         }
-        let Some(observation) = event.observation() else {
-            return;
-        };
-        let servers = || {
-            self.mesh
-                .with_peer(peer, Peer::ice_summary)
-                .unwrap_or_default()
-        };
-        let changed =
-            self.state
-                .borrow_mut()
-                .observers
-                .observe(peer, generation, servers, observation);
-        if changed {
-            let problem = self.state.borrow().observers.problem(peer);
+        if let Some(problem) = self.mesh.diagnose(event) {
             let name = self.name_of(peer);
             self.update(|c| c.conversation(peer, &name).problem = problem);
         }
@@ -410,7 +395,7 @@ impl Runtime {
     /// Reads the path of every connected connection (the poll).
     fn read_paths(self: &Rc<Self>) {
         for row in self.mesh.rows().get_untracked() {
-            if row.states.connection.with_untracked(|s| s == "connected") {
+            if row.states.connection.get_untracked() == PeerConnectionState::Connected {
                 self.read_path(&row.id);
             }
         }
@@ -428,7 +413,10 @@ impl Runtime {
             let path = snapshot.pair.as_ref().and_then(PathReading::of);
             let connected = rt
                 .model
-                .try_with_untracked(|c| c.get(&peer).map(|c| c.connection == "connected"))
+                .try_with_untracked(|c| {
+                    c.get(&peer)
+                        .map(|c| c.connection == Some(PeerConnectionState::Connected))
+                })
                 .flatten()
                 .unwrap_or(false);
             if connected {
@@ -454,7 +442,6 @@ impl Runtime {
 
     /// The connection to `peer` is gone: no path, no problem, no evidence.
     fn forget_path(&self, peer: &PeerId) {
-        self.state.borrow_mut().observers.forget(peer);
         self.update(|c| {
             if let Some(conv) = c.get_mut(peer) {
                 conv.path = None;
@@ -518,9 +505,7 @@ impl Runtime {
         self.update(|c| {
             let conv = c.conversation(peer, &name);
             conv.channel_closed();
-            if conv.connection == "none" {
-                conv.connection = "new".into();
-            }
+            conv.connection.get_or_insert(PeerConnectionState::New);
         });
         let (weak, peer) = (Rc::downgrade(self), peer.clone());
         spawn_local(async move {
@@ -540,7 +525,7 @@ impl Runtime {
         self.update(|c| {
             if let Some(conv) = c.get_mut(peer) {
                 conv.channel_closed();
-                conv.connection = "none".into();
+                conv.connection = None;
             }
         });
     }
@@ -994,17 +979,17 @@ impl Runtime {
             );
             let connection = self
                 .model
-                .try_with_untracked(|c| c.get(&peer).map(|c| c.connection.clone()))
-                .flatten()
-                .unwrap_or_else(|| "none".into());
-            if moving && connection != "connected" {
+                .try_with_untracked(|c| c.get(&peer).and_then(|c| c.connection))
+                .flatten();
+            if moving && connection != Some(PeerConnectionState::Connected) {
                 let name = self.name_of(&peer);
                 self.fail_transfer(
                     &peer,
                     &id,
                     format!(
-                        "no progress for {} s while the connection to {name} is {connection}",
-                        STALL_TIMEOUT_MS / 1000.0
+                        "no progress for {} s while the connection to {name} is {}",
+                        STALL_TIMEOUT_MS / 1000.0,
+                        connection_words(connection),
                     ),
                 );
             }
@@ -1141,7 +1126,7 @@ impl SendTask {
         stop: &mut oneshot::Receiver<()>,
     ) -> Result<Ended, Failure> {
         channel.set_buffered_amount_low_threshold(LOW_WATER_BYTES);
-        while channel.ready_state() != "open" {
+        while !channel.is_open() {
             match next(events, stop).await {
                 Step::Event(DataEvent::Open) => break,
                 Step::Event(DataEvent::Closed) | Step::Ended => return Err(Failure::Closed),

@@ -9,7 +9,9 @@
 //!
 //! A transition that does not apply in the current state (a cancel after done, an accept after a cancel,
 //! a second decline) changes nothing and reports `false`, so the races between two browsers resolve to
-//! whichever event came first. Pure: no `web_sys`, no Leptos, no clock.
+//! whichever event came first. Each state carries its own token for `data-state` attributes and its
+//! words for the transfer's line ([`TransferState::words`], [`TransferState::error_text`]), so the page
+//! holds none. Pure: no `web_sys`, no Leptos, no clock.
 
 use std::ops::Range;
 
@@ -98,6 +100,24 @@ impl TransferState {
     /// Whether the transfer may still be cancelled (it was not answered or bytes may still move).
     pub fn is_active(&self) -> bool {
         !self.is_final()
+    }
+
+    /// What the transfer's line says about where it is; the sender and the receiver of an offer or a
+    /// finished transfer read different words.
+    pub fn words(&self, direction: Direction) -> &'static str {
+        match (self, direction) {
+            (TransferState::Offered, Direction::Out) => "waiting for an answer",
+            (TransferState::Offered, Direction::In) => "wants to send you this file",
+            (TransferState::Accepted, _) => "accepted; opening the file channel",
+            (TransferState::Sending, _) => "sending",
+            (TransferState::Receiving, _) => "receiving",
+            (TransferState::Verifying, _) => "checking the SHA-256",
+            (TransferState::Done, Direction::Out) => "delivered, SHA-256 verified",
+            (TransferState::Done, Direction::In) => "received, SHA-256 verified",
+            (TransferState::Declined, _) => "declined",
+            (TransferState::Cancelled { .. }, _) => "cancelled",
+            (TransferState::Failed { .. }, _) => "failed",
+        }
     }
 
     /// The line shown for a cancelled or failed transfer.
@@ -591,6 +611,37 @@ mod tests {
         let mut t = offered(Direction::Out);
         assert!(!t.start(), "nothing starts before the answer");
         assert!(!t.done());
+    }
+
+    #[test]
+    fn each_side_reads_where_the_transfer_is() {
+        let check = |state: TransferState, out: &str, inn: &str| {
+            assert_eq!(state.words(Direction::Out), out, "{state:?}");
+            assert_eq!(state.words(Direction::In), inn, "{state:?}");
+        };
+        check(
+            TransferState::Offered,
+            "waiting for an answer",
+            "wants to send you this file",
+        );
+        let accepted = "accepted; opening the file channel";
+        check(TransferState::Accepted, accepted, accepted);
+        check(TransferState::Sending, "sending", "sending");
+        check(TransferState::Receiving, "receiving", "receiving");
+        let verifying = "checking the SHA-256";
+        check(TransferState::Verifying, verifying, verifying);
+        check(
+            TransferState::Done,
+            "delivered, SHA-256 verified",
+            "received, SHA-256 verified",
+        );
+        check(TransferState::Declined, "declined", "declined");
+        let cancelled = TransferState::Cancelled { by: "Ada".into() };
+        check(cancelled, "cancelled", "cancelled");
+        let failed = TransferState::Failed {
+            reason: "Ada left".into(),
+        };
+        check(failed, "failed", "failed");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use leptos::prelude::*;
 
 use crate::chat::PeerRow;
+use crate::rtc::peer::PeerStates;
 use crate::signaling::{Direction, SignalLog};
 
 #[component]
@@ -109,24 +110,36 @@ fn InspectorBody(log: RwSignal<SignalLog>, peers: Signal<Vec<PeerRow>>) -> impl 
 
 #[component]
 fn PeerStateRow(row: PeerRow) -> impl IntoView {
-    let states = row.states;
-    let connection = states.connection.clone();
-    let connection_state = states.connection.clone();
-    let connection_attr = states.connection.clone();
-    let ice = states.ice.clone();
-    let signaling = states.signaling.clone();
-    let gathering = states.gathering.clone();
+    // Like the loopback's state table: the browser's words, and what they mean as tooltips.
+    let PeerStates {
+        connection,
+        ice,
+        signaling,
+        gathering,
+    } = row.states;
+    let (connection, ice, signaling, gathering) = (
+        RwSignal::from(connection),
+        RwSignal::from(ice),
+        RwSignal::from(signaling),
+        RwSignal::from(gathering),
+    );
     view! {
         <tr
             data-testid="inspector-peer"
             data-peer-id=row.id.to_string()
-            data-connection=move || connection_attr.get()
+            data-connection=move || connection.get().as_str()
         >
             <td><code class="peer-id">{row.id.as_str().chars().take(8).collect::<String>()}</code></td>
-            <td class="state" data-state=move || connection_state.get()>{move || connection.get()}</td>
-            <td>{move || ice.get()}</td>
-            <td>{move || signaling.get()}</td>
-            <td>{move || gathering.get()}</td>
+            <td
+                class="state"
+                data-state=move || connection.get().as_str()
+                title=move || connection.get().words()
+            >
+                {move || connection.get().as_str()}
+            </td>
+            <td title=move || ice.get().words()>{move || ice.get().as_str()}</td>
+            <td title=move || signaling.get().words()>{move || signaling.get().as_str()}</td>
+            <td title=move || gathering.get().words()>{move || gathering.get().as_str()}</td>
         </tr>
     }
 }

@@ -12,8 +12,10 @@ use leptos::prelude::*;
 use peerlab_protocol::PeerId;
 
 use crate::components::ConnectionProblemNote;
+use crate::room::participants::Tile;
 use crate::room::CallHandle;
 use crate::rtc::media::{bind_video_stream, use_audio_level};
+use crate::rtc::states::PeerConnectionState;
 
 /// The audio level above which a tile shows its speaker as speaking.
 const SPEAKING_LEVEL: f64 = 0.05;
@@ -61,8 +63,14 @@ pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
     };
     let name = move || tile.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
     let media = move || tile.with(|t| t.as_ref().map(|t| t.media).unwrap_or_default());
-    let connection =
-        move || tile.with(|t| t.as_ref().map(|t| t.connection.clone()).unwrap_or_default());
+    let connection = move || tile.with(|t| t.as_ref().map_or("", Tile::connection_token));
+    let connection_words = move || {
+        tile.with(|t| {
+            t.as_ref()
+                .and_then(|t| t.connection)
+                .map_or("", PeerConnectionState::words)
+        })
+    };
     let quality = move || remote.with(|r| r.as_ref().and_then(|r| r.quality.clone()));
     let verification = move || remote.with(|r| r.as_ref().and_then(|r| r.verification.clone()));
     let path = move || remote.with(|r| r.as_ref().and_then(|r| r.path.clone()));
@@ -125,7 +133,7 @@ pub fn VideoTile(call: CallHandle, id: PeerId, is_self: bool) -> impl IntoView {
                         data-testid="tile-quality"
                         data-grade=move || quality().map(|q| q.1).unwrap_or("unknown")
                     >
-                        {move || quality().map(|q| q.0).unwrap_or_else(connection)}
+                        {move || quality().map_or_else(|| connection_words().to_owned(), |q| q.0)}
                     </span>
                     <span
                         class="tile-verification"

@@ -13,6 +13,7 @@ use web_sys::{FileList, HtmlInputElement};
 use crate::chat::meter::{format_bytes, format_rate};
 use crate::chat::{use_chat, ChatSession, Direction, Item, MessageStatus, TransferState};
 use crate::components::{ConnectionProblemNote, Inspector};
+use crate::rtc::states::{connection_token, connection_words};
 use crate::signaling::{use_relay_room, ConnectionState};
 use crate::storage;
 
@@ -136,15 +137,14 @@ fn UserButton(chat: ChatSession, peer: PeerId, name: String) -> impl IntoView {
         chats.with(|c| {
             let conv = c.get(&id);
             (
-                conv.map(|c| c.connection.clone())
-                    .unwrap_or_else(|| "none".into()),
+                conv.and_then(|c| c.connection),
                 conv.map_or(0, |c| c.unread),
                 c.active.as_ref() == Some(&id),
                 conv.and_then(|c| c.path.as_ref()).map(|p| p.path.token()),
             )
         })
     });
-    let connection = move || facts.with(|f| f.0.clone());
+    let connection = move || facts.with(|f| connection_token(f.0));
     let unread = move || facts.with(|f| f.1);
     let on_click = {
         let peer = peer.clone();
@@ -190,7 +190,7 @@ fn ConversationView(chat: ChatSession, peer: PeerId) -> impl IntoView {
                 .map(|conv| {
                     (
                         conv.name.clone(),
-                        conv.connection.clone(),
+                        conv.connection,
                         conv.verification.clone(),
                         conv.gone.clone(),
                     )
@@ -272,9 +272,9 @@ fn ConversationView(chat: ChatSession, peer: PeerId) -> impl IntoView {
         >
             <header class="conversation-head">
                 <h2>{move || header.with(|h| h.0.clone())}</h2>
-                <span class="conn-state" data-state=move || header.with(|h| h.1.clone())>
-                    <span class="conn-dot" data-state=move || header.with(|h| h.1.clone()) aria-hidden="true"></span>
-                    {move || connection_label(&header.with(|h| h.1.clone()))}
+                <span class="conn-state" data-state=move || header.with(|h| connection_token(h.1))>
+                    <span class="conn-dot" data-state=move || header.with(|h| connection_token(h.1)) aria-hidden="true"></span>
+                    {move || header.with(|h| connection_words(h.1))}
                 </span>
                 <Show when=move || header.with(|h| h.2.is_some())>
                     <span class="verification" title="Read it to each other: the same digits on both sides mean nobody in between rewrote the connection.">
@@ -326,14 +326,6 @@ fn ConversationView(chat: ChatSession, peer: PeerId) -> impl IntoView {
             </form>
             <p class="hint">"You can also drop files on the conversation."</p>
         </section>
-    }
-}
-
-fn connection_label(state: &str) -> String {
-    match state {
-        "none" => "not connected".into(),
-        "new" | "connecting" => "connecting…".into(),
-        other => other.into(),
     }
 }
 
@@ -466,7 +458,7 @@ fn TransferView(
                 <span class="transfer-numbers">
                     {done_bytes} " · " <span data-testid="transfer-rate">{rate}</span>
                 </span>
-                <span class="transfer-state">{move || state.with(|s| state_label(s, direction))}</span>
+                <span class="transfer-state">{move || state.with(|s| s.words(direction))}</span>
             </div>
             <Show when=move || sha.with(Option::is_some)>
                 <p class="transfer-hash">
@@ -501,21 +493,5 @@ fn TransferView(
                 </p>
             </Show>
         </li>
-    }
-}
-
-fn state_label(state: &TransferState, direction: Direction) -> &'static str {
-    match (state, direction) {
-        (TransferState::Offered, Direction::Out) => "waiting for an answer",
-        (TransferState::Offered, Direction::In) => "wants to send you this file",
-        (TransferState::Accepted, _) => "accepted; opening the file channel",
-        (TransferState::Sending, _) => "sending",
-        (TransferState::Receiving, _) => "receiving",
-        (TransferState::Verifying, _) => "checking the SHA-256",
-        (TransferState::Done, Direction::Out) => "delivered, SHA-256 verified",
-        (TransferState::Done, Direction::In) => "received, SHA-256 verified",
-        (TransferState::Declined, _) => "declined",
-        (TransferState::Cancelled { .. }, _) => "cancelled",
-        (TransferState::Failed { .. }, _) => "failed",
     }
 }

@@ -229,20 +229,35 @@ fn StateTable(name: &'static str, test_id: &'static str, states: PeerStates) -> 
         signaling,
         gathering,
     } = states;
-    let connection_attr = connection.clone();
+    // The inspector teaches the browser's vocabulary: each cell shows the browser's word, and its
+    // tooltip what the state means.
+    let (connection, ice, signaling, gathering) = (
+        RwSignal::from(connection),
+        RwSignal::from(ice),
+        RwSignal::from(signaling),
+        RwSignal::from(gathering),
+    );
     view! {
         <dl class="connection-facts state-table" data-testid=test_id aria-label=format!("{name} states")>
             <dt class="state-name">{name}</dt>
             <dd></dd>
             <dt>"Signaling"</dt>
-            <dd data-testid=format!("{test_id}-signaling")>{move || signaling.get()}</dd>
+            <dd data-testid=format!("{test_id}-signaling") title=move || signaling.get().words()>
+                {move || signaling.get().as_str()}
+            </dd>
             <dt>"ICE gathering"</dt>
-            <dd>{move || gathering.get()}</dd>
+            <dd title=move || gathering.get().words()>{move || gathering.get().as_str()}</dd>
             <dt>"ICE connection"</dt>
-            <dd data-testid=format!("{test_id}-ice")>{move || ice.get()}</dd>
+            <dd data-testid=format!("{test_id}-ice") title=move || ice.get().words()>
+                {move || ice.get().as_str()}
+            </dd>
             <dt>"Connection"</dt>
-            <dd data-testid=format!("{test_id}-connection") data-state=move || connection_attr.get()>
-                {move || connection.get()}
+            <dd
+                data-testid=format!("{test_id}-connection")
+                data-state=move || connection.get().as_str()
+                title=move || connection.get().words()
+            >
+                {move || connection.get().as_str()}
             </dd>
         </dl>
     }

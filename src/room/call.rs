@@ -34,12 +34,12 @@ use super::quality::Quality;
 use crate::chat::mesh::{MeshChange, MeshEvent, PeerMesh, PeerRow, SendSignal};
 use crate::chat::wire::{self, Wire, CHAT_CHANNEL_ID, CHAT_CHANNEL_LABEL, MAX_TEXT_BYTES};
 use crate::rtc::data::{DataChannel, DataEvent, DataEvents};
-use crate::rtc::diagnosis::Observers;
 use crate::rtc::media::{
     open_display, stop_stream, tracks_of, MediaHandle, OnTrackEnded, TrackKind,
 };
 use crate::rtc::path::PathReading;
-use crate::rtc::peer::{Peer, PeerEvent};
+use crate::rtc::peer::PeerEvent;
+use crate::rtc::states::PeerConnectionState;
 use crate::rtc::stats::StatsSnapshot;
 use crate::rtc::verification::short_authentication_string;
 use crate::signaling::{RelayRoom, SignalingEvent};
@@ -354,8 +354,6 @@ struct State {
     /// The peers the welcome made whose first offer is not out yet (set, sent and its candidates
     /// gathered); the call view waits for them.
     first_offers: FirstOffers,
-    /// Each connection's evidence for the failure diagnosis.
-    observers: Observers<PeerId>,
 }
 
 struct Runtime {
@@ -497,44 +495,27 @@ impl Runtime {
         if !self.mesh.is_current(&event.id, event.generation) {
             return;
         }
+        if let Some(problem) = self.mesh.diagnose(&event) {
+            self.s
+                .participants
+                .try_update(|p| p.problem(&event.id, problem));
+        }
         let peer = event.id;
-        self.observe(&peer, event.generation, &event.event);
         match event.event {
             // The end of the first offer's candidates, not the offer's `setLocalDescription`: the
             // candidates are gathered right after it, and each waited behind the call view's first
             // layout for its `icecandidate` event (docs/BENCHMARKS.md, ninth round).
             PeerEvent::GatheringComplete => self.first_offer_done(&peer),
             PeerEvent::ConnectionState(state) => {
-                self.s.participants.update(|p| p.connection(&peer, &state));
+                self.s.participants.update(|p| p.connection(&peer, state));
                 self.apply_caps();
-                if state == "connected" && !self.forming() {
+                if state == PeerConnectionState::Connected && !self.forming() {
                     self.fill_verifications();
                 }
             }
             PeerEvent::Track { track, stream } => self.remote_track(&peer, track, stream),
             PeerEvent::Error(err) => leptos::logging::warn!("peer {peer}: {err}"),
             _ => {}
-        }
-    }
-
-    /// Feeds the failure diagnosis and shows its problem on the member's tile when it changes.
-    fn observe(&self, peer: &PeerId, generation: u64, event: &PeerEvent) {
-        let Some(observation) = event.observation() else {
-            return;
-        };
-        let servers = || {
-            self.mesh
-                .with_peer(peer, Peer::ice_summary)
-                .unwrap_or_default()
-        };
-        let changed =
-            self.state
-                .borrow_mut()
-                .observers
-                .observe(peer, generation, servers, observation);
-        if changed {
-            let problem = self.state.borrow().observers.problem(peer);
-            self.s.participants.try_update(|p| p.problem(peer, problem));
         }
     }
 
@@ -649,7 +630,9 @@ impl Runtime {
             );
             generation
         };
-        self.s.participants.update(|p| p.connection(peer, "new"));
+        self.s
+            .participants
+            .update(|p| p.connection(peer, PeerConnectionState::New));
         self.listen(peer, generation, chat_events, Channel::Chat);
         self.listen(peer, generation, control_events, Channel::Control);
         self.apply_caps();
@@ -661,7 +644,6 @@ impl Runtime {
         let links = self.state.borrow_mut().links.remove(peer);
         drop(links);
         self.state.borrow_mut().last_stats.remove(peer);
-        self.state.borrow_mut().observers.forget(peer);
         self.caps.borrow_mut().remove(peer);
         self.s.streams.update(|m| {
             m.remove(peer);
@@ -722,7 +704,7 @@ impl Runtime {
     fn send_state_to(&self, peer: &PeerId) {
         let frame = control::encode(&Control::State(self.self_media()));
         if let Some(links) = self.state.borrow().links.get(peer) {
-            if links.control.ready_state() == "open" {
+            if links.control.is_open() {
                 let _ = links.control.send_text(&frame);
             }
         }
@@ -731,7 +713,7 @@ impl Runtime {
     fn broadcast_state(&self) {
         let frame = control::encode(&Control::State(self.self_media()));
         for links in self.state.borrow().links.values() {
-            if links.control.ready_state() == "open" {
+            if links.control.is_open() {
                 // A channel that closes meanwhile sends its state again when it reopens.
                 let _ = links.control.send_text(&frame);
             }
@@ -869,7 +851,7 @@ impl Runtime {
             return;
         }
         for row in self.mesh.rows().get_untracked() {
-            let connected = row.states.connection.with_untracked(|s| s == "connected");
+            let connected = row.states.connection.get_untracked() == PeerConnectionState::Connected;
             let applied = self.caps.borrow().get(&row.id) == Some(&cap);
             if !connected || applied {
                 continue;
@@ -901,11 +883,8 @@ impl Runtime {
     fn forming(&self) -> bool {
         self.note_arrivals();
         let connecting = self.mesh.rows().with_untracked(|rows| {
-            rows.iter().any(|row| {
-                row.states
-                    .connection
-                    .with_untracked(|s| s == "new" || s == "connecting")
-            })
+            rows.iter()
+                .any(|row| row.states.connection.get_untracked().is_setting_up())
         });
         let awaited = self
             .s
@@ -992,7 +971,7 @@ impl Runtime {
         self.apply_caps();
         let rows = self.mesh.rows().get_untracked();
         for row in rows {
-            let connected = row.states.connection.with_untracked(|s| s == "connected");
+            let connected = row.states.connection.get_untracked() == PeerConnectionState::Connected;
             if !connected {
                 continue;
             }
@@ -1041,7 +1020,7 @@ impl Runtime {
         });
         let mut unsent = 0;
         for links in self.state.borrow().links.values() {
-            if links.chat.ready_state() != "open" || links.chat.send_text(&frame).is_err() {
+            if !links.chat.is_open() || links.chat.send_text(&frame).is_err() {
                 unsent += 1;
             }
         }

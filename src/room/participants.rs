@@ -13,14 +13,15 @@ use peerlab_protocol::{Member, PeerId};
 use super::control::MediaState;
 use crate::rtc::diagnosis::ConnectionProblem;
 use crate::rtc::path::PathReading;
+use crate::rtc::states::PeerConnectionState;
 
 /// One other member of the call.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Remote {
     pub id: PeerId,
     pub name: String,
-    /// The peer connection's `connectionState`, or `new` before there is one.
-    pub connection: String,
+    /// The peer connection's state, `New` before there is one.
+    pub connection: PeerConnectionState,
     /// From the member's last control message.
     pub media: MediaState,
     /// The six-digit call verification code, once the connection is up.
@@ -43,8 +44,17 @@ pub struct Tile {
     pub id: PeerId,
     pub name: String,
     pub is_self: bool,
-    pub connection: String,
+    /// The state of the connection to the member; `None` on this client's own tile.
+    pub connection: Option<PeerConnectionState>,
     pub media: MediaState,
+}
+
+impl Tile {
+    /// The tile's `data-connection`: the browser's word for the connection, or `self` on this client's
+    /// own tile.
+    pub fn connection_token(&self) -> &'static str {
+        self.connection.map_or("self", PeerConnectionState::as_str)
+    }
 }
 
 /// Everyone in the call.
@@ -87,7 +97,7 @@ impl Participants {
             None => self.remotes.push(Remote {
                 id: member.id.clone(),
                 name: member.name.clone(),
-                connection: "new".into(),
+                connection: PeerConnectionState::New,
                 media: MediaState::default(),
                 verification: None,
                 quality: None,
@@ -114,7 +124,7 @@ impl Participants {
 
     /// The peer connection to `id` changed state. A peer of someone not (yet) in the member list — the
     /// first signal can arrive before the `member_joined` — gets a placeholder that the join fills in.
-    pub fn connection(&mut self, id: &PeerId, state: &str) {
+    pub fn connection(&mut self, id: &PeerId, state: PeerConnectionState) {
         if self.remote_mut(id).is_none() {
             self.joined(&Member {
                 id: id.clone(),
@@ -122,8 +132,8 @@ impl Participants {
             });
         }
         if let Some(remote) = self.remote_mut(id) {
-            remote.connection = state.to_owned();
-            if state != "connected" {
+            remote.connection = state;
+            if state != PeerConnectionState::Connected {
                 remote.quality = None;
                 remote.path = None;
             }
@@ -133,7 +143,7 @@ impl Participants {
     /// The peer of `id` was closed for good (this client got a new id, or the member left).
     pub fn peer_closed(&mut self, id: &PeerId) {
         if let Some(remote) = self.remote_mut(id) {
-            remote.connection = "closed".into();
+            remote.connection = PeerConnectionState::Closed;
             remote.verification = None;
             remote.receiving = false;
             remote.path = None;
@@ -153,7 +163,11 @@ impl Participants {
     pub fn awaiting_media(&self) -> Vec<PeerId> {
         self.remotes
             .iter()
-            .filter(|r| Self::is_visible(r) && r.connection == "connected" && !r.receiving)
+            .filter(|r| {
+                Self::is_visible(r)
+                    && r.connection == PeerConnectionState::Connected
+                    && !r.receiving
+            })
             .map(|r| r.id.clone())
             .collect()
     }
@@ -168,7 +182,7 @@ impl Participants {
     pub fn unverified(&self) -> Vec<PeerId> {
         self.remotes
             .iter()
-            .filter(|r| Self::is_visible(r) && r.connection == "connected")
+            .filter(|r| Self::is_visible(r) && r.connection == PeerConnectionState::Connected)
             .filter(|r| r.verification.is_none())
             .map(|r| r.id.clone())
             .collect()
@@ -189,7 +203,7 @@ impl Participants {
     /// The connection's path from the last stats poll (`None` when the pair is not known).
     pub fn path(&mut self, id: &PeerId, path: Option<PathReading>) {
         if let Some(remote) = self.remote_mut(id) {
-            if remote.connection == "connected" {
+            if remote.connection == PeerConnectionState::Connected {
                 remote.path = path;
             }
         }
@@ -214,9 +228,9 @@ impl Participants {
     /// without a diagnosis (a diagnosed failure keeps the tile, which explains it).
     pub fn is_visible(remote: &Remote) -> bool {
         !remote.left
-            && match remote.connection.as_str() {
-                "closed" => false,
-                "failed" => remote.problem.is_some(),
+            && match remote.connection {
+                PeerConnectionState::Closed => false,
+                PeerConnectionState::Failed => remote.problem.is_some(),
                 _ => true,
             }
     }
@@ -268,7 +282,7 @@ impl Participants {
             id: id.clone(),
             name: self.self_name.clone(),
             is_self: true,
-            connection: "self".into(),
+            connection: None,
             media: self.self_media,
         })
     }
@@ -282,7 +296,7 @@ impl Participants {
                 r.name.clone()
             },
             is_self: false,
-            connection: r.connection.clone(),
+            connection: Some(r.connection),
             media: r.media,
         }
     }
@@ -296,10 +310,9 @@ impl Participants {
         self.remotes
             .iter()
             .filter(|r| Self::is_visible(r) && r.problem.is_none())
-            .any(|r| match r.connection.as_str() {
-                "new" | "connecting" => true,
-                "connected" => !r.receiving,
-                _ => false,
+            .any(|r| match r.connection {
+                PeerConnectionState::Connected => !r.receiving,
+                state => state.is_setting_up(),
             })
     }
 
@@ -320,6 +333,9 @@ pub fn capacity_from_refusal(message: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtc::states::PeerConnectionState::{
+        Connected, Connecting, Disconnected, Failed, New,
+    };
 
     fn id(n: u8) -> PeerId {
         PeerId(format!("{n:032x}"))
@@ -343,6 +359,7 @@ mod tests {
         p.joined(&member(3, "Cyd"));
         assert_eq!(names(&p), ["Me", "Ada", "Bob", "Cyd"]);
         assert!(p.tiles()[0].is_self);
+        assert_eq!(p.tiles()[0].connection_token(), "self");
         assert_eq!(p.peer_count(), 3);
     }
 
@@ -352,9 +369,9 @@ mod tests {
         assert!(!p.settling(), "alone in the room");
         p.welcome(&id(9), "Me", &[member(1, "Ada")], false);
         assert!(p.settling(), "Ada is announced, no connection yet");
-        p.connection(&id(1), "connecting");
+        p.connection(&id(1), Connecting);
         assert!(p.settling());
-        p.connection(&id(1), "connected");
+        p.connection(&id(1), Connected);
         assert!(p.settling(), "connected, but Ada's media has not arrived");
         assert_eq!(p.awaiting_media(), [id(1)]);
         p.receiving(&id(1));
@@ -363,25 +380,25 @@ mod tests {
         // A newcomer announced by the relay counts before its offer arrives.
         p.joined(&member(2, "Bob"));
         assert!(p.settling());
-        p.connection(&id(2), "connected");
+        p.connection(&id(2), Connected);
         p.receiving(&id(2));
         assert!(!p.settling());
         // A connection that drops and comes back does not wait for media again (it kept flowing or
         // resumes on its own)...
-        p.connection(&id(2), "disconnected");
-        p.connection(&id(2), "connected");
+        p.connection(&id(2), Disconnected);
+        p.connection(&id(2), Connected);
         assert!(!p.settling());
         // A dropped connection is not "coming together"; neither is a member who left mid-setup.
-        p.connection(&id(2), "disconnected");
+        p.connection(&id(2), Disconnected);
         assert!(!p.settling());
         p.joined(&member(3, "Cyd"));
         p.left(&id(3));
         assert!(!p.settling());
-        p.connection(&id(1), "failed");
+        p.connection(&id(1), Failed);
         assert!(!p.settling());
         // ...but a new connection after the old one closed does.
         p.peer_closed(&id(2));
-        p.connection(&id(2), "connected");
+        p.connection(&id(2), Connected);
         assert!(p.settling());
     }
 
@@ -390,18 +407,18 @@ mod tests {
         let mut p = Participants::new();
         p.welcome(&id(9), "Me", &[member(1, "Ada"), member(2, "Bob")], false);
         assert!(p.unverified().is_empty(), "nobody is connected yet");
-        p.connection(&id(1), "connected");
-        p.connection(&id(2), "connecting");
+        p.connection(&id(1), Connected);
+        p.connection(&id(2), Connecting);
         assert_eq!(p.unverified(), [id(1)]);
         p.verification(&id(1), "123 456".into());
         assert!(p.unverified().is_empty());
         // A reconnect keeps the code (same certificates); a new connection after a close needs one.
-        p.connection(&id(1), "disconnected");
-        p.connection(&id(1), "connected");
+        p.connection(&id(1), Disconnected);
+        p.connection(&id(1), Connected);
         assert!(p.unverified().is_empty());
         p.peer_closed(&id(1));
-        p.connection(&id(1), "connected");
-        p.connection(&id(2), "connected");
+        p.connection(&id(1), Connected);
+        p.connection(&id(2), Connected);
         assert_eq!(p.unverified(), [id(1), id(2)]);
         // A member who left is owed nothing.
         p.left(&id(2));
@@ -412,12 +429,12 @@ mod tests {
     fn a_member_disappears_on_leave_or_when_the_connection_fails_whichever_first() {
         let mut p = Participants::new();
         p.welcome(&id(9), "Me", &[member(1, "Ada"), member(2, "Bob")], false);
-        p.connection(&id(1), "connected");
-        p.connection(&id(2), "connected");
-        p.connection(&id(2), "failed");
+        p.connection(&id(1), Connected);
+        p.connection(&id(2), Connected);
+        p.connection(&id(2), Failed);
         assert_eq!(names(&p), ["Me", "Ada"]);
         // An ICE restart that reconnects brings the tile back.
-        p.connection(&id(2), "connected");
+        p.connection(&id(2), Connected);
         assert_eq!(names(&p), ["Me", "Ada", "Bob"]);
         p.left(&id(1));
         assert_eq!(names(&p), ["Me", "Bob"]);
@@ -429,7 +446,7 @@ mod tests {
     fn a_diagnosed_failure_keeps_its_tile_to_explain_it_until_the_connection_recovers() {
         let mut p = Participants::new();
         p.welcome(&id(9), "Me", &[member(1, "Ada")], false);
-        p.connection(&id(1), "connected");
+        p.connection(&id(1), Connected);
         p.receiving(&id(1));
         p.path(
             &id(1),
@@ -440,11 +457,11 @@ mod tests {
         );
         assert!(p.remote(&id(1)).unwrap().path.is_some());
         p.problem(&id(1), Some(ConnectionProblem::UdpBlocked));
-        p.connection(&id(1), "failed");
+        p.connection(&id(1), Failed);
         assert_eq!(names(&p), ["Me", "Ada"]);
         assert_eq!(p.remote(&id(1)).unwrap().path, None, "no path while down");
         // The automatic restart tries again: that is not the call coming together.
-        p.connection(&id(1), "connecting");
+        p.connection(&id(1), Connecting);
         assert!(!p.settling());
         // A path read late (the poll raced the failure) does not come back while down.
         p.path(
@@ -456,9 +473,9 @@ mod tests {
         );
         assert_eq!(p.remote(&id(1)).unwrap().path, None);
         p.problem(&id(1), None);
-        p.connection(&id(1), "connected");
+        p.connection(&id(1), Connected);
         assert_eq!(names(&p), ["Me", "Ada"]);
-        p.connection(&id(1), "failed");
+        p.connection(&id(1), Failed);
         assert_eq!(
             names(&p),
             ["Me"],
@@ -470,28 +487,26 @@ mod tests {
     fn a_resumed_welcome_keeps_members_that_have_not_rejoined_a_restarted_relay() {
         let mut p = Participants::new();
         p.welcome(&id(9), "Me", &[member(1, "Ada"), member(2, "Bob")], false);
-        p.connection(&id(1), "connected");
+        p.connection(&id(1), Connected);
         p.welcome(&id(9), "Me", &[member(2, "Bob")], true);
         assert_eq!(names(&p), ["Me", "Ada", "Bob"]);
-        assert_eq!(
-            p.remote(&id(1)).map(|r| r.connection.as_str()),
-            Some("connected")
-        );
+        assert_eq!(p.remote(&id(1)).map(|r| r.connection), Some(Connected));
         // A fresh id starts over with the relay's list.
         p.welcome(&id(8), "Me", &[member(2, "Bob")], false);
         assert_eq!(names(&p), ["Me", "Bob"]);
-        assert_eq!(p.remote(&id(2)).map(|r| r.connection.as_str()), Some("new"));
+        assert_eq!(p.remote(&id(2)).map(|r| r.connection), Some(New));
     }
 
     #[test]
     fn a_signal_before_the_join_makes_a_placeholder_that_the_join_names() {
         let mut p = Participants::new();
         p.welcome(&id(9), "Me", &[], false);
-        p.connection(&id(4), "connecting");
+        p.connection(&id(4), Connecting);
         assert_eq!(names(&p), ["Me", "someone"]);
         p.joined(&member(4, "Dee"));
         assert_eq!(names(&p), ["Me", "Dee"]);
-        assert_eq!(p.tiles()[1].connection, "connecting");
+        assert_eq!(p.tiles()[1].connection, Some(Connecting));
+        assert_eq!(p.tiles()[1].connection_token(), "connecting");
     }
 
     #[test]
@@ -521,7 +536,7 @@ mod tests {
         assert_eq!(keys, from_tiles);
         // A tile's own state changes neither the keys nor any other tile.
         let bob = p.tile(&id(2), false);
-        p.connection(&id(1), "connecting");
+        p.connection(&id(1), Connecting);
         p.media(
             &id(1),
             MediaState {
@@ -536,7 +551,7 @@ mod tests {
             assert_eq!(p.tile(&tile.id, tile.is_self).as_ref(), Some(&tile));
         }
         // A tile that goes leaves the keys, and asking for it gives nothing.
-        p.connection(&id(1), "failed");
+        p.connection(&id(1), Failed);
         assert_eq!(p.tile_keys(), [(id(9), true), (id(2), false)]);
         assert_eq!(p.tile(&id(1), false), None);
         p.left(&id(2));

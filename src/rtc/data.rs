@@ -12,6 +12,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{Event, MessageEvent, RtcDataChannel, RtcDataChannelType};
 
 use super::js;
+use super::states::DataChannelState;
 use crate::error::{describe_js, RtcError};
 
 /// What happened on a data channel.
@@ -106,9 +107,16 @@ impl DataChannel {
         self.channel.label()
     }
 
-    /// `connecting`, `open`, `closing` or `closed`.
-    pub fn ready_state(&self) -> String {
-        js::string(&self.channel, "readyState").unwrap_or_default()
+    /// `readyState`; `None` for a word this app does not know.
+    pub fn ready_state(&self) -> Option<DataChannelState> {
+        js::string(&self.channel, "readyState")
+            .as_deref()
+            .and_then(DataChannelState::parse)
+    }
+
+    /// Whether `send` would put a message on the wire now.
+    pub fn is_open(&self) -> bool {
+        self.ready_state() == Some(DataChannelState::Open)
     }
 
     /// The channel's SCTP stream id, once known.

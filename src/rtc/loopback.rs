@@ -514,11 +514,10 @@ impl Loopback {
     }
 
     fn dtls_step(&self, side: Side, snap: &StatsSnapshot, previous: RwSignal<Option<StatsSample>>) {
-        let before =
-            previous.with_untracked(|p| p.as_ref().and_then(|p| p.snapshot.dtls_state.clone()));
-        if let Some(state) = &snap.dtls_state {
-            if before.as_ref() != Some(state) {
-                self.step(Some(side), StepKind::DtlsState(state.clone()), None);
+        let before = previous.with_untracked(|p| p.as_ref().and_then(|p| p.snapshot.dtls_state));
+        if let Some(state) = snap.dtls_state {
+            if before != Some(state) {
+                self.step(Some(side), StepKind::DtlsState(state), None);
             }
         }
     }

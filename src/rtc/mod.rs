@@ -11,6 +11,8 @@
 //!   the candidates gathered on both sides; the same words in chat and room. Pure.
 //! - [`media_error`] and [`constraints`]: what each `getUserMedia` failure means for the user, and the
 //!   constraints the media page builds. Pure.
+//! - [`states`]: the connection, ICE, signaling, gathering and data channel states as enums, with the
+//!   browser's word for each and what people read. Pure.
 //! - [`timeline`]: the loopback inspector's steps, each with its one-sentence explanation. Pure.
 //! - [`verification`]: the short code both sides of a call derive from its DTLS fingerprints, to compare
 //!   aloud and detect a relay that rewrote the SDP. Pure.
@@ -29,6 +31,7 @@ pub mod diagnosis;
 pub mod media_error;
 pub mod negotiation;
 pub mod path;
+pub mod states;
 pub mod stats;
 pub mod timeline;
 pub mod verification;

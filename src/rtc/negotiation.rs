@@ -20,6 +20,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::path::RelayTransport;
+use super::states::SignalingState;
 
 /// Candidates kept while their description has not arrived; beyond this the oldest is dropped, so a peer
 /// that sends candidates for a description it never sends cannot grow our memory without bound.
@@ -147,33 +148,6 @@ impl Candidate {
 pub enum Signal {
     Description(Description),
     Candidate(Candidate),
-}
-
-/// The peer connection's `signalingState`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SignalingState {
-    Stable,
-    HaveLocalOffer,
-    HaveRemoteOffer,
-    HaveLocalPranswer,
-    HaveRemotePranswer,
-    Closed,
-}
-
-impl SignalingState {
-    /// Parses the browser's word (`stable`, `have-local-offer`, …).
-    pub fn parse(word: &str) -> Option<Self> {
-        match word {
-            "stable" => Some(SignalingState::Stable),
-            "have-local-offer" => Some(SignalingState::HaveLocalOffer),
-            "have-remote-offer" => Some(SignalingState::HaveRemoteOffer),
-            "have-local-pranswer" => Some(SignalingState::HaveLocalPranswer),
-            "have-remote-pranswer" => Some(SignalingState::HaveRemotePranswer),
-            "closed" => Some(SignalingState::Closed),
-            _ => None,
-        }
-    }
 }
 
 /// Something that happened, told to the negotiator.

@@ -44,9 +44,10 @@ use super::diagnosis::Observation;
 use super::js;
 use super::negotiation::{
     after_failure, may_hand_over, Action, Candidate, Description, Input, Negotiator, Note, SdpKind,
-    Signal, SignalingState,
+    Signal,
 };
 use super::path::RelayTransport;
+use super::states::{IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState};
 use super::stats::{parse_report, StatsSnapshot, RAW_STAT_FIELDS};
 use crate::error::{describe_js, RtcError};
 
@@ -85,28 +86,27 @@ impl PeerConfig {
     }
 }
 
-/// The connection's states as the browser names them, as reactive values. They end as `closed` when the
-/// `Peer` is dropped.
+/// The connection's states as reactive values, for the inspectors and for the owner's decisions. They
+/// end as `closed` when the `Peer` is dropped.
 #[derive(Clone)]
 pub struct PeerStates {
-    /// `connectionState`: new, connecting, connected, disconnected, failed, closed.
-    pub connection: ArcRwSignal<String>,
-    /// `iceConnectionState`: new, checking, connected, completed, disconnected, failed, closed.
-    pub ice: ArcRwSignal<String>,
-    /// `signalingState`: stable, have-local-offer, have-remote-offer, closed.
-    pub signaling: ArcRwSignal<String>,
-    /// `iceGatheringState`: new, gathering, complete.
-    pub gathering: ArcRwSignal<String>,
+    /// `connectionState`: what the views show and the owners wait for.
+    pub connection: ArcRwSignal<PeerConnectionState>,
+    /// `iceConnectionState`: what the automatic ICE restart watches.
+    pub ice: ArcRwSignal<IceConnectionState>,
+    /// `signalingState`, shown by the inspectors.
+    pub signaling: ArcRwSignal<SignalingState>,
+    /// `iceGatheringState`, shown by the inspectors.
+    pub gathering: ArcRwSignal<IceGatheringState>,
 }
 
 impl PeerStates {
     fn new() -> Self {
-        let new = || ArcRwSignal::new("new".to_owned());
         PeerStates {
-            connection: new(),
-            ice: new(),
-            signaling: ArcRwSignal::new("stable".to_owned()),
-            gathering: new(),
+            connection: ArcRwSignal::new(PeerConnectionState::New),
+            ice: ArcRwSignal::new(IceConnectionState::New),
+            signaling: ArcRwSignal::new(SignalingState::Stable),
+            gathering: ArcRwSignal::new(IceGatheringState::New),
         }
     }
 }
@@ -130,9 +130,9 @@ pub enum PeerEvent {
     CandidateAdded(Candidate),
     /// A negotiation decision that changed nothing in the browser.
     Negotiation(Note),
-    SignalingState(String),
-    IceState(String),
-    ConnectionState(String),
+    SignalingState(SignalingState),
+    IceState(IceConnectionState),
+    ConnectionState(PeerConnectionState),
     /// A remote track arrived (frames flow only once the connection is up).
     Track {
         track: MediaStreamTrack,
@@ -157,12 +157,11 @@ impl PeerEvent {
             }),
             PeerEvent::CandidateAdded(c) => Some(Observation::RemoteCandidate(c.kind()?)),
             PeerEvent::GatheringComplete => Some(Observation::GatheringComplete),
-            PeerEvent::IceState(state) | PeerEvent::ConnectionState(state) => {
-                match state.as_str() {
-                    "failed" => Some(Observation::Failed),
-                    "connected" | "completed" => Some(Observation::Connected),
-                    _ => None,
-                }
+            PeerEvent::IceState(IceConnectionState::Failed)
+            | PeerEvent::ConnectionState(PeerConnectionState::Failed) => Some(Observation::Failed),
+            PeerEvent::IceState(state) if state.is_connected() => Some(Observation::Connected),
+            PeerEvent::ConnectionState(PeerConnectionState::Connected) => {
+                Some(Observation::Connected)
             }
             _ => None,
         }
@@ -277,12 +276,12 @@ impl Peer {
         let on_signaling_state = {
             let (shared, pc) = (Rc::clone(&shared), pc.clone());
             Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-                let state = js::string(&pc, "signalingState").unwrap_or_default();
+                let Some(state) = read_state(&pc, "signalingState", SignalingState::parse) else {
+                    return;
+                };
                 let mut s = shared.borrow_mut();
-                if let Some(parsed) = SignalingState::parse(&state) {
-                    s.negotiator.handle(Input::SignalingStateChanged(parsed));
-                }
-                s.states.signaling.set(state.clone());
+                s.negotiator.handle(Input::SignalingStateChanged(state));
+                s.states.signaling.set(state);
                 s.emit(PeerEvent::SignalingState(state));
             })
         };
@@ -290,24 +289,31 @@ impl Peer {
             let (shared, pc, inputs) = (Rc::clone(&shared), pc.clone(), inputs.clone());
             let grace = config.restart_grace_ms;
             Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-                let state = js::string(&pc, "iceConnectionState").unwrap_or_default();
-                on_ice_state_change(&shared, &pc, &inputs, grace, &state);
+                if let Some(state) =
+                    read_state(&pc, "iceConnectionState", IceConnectionState::parse)
+                {
+                    on_ice_state_change(&shared, &pc, &inputs, grace, state);
+                }
             })
         };
         let on_gathering_state = {
             let (shared, pc) = (Rc::clone(&shared), pc.clone());
             Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-                let state = js::string(&pc, "iceGatheringState").unwrap_or_default();
-                shared.borrow().states.gathering.set(state);
+                if let Some(state) = read_state(&pc, "iceGatheringState", IceGatheringState::parse)
+                {
+                    shared.borrow().states.gathering.set(state);
+                }
             })
         };
         let on_connection_state = {
             let (shared, pc) = (Rc::clone(&shared), pc.clone());
             Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-                let state = js::string(&pc, "connectionState").unwrap_or_default();
-                let s = shared.borrow();
-                s.states.connection.set(state.clone());
-                s.emit(PeerEvent::ConnectionState(state));
+                if let Some(state) = read_state(&pc, "connectionState", PeerConnectionState::parse)
+                {
+                    let s = shared.borrow();
+                    s.states.connection.set(state);
+                    s.emit(PeerEvent::ConnectionState(state));
+                }
             })
         };
         let on_track = {
@@ -668,10 +674,19 @@ impl Drop for Peer {
         self.inputs.close_channel();
         self.pc.close();
         // `close` fires no state events; show what the connection reports now.
-        let read = |key| js::string(&self.pc, key).unwrap_or_else(|| "closed".to_owned());
-        self.states.connection.set(read("connectionState"));
-        self.states.ice.set(read("iceConnectionState"));
-        self.states.signaling.set(read("signalingState"));
+        let pc = &self.pc;
+        self.states.connection.set(
+            read_state(pc, "connectionState", PeerConnectionState::parse)
+                .unwrap_or(PeerConnectionState::Closed),
+        );
+        self.states.ice.set(
+            read_state(pc, "iceConnectionState", IceConnectionState::parse)
+                .unwrap_or(IceConnectionState::Closed),
+        );
+        self.states.signaling.set(
+            read_state(pc, "signalingState", SignalingState::parse)
+                .unwrap_or(SignalingState::Closed),
+        );
     }
 }
 
@@ -686,6 +701,12 @@ pub fn warm_up() {
     }
 }
 
+/// Reads one of the connection's states and parses the browser's word. A word this app does not know
+/// (a state a later specification adds) is `None`: the listeners then keep the last state they knew.
+fn read_state<S>(pc: &RtcPeerConnection, key: &str, parse: fn(&str) -> Option<S>) -> Option<S> {
+    js::string(pc, key).as_deref().and_then(parse)
+}
+
 fn rtc_configuration(servers: &[IceServer]) -> Result<RtcConfiguration, JsValue> {
     let json = serde_json::json!({ "iceServers": servers, "bundlePolicy": "max-bundle" });
     Ok(js::from_json(&json)?.unchecked_into())
@@ -698,24 +719,25 @@ fn on_ice_state_change(
     pc: &RtcPeerConnection,
     inputs: &mpsc::UnboundedSender<Input>,
     grace_ms: u32,
-    state: &str,
+    state: IceConnectionState,
 ) {
     let mut s = shared.borrow_mut();
-    s.states.ice.set(state.to_owned());
-    s.emit(PeerEvent::IceState(state.to_owned()));
+    s.states.ice.set(state);
+    s.emit(PeerEvent::IceState(state));
     match state {
-        "failed" => {
+        IceConnectionState::Failed => {
             s.restart_timer = None;
             s.emit(PeerEvent::IceRestart {
                 reason: "ICE failed",
             });
             let _ = inputs.unbounded_send(Input::RestartIce);
         }
-        "disconnected" => {
+        IceConnectionState::Disconnected => {
             let (weak, pc, inputs) = (Rc::downgrade(shared), pc.clone(), inputs.clone());
             s.restart_timer = Some(Timeout::new(grace_ms, move || {
                 let Some(shared) = weak.upgrade() else { return };
-                if js::string(&pc, "iceConnectionState").as_deref() == Some("disconnected") {
+                let now = read_state(&pc, "iceConnectionState", IceConnectionState::parse);
+                if now == Some(IceConnectionState::Disconnected) {
                     shared.borrow().emit(PeerEvent::IceRestart {
                         reason: "disconnected too long",
                     });

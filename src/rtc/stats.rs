@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::negotiation::CandidateType;
 use super::path::RelayTransport;
+use super::states::DtlsState;
 
 /// The fields of a stats object that [`RawStat`] reads, as the browser names them. The glue serializes
 /// only these (`JSON.stringify` with this list as its replacer), so a report's certificates, codec lines
@@ -121,8 +122,8 @@ pub struct StatsSnapshot {
     pub resolution: Option<(u32, u32)>,
     /// The selected candidate pair, once ICE has chosen one.
     pub pair: Option<SelectedPair>,
-    /// The DTLS state of the transport (`new`, `connecting`, `connected`, `closed`, `failed`).
-    pub dtls_state: Option<String>,
+    /// The DTLS state of the transport.
+    pub dtls_state: Option<DtlsState>,
 }
 
 /// A snapshot plus the rates since the previous one.
@@ -185,8 +186,10 @@ pub fn snapshot(stats: &[RawStat]) -> StatsSnapshot {
                     inbound_video = Some(stat);
                 }
             }
-            "transport" if stat.dtls_state.is_some() => {
-                snap.dtls_state = stat.dtls_state.clone();
+            "transport" => {
+                if let Some(state) = stat.dtls_state.as_deref().and_then(DtlsState::parse) {
+                    snap.dtls_state = Some(state);
+                }
             }
             _ => {}
         }
@@ -355,7 +358,7 @@ mod tests {
         );
         assert_eq!(snap.fps, Some(29.0), "received video wins over sent video");
         assert_eq!(snap.resolution, Some((320, 240)));
-        assert_eq!(snap.dtls_state.as_deref(), Some("connected"));
+        assert_eq!(snap.dtls_state, Some(DtlsState::Connected));
         let pair = snap.pair.unwrap();
         assert_eq!(pair.local.kind, Some(CandidateType::Host));
         assert_eq!(pair.local.address, "127.0.0.1:50000");

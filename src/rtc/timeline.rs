@@ -6,6 +6,7 @@
 //! Leptos, so every step's wording is checked natively.
 
 use super::negotiation::{CandidateType, Note, SdpKind};
+use super::states::{DtlsState, IceConnectionState, PeerConnectionState, SignalingState};
 
 /// Which of the loopback's two peer connections a step belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,10 +48,10 @@ pub enum StepKind {
         kind: Option<CandidateType>,
     },
     GatheringComplete,
-    SignalingState(String),
-    IceState(String),
-    ConnectionState(String),
-    DtlsState(String),
+    SignalingState(SignalingState),
+    IceState(IceConnectionState),
+    ConnectionState(PeerConnectionState),
+    DtlsState(DtlsState),
     Track {
         kind: String,
     },
@@ -130,10 +131,11 @@ impl StepKind {
                 format!("Remote ICE candidate added: {}", type_word(*kind))
             }
             StepKind::GatheringComplete => "ICE gathering complete".into(),
-            StepKind::SignalingState(s) => format!("Signaling state: {s}"),
-            StepKind::IceState(s) => format!("ICE connection state: {s}"),
-            StepKind::ConnectionState(s) => format!("Connection state: {s}"),
-            StepKind::DtlsState(s) => format!("DTLS state: {s}"),
+            // The inspector teaches the browser's vocabulary, so its titles use the browser's words.
+            StepKind::SignalingState(s) => format!("Signaling state: {}", s.as_str()),
+            StepKind::IceState(s) => format!("ICE connection state: {}", s.as_str()),
+            StepKind::ConnectionState(s) => format!("Connection state: {}", s.as_str()),
+            StepKind::DtlsState(s) => format!("DTLS state: {}", s.as_str()),
             StepKind::Track { kind } => format!("Remote {kind} track arrived"),
             StepKind::DataChannelOpen => "Data channel open".into(),
             StepKind::MessageReceived { text } => format!("Message received: {text:?}"),
@@ -211,8 +213,8 @@ mod tests {
                 kind: Some(CandidateType::Host),
                 address: "127.0.0.1:5000".into(),
             },
-            StepKind::IceState("connected".into()),
-            StepKind::DtlsState("connected".into()),
+            StepKind::IceState(IceConnectionState::Connected),
+            StepKind::DtlsState(DtlsState::Connected),
             StepKind::Negotiation(Note::StaleCandidateDropped),
             StepKind::HungUp,
         ];

@@ -17,7 +17,7 @@ use super::client::{SignalingClient, SignalingEvents, WarmSocket};
 use super::log::{Direction, SignalLog};
 use super::roster::{ConnectionState, Roster};
 use super::session::{JoinRequest, SignalingEvent};
-use crate::config::relay_url_for_this_page;
+use crate::config::{ice_summary_of, relay_url_for_this_page};
 use crate::context::{AppConfig, RelayStatus};
 use crate::error::AppError;
 use crate::storage;
@@ -264,6 +264,11 @@ impl RelayRoom {
             }
             request.resume = self.resume.try_get_value().flatten();
             self.drop_client();
+            // Read before `reconnecting` replaces the state it is read from.
+            let unanswered = self
+                .roster
+                .try_with(Roster::relay_never_answered)
+                .unwrap_or(false);
             let delay_ms = backoff.next_delay(js_sys::Math::random());
             let attempt = backoff.attempt();
             self.roster
@@ -276,11 +281,34 @@ impl RelayRoom {
                     format!("attempt {attempt} in {delay_ms} ms"),
                 )
             });
-            TimeoutFuture::new(delay_ms).await;
+            // The wait runs from here: asking the relay why it did not answer takes from it, not adds.
+            let wait = TimeoutFuture::new(delay_ms);
+            if unanswered {
+                self.explain_unanswered(generation, &url).await;
+            }
+            wait.await;
             if !self.is_current(generation) {
                 return;
             }
         }
+    }
+
+    /// A join's socket closed without ever opening. If the relay answers over HTTP all the same, it is up
+    /// and refused this page's WebSocket, which browsers do not explain (the handshake's 403 is hidden
+    /// from pages): say that, naming this page's origin and the flag that lets it in. A relay that does not
+    /// answer either is unreachable, which the status line says already.
+    async fn explain_unanswered(self, generation: u64, url: &str) {
+        if ice_summary_of(url).await.is_none() || !self.is_current(generation) {
+            return;
+        }
+        let origin = web_sys::window()
+            .and_then(|window| window.location().origin().ok())
+            .unwrap_or_default();
+        let refused = AppError::OriginRefused {
+            relay: url.to_owned(),
+            origin,
+        };
+        self.roster.try_update(|r| r.fail(&refused));
     }
 
     /// One socket's life. Returns the close code when the connection should be made again, `None` when

@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`session`]: the protocol as a sans-I/O state machine (join handshake, keep-alive, frame decoding).
 //! - [`roster`]: the room as a page shows it, folded from events; shared by the chat and room pages.
-//! - [`client`]: [`SignalingClient`], the web-sys glue that owns the socket, its handlers and its timer.
+//! - [`client`]: [`SignalingClient`], the glue that owns the socket (gloo-net's), its reading task and its timer.
 //! - [`hook`]: [`use_relay_room`], the Leptos hook that ties a client's lifetime to a component.
 //!
 //! `session`, `roster`, `backoff` and `log` import neither `web_sys` nor Leptos and are tested with plain `cargo test`.

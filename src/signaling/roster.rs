@@ -104,9 +104,13 @@ pub struct Problem {
 
 impl Problem {
     pub fn local(error: &AppError) -> Self {
+        let headline = match error {
+            AppError::OriginRefused { .. } => "The relay refused this page",
+            _ => "Something went wrong",
+        };
         Problem {
             code: None,
-            headline: "Something went wrong".into(),
+            headline: headline.into(),
             detail: error.to_string(),
         }
     }
@@ -162,6 +166,17 @@ impl Roster {
         self.state = ConnectionState::Idle;
         self.members.clear();
         self.self_id = None;
+    }
+
+    /// Whether the relay has not answered this join at all: no welcome since the person asked, and the
+    /// socket of the attempt that just ended never opened (an open socket makes the state `Joining`).
+    /// Read after an attempt ends and before [`Roster::reconnecting`].
+    pub fn relay_never_answered(&self) -> bool {
+        self.self_id.is_none()
+            && matches!(
+                self.state,
+                ConnectionState::Connecting | ConnectionState::Reconnecting { .. }
+            )
     }
 
     /// The connection dropped and another attempt is scheduled. The members stay listed (greyed by the
@@ -460,5 +475,44 @@ mod tests {
         assert_eq!(roster.state, ConnectionState::Joined);
         roster.reconnecting(1, 500, 1006);
         assert!(roster.state.label().contains("connection lost"));
+    }
+
+    #[test]
+    fn only_a_join_whose_socket_never_opened_has_not_heard_from_the_relay() {
+        let mut roster = Roster::new("lobby");
+        roster.start_connecting();
+        assert!(roster.relay_never_answered(), "the first attempt failed");
+        roster.reconnecting(1, 450, 1006);
+        assert!(roster.relay_never_answered(), "a retry failed as well");
+        roster.apply(&SignalingEvent::Connected);
+        assert!(
+            !roster.relay_never_answered(),
+            "the socket opened: the relay took the page"
+        );
+
+        // Joined once, then lost: the relay did answer this join.
+        let mut roster = roster_after(&[&welcome_frame("p1", Vec::new(), 20_000)]);
+        roster.reconnecting(1, 500, 1006);
+        assert!(!roster.relay_never_answered());
+    }
+
+    #[test]
+    fn a_refused_origin_has_its_own_headline_and_names_the_flag() {
+        let problem = Problem::local(&AppError::OriginRefused {
+            relay: "ws://127.0.0.1:8080/ws".into(),
+            origin: "http://127.0.0.1:8081".into(),
+        });
+        assert_eq!(problem.headline, "The relay refused this page");
+        assert!(
+            problem
+                .detail
+                .contains("--allowed-origin http://127.0.0.1:8081"),
+            "{}",
+            problem.detail
+        );
+        assert_eq!(
+            Problem::local(&AppError::NotConnected).headline,
+            "Something went wrong"
+        );
     }
 }

@@ -9,7 +9,8 @@ const BIN = process.env.PEERLAB_SERVER_BIN ?? new URL('../../target/release/peer
 // PEERLAB_DIST between relays (imports run before the importing module's own code).
 const dist = () => process.env.PEERLAB_DIST ?? new URL('../../dist', import.meta.url).pathname;
 
-async function freePort() {
+// A port nothing listens on now, for a server a test starts (a relay, trunk, a static host).
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

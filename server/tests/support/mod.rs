@@ -342,3 +342,81 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
 }
+
+/// A masked client frame: `first` is the first header byte (FIN, RSV and opcode).
+pub fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let len = payload.len();
+    let mut out = Vec::with_capacity(len + 14);
+    if len < 126 {
+        out.extend_from_slice(&[first, 0x80 | len as u8]);
+    } else if len <= 0xFFFF {
+        out.extend_from_slice(&[first, 0x80 | 126]);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.extend_from_slice(&[first, 0x80 | 127]);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// A WebSocket connection with the handshake done by hand (`host` as its Host header), so a test can
+/// write frames no WebSocket library would, or many in one write. Returns the stream and the status line.
+pub async fn raw_ws(addr: SocketAddr, extra_headers: &str) -> (TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra_headers}\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        match tokio::time::timeout(PATIENCE, stream.read_exact(&mut byte)).await {
+            Ok(Ok(_)) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let status = text.lines().next().unwrap_or("").to_owned();
+    (stream, status)
+}
+
+/// Reads server frames from a raw WebSocket until the relay closes: the close frame's code, if one came
+/// before the end of the stream (a flood's unread frames may reset the connection first).
+pub async fn raw_until_closed(stream: &mut TcpStream) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        loop {
+            let mut head = [0u8; 2];
+            stream.read_exact(&mut head).await.ok()?;
+            let len = match head[1] {
+                126 => stream.read_u16().await.ok()? as usize,
+                127 => stream.read_u64().await.ok()? as usize,
+                n => n as usize,
+            };
+            let mut body = vec![0u8; len];
+            stream.read_exact(&mut body).await.ok()?;
+            if head[0] == 0x88 && body.len() >= 2 {
+                return Some(u16::from_be_bytes([body[0], body[1]]));
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, read)
+        .await
+        .expect("the relay closes the connection in time")
+}
+
+impl Client {
+    /// Writes `bytes` (whole frames) straight to the socket, in one write, past the WebSocket library.
+    pub async fn write_raw(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        match self.ws.get_mut() {
+            MaybeTlsStream::Plain(tcp) => tcp.write_all(bytes).await.unwrap(),
+            _ => panic!("raw writes need a plain TCP connection"),
+        }
+    }
+}
