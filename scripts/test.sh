@@ -54,7 +54,7 @@ wait_http() { # url, seconds
 }
 
 stage "native tests (protocol, relay, app logic)"
-run_counted native cargo test --workspace --locked --offline
+run_counted native cargo test --workspace --locked --offline --no-fail-fast
 
 stage "browser tests (wasm-bindgen-test in headless Chromium, against a real relay)"
 cargo build --locked --offline -p peerlab-server

@@ -52,10 +52,11 @@ pub enum AppError {
     BadFrame(String),
     #[error("the connection to the relay failed; check that the relay is running and reachable (the app keeps trying by itself)")]
     Socket,
-    /// The relay answers over HTTP but its WebSocket never opened for this page. Browsers hide the
-    /// handshake's status; a browser's handshake that reaches the relay fails there for the page's origin
-    /// (403, an origin the relay neither serves nor lists) and little else (its connection caps, which turn
-    /// the HTTP request away too, and its shutdown), so this names that cause and the flag that fixes it.
+    /// The relay answers over HTTP but said nothing on this page's WebSocket, which never opened (or was
+    /// opened by a proxy and closed). Browsers hide the handshake's status; a handshake that reaches the
+    /// relay fails there for the page's origin (403, an origin the relay neither serves nor lists) and
+    /// little else (its connection caps, which turn the HTTP request away too, and its shutdown), so this
+    /// names that cause and the flag that fixes it.
     #[error("the relay at {relay} is running but refused this page's connection: it accepts only pages of origins it serves or lists. Start it with --allowed-origin {origin} (this page's origin); the app keeps trying")]
     OriginRefused { relay: String, origin: String },
     #[error("not connected to the relay; join a room first")]

@@ -335,7 +335,10 @@ fn clients(
     let step = period / pairs as u32;
     let t0 = Instant::now();
     let mut next: u64 = 0;
-    while !shared.stop.load(Ordering::Relaxed) {
+    // Once the run is over the forwarder closes its side, perhaps while this loop still writes or reads:
+    // an error then is the end of the run, not a failure of it.
+    let stopped = || shared.stop.load(Ordering::Relaxed);
+    'run: while !stopped() {
         // Every message due by now, in order (pair = message number mod pairs).
         let now = Instant::now();
         while t0 + step * next as u32 <= now {
@@ -348,6 +351,7 @@ fn clients(
                 Ok(_) => bail!(
                     "a sender's socket took only part of a message: the forwarder fell behind"
                 ),
+                Err(_) if stopped() => break 'run,
                 Err(e) => return Err(e).context("a sender's write failed"),
             }
             shared.window.sent_at(t);
@@ -358,6 +362,7 @@ fn clients(
             let (stream, have, stamp) = &mut receivers[event.token().0];
             loop {
                 let n = match stream.read(&mut scratch) {
+                    Ok(0) | Err(_) if stopped() => break 'run,
                     Ok(0) => bail!("the forwarder closed a connection"),
                     Ok(n) => n,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,

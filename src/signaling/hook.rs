@@ -267,7 +267,7 @@ impl RelayRoom {
             // Read before `reconnecting` replaces the state it is read from.
             let unanswered = self
                 .roster
-                .try_with(Roster::relay_never_answered)
+                .try_with_untracked(Roster::relay_never_answered)
                 .unwrap_or(false);
             let delay_ms = backoff.next_delay(js_sys::Math::random());
             let attempt = backoff.attempt();
@@ -293,10 +293,10 @@ impl RelayRoom {
         }
     }
 
-    /// A join's socket closed without ever opening. If the relay answers over HTTP all the same, it is up
-    /// and refused this page's WebSocket, which browsers do not explain (the handshake's 403 is hidden
-    /// from pages): say that, naming this page's origin and the flag that lets it in. A relay that does not
-    /// answer either is unreachable, which the status line says already.
+    /// A join's socket closed with nothing from the relay on it. If the relay answers over HTTP all the
+    /// same, it is up and refused this page's WebSocket, which browsers do not explain (the handshake's 403
+    /// is hidden from pages): say that, naming this page's origin and the flag that lets it in. A relay
+    /// that does not answer either is unreachable, which the status line says already.
     async fn explain_unanswered(self, generation: u64, url: &str) {
         if ice_summary_of(url).await.is_none() || !self.is_current(generation) {
             return;

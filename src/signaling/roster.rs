@@ -168,14 +168,19 @@ impl Roster {
         self.self_id = None;
     }
 
-    /// Whether the relay has not answered this join at all: no welcome since the person asked, and the
-    /// socket of the attempt that just ended never opened (an open socket makes the state `Joining`).
-    /// Read after an attempt ends and before [`Roster::reconnecting`].
+    /// Whether the relay has not answered this join at all: no welcome since the person asked, and no
+    /// frame on the attempt that just ended. Its socket either never opened (the state is still
+    /// `Connecting`, or `Reconnecting` from the attempt before) or opened and closed with nothing said
+    /// (`Joining`), which is how a refused handshake looks behind a proxy that accepts the browser's
+    /// WebSocket before it asks the relay (`trunk serve`'s). Read after an attempt ends and before
+    /// [`Roster::reconnecting`].
     pub fn relay_never_answered(&self) -> bool {
         self.self_id.is_none()
             && matches!(
                 self.state,
-                ConnectionState::Connecting | ConnectionState::Reconnecting { .. }
+                ConnectionState::Connecting
+                    | ConnectionState::Reconnecting { .. }
+                    | ConnectionState::Joining
             )
     }
 
@@ -478,22 +483,29 @@ mod tests {
     }
 
     #[test]
-    fn only_a_join_whose_socket_never_opened_has_not_heard_from_the_relay() {
+    fn a_join_has_not_heard_from_the_relay_until_a_welcome_or_a_refusal() {
         let mut roster = Roster::new("lobby");
         roster.start_connecting();
-        assert!(roster.relay_never_answered(), "the first attempt failed");
+        assert!(
+            roster.relay_never_answered(),
+            "the first socket never opened"
+        );
         roster.reconnecting(1, 450, 1006);
-        assert!(roster.relay_never_answered(), "a retry failed as well");
+        assert!(roster.relay_never_answered(), "nor did the next");
         roster.apply(&SignalingEvent::Connected);
         assert!(
-            !roster.relay_never_answered(),
-            "the socket opened: the relay took the page"
+            roster.relay_never_answered(),
+            "a socket that a proxy opened, with nothing from the relay on it"
         );
 
-        // Joined once, then lost: the relay did answer this join.
+        // Welcomed, then lost: the relay did answer this join.
         let mut roster = roster_after(&[&welcome_frame("p1", Vec::new(), 20_000)]);
         roster.reconnecting(1, 500, 1006);
         assert!(!roster.relay_never_answered());
+
+        // Refused in words: the relay answered, and its own sentence is shown.
+        let full = r#"{"type":"error","code":"room_full","message":"The room is full."}"#;
+        assert!(!roster_after(&[full]).relay_never_answered());
     }
 
     #[test]

@@ -44,8 +44,10 @@ export async function startRelay(extraArgs = []) {
     base,
     log,
     dist: served,
+    // The flags of the next start: a test may change them between a stop and a start.
+    args: [...extraArgs],
     async start() {
-      child = spawn(BIN, ['--bind', `127.0.0.1:${port}`, '--dist', served, ...extraArgs], {
+      child = spawn(BIN, ['--bind', `127.0.0.1:${port}`, '--dist', served, ...relay.args], {
         env: { ...process.env, PEERLAB_RESUME_SECRET: secret, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
