@@ -20,7 +20,7 @@ pub fn Inspector(
     /// Starts closed, and renders nothing of the log and the states until it is opened. The room page
     /// uses this: while a call comes together each relay message and state change would otherwise
     /// update the page, and every update is a rendering pass the page waits for a core to do while the
-    /// machine encodes and decodes video (docs/BENCHMARKS.md, mesh set-up, fourth round).
+    /// machine encodes and decodes video (docs/BENCHMARKS.md, mesh set-up).
     #[prop(optional)]
     collapsed: bool,
 ) -> impl IntoView {

@@ -4,7 +4,7 @@
 //! status that flickers for one frame. It also leaves the click that joins with nothing to redraw, so
 //! the page handles the relay's welcome right after the click instead of after a rendering pass (the
 //! welcome came 20–35 ms after the join against 3 ms for the plain-JS page; docs/BENCHMARKS.md, mesh
-//! set-up, eighth round).
+//! set-up).
 
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;

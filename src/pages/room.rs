@@ -137,7 +137,7 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
     });
     // Both views are built once, with the page, and only shown or hidden: building the call view at the
     // welcome (its controls, pickers, chat and grid) and taking the lobby down held every page's main
-    // thread while its first connections were being set up (docs/BENCHMARKS.md, ninth round). The
+    // thread while its first connections were being set up (docs/BENCHMARKS.md, mesh set-up). The
     // hidden lobby lets go of the camera preview, so no player holds camera frames it does not show.
     let preview = Signal::derive_local(move || {
         if view_mode.get() == RoomView::Lobby {

@@ -186,7 +186,7 @@ impl CallHandle {
     /// Whether the relay has welcomed this client into the call since the last join: the page shows
     /// the call view from then on (through relay restarts too) until the call ends. Set once the
     /// connections the welcome starts have sent their offers, so the page builds the view after them
-    /// ([`FirstOffers`]; docs/BENCHMARKS.md, mesh set-up, sixth and seventh rounds). Reactive.
+    /// ([`FirstOffers`]; docs/BENCHMARKS.md, mesh set-up). Reactive.
     pub fn welcomed(&self) -> ReadSignal<bool> {
         self.welcomed.read_only()
     }
@@ -504,7 +504,7 @@ impl Runtime {
         match event.event {
             // The end of the first offer's candidates, not the offer's `setLocalDescription`: the
             // candidates are gathered right after it, and each waited behind the call view's first
-            // layout for its `icecandidate` event (docs/BENCHMARKS.md, ninth round).
+            // layout for its `icecandidate` event (docs/BENCHMARKS.md, mesh set-up).
             PeerEvent::GatheringComplete => self.first_offer_done(&peer),
             PeerEvent::ConnectionState(state) => {
                 self.s.participants.update(|p| p.connection(&peer, state));
@@ -522,7 +522,7 @@ impl Runtime {
     /// Gives every connected member without a verification code its code. Called once the call has
     /// formed: each code reads both descriptions of the connection from the browser (two synchronous
     /// copies of the SDP) and hashes them, on the main thread that the connections still being set up
-    /// wait for (docs/BENCHMARKS.md, mesh set-up, eighth round); the tile shows a placeholder until then.
+    /// wait for (docs/BENCHMARKS.md, mesh set-up); the tile shows a placeholder until then.
     fn fill_verifications(&self) {
         let unverified = self
             .s

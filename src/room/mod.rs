@@ -19,7 +19,8 @@
 //!   glue.
 //!
 //! The pure modules import neither `web_sys` nor Leptos and are tested with `cargo test -p peerlab --lib`;
-//! the glue is tested in headless Chromium (`tests/browser_room.rs`, `tests/e2e/room.test.mjs`). Media and
+//! the glue is tested in headless Chromium (`tests/e2e/room.test.mjs`, and across NATs
+//! `tests/net/nat.test.mjs`). Media and
 //! chat travel peer to peer; the relay carries only signaling. This module deliberately builds no views
 //! (the page and `components::video_tile` do).
 
