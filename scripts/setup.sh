@@ -52,6 +52,12 @@ if [ ! -x tools/node_modules/.bin/wasm-opt ] || [ ! -d tools/node_modules/playwr
   (cd tools && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# --- the Autobahn WebSocket test suite (Python 2 only; pyenv's 2.7.18 is on this image) ---------
+if [ ! -x "$HOME/.local/bin/wstest" ]; then
+  log "pip install autobahntestsuite 0.8.2 (Python 2.7)"
+  PYENV_VERSION=2.7.18 python2.7 -m pip install --user --quiet --disable-pip-version-check autobahntestsuite==0.8.2
+fi
+
 # --- crates, so that trunk's offline build and cargo --offline work -------------------------
 cargo fetch --locked >/dev/null 2>&1 || cargo fetch --locked
 log "ready"

@@ -80,6 +80,11 @@ if trunk build index.html --release >"$LOGDIR/trunk.log" 2>&1; then
   if PEERLAB_URL="http://127.0.0.1:$E2E_PORT" node --test --test-reporter=tap tests/e2e/ 2>&1 | tee "$e2e_log"; then :; else failed_stages+=(e2e); fi
   awk '/^# pass /{p=$3} /^# fail /{f=$3} END {print "e2e", p+0, f+0}' "$e2e_log" >> "$LOGDIR/summary.txt"
 
+  stage "Autobahn WebSocket suite against the relay's own framing (cases 1-7, 9)"
+  if scripts/autobahn.sh "$ROOT/target/autobahn" 2>&1 | tee "$LOGDIR/autobahn.log"; then :; else failed_stages+=(autobahn); fi
+  grep -aoE '^autobahn [0-9]+ passed, [0-9]+ failed' "$LOGDIR/autobahn.log" \
+    | awk '{print "autobahn", $2, $4}' >> "$LOGDIR/summary.txt" || echo "autobahn 0 1" >> "$LOGDIR/summary.txt"
+
   stage "end-to-end tests across NATs (network namespaces, nftables routers, coturn; tests/net/)"
   # Each test builds its own test network of namespaces inside this script's mount namespace, so none
   # outlives the run even if a test is killed.
