@@ -347,35 +347,6 @@ async fn a_page_under_a_rebound_name_cannot_open_the_relay_on_loopback() {
     );
 }
 
-/// Like [`raw_ws`] with its own Host header.
-async fn raw_ws_with_host(
-    addr: std::net::SocketAddr,
-    host: &str,
-    extra_headers: &str,
-) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let extra: String = extra_headers
-        .split("\r\n")
-        .filter(|h| !h.is_empty() && !h.to_ascii_lowercase().starts_with("host:"))
-        .map(|h| format!("{h}\r\n"))
-        .collect();
-    let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8];
-        match tokio::time::timeout(PATIENCE, stream.read_exact(&mut byte)).await {
-            Ok(Ok(_)) => head.push(byte[0]),
-            _ => break,
-        }
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    (stream, text.lines().next().unwrap_or("").to_owned())
-}
-
 /// A log sink the test can read.
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -362,14 +362,29 @@ pub fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A WebSocket connection with the handshake done by hand (`host` as its Host header), so a test can
-/// write frames no WebSocket library would, or many in one write. Returns the stream and the status line.
+/// A WebSocket connection with the handshake done by hand, so a test can write frames no WebSocket library
+/// would, or many in one write. Returns the stream and the status line.
 pub async fn raw_ws(addr: SocketAddr, extra_headers: &str) -> (TcpStream, String) {
+    raw_ws_with_host(addr, &addr.to_string(), extra_headers).await
+}
+
+/// Like [`raw_ws`] with `host` as its Host header (a name the page was loaded under); a `Host:` line in
+/// `extra_headers` is dropped.
+pub async fn raw_ws_with_host(
+    addr: SocketAddr,
+    host: &str,
+    extra_headers: &str,
+) -> (TcpStream, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
+    let extra: String = extra_headers
+        .split("\r\n")
+        .filter(|h| !h.is_empty() && !h.to_ascii_lowercase().starts_with("host:"))
+        .map(|h| format!("{h}\r\n"))
+        .collect();
     let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra_headers}\r\n"
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut head = Vec::new();
