@@ -1,5 +1,5 @@
-//! What `App` hands every page through Leptos context: the runtime configuration and the relay status the
-//! header shows.
+//! What `App` hands every page through Leptos context: the runtime configuration. (The relay status the
+//! header shows is `signaling::RelayStatus`, next to the hook that sets it.)
 //!
 //! Pages ask for these with `use_context` and degrade gracefully when they are absent (a component mounted
 //! alone in a test). This module deliberately holds no connection itself; a relay connection belongs to the
@@ -9,7 +9,6 @@ use leptos::prelude::*;
 
 use crate::config::{self, Config};
 use crate::error::ConfigError;
-use crate::signaling::ConnectionState;
 
 /// The configuration, loaded once per app start from `/peerlab.json`.
 #[derive(Clone, Copy)]
@@ -27,21 +26,5 @@ impl AppConfig {
             let config = config.clone();
             async move { Ok(config) }
         }))
-    }
-}
-
-/// The state of whichever relay connection the current page holds, for the header's indicator.
-#[derive(Clone, Copy)]
-pub struct RelayStatus(pub RwSignal<ConnectionState>);
-
-impl RelayStatus {
-    pub fn new() -> Self {
-        RelayStatus(RwSignal::new(ConnectionState::Idle))
-    }
-}
-
-impl Default for RelayStatus {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -37,10 +37,11 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::{Nav, RelayIndicator};
-use crate::context::{AppConfig, RelayStatus};
+use crate::context::AppConfig;
 use crate::pages::{
     ChatPage, HomePage, LoopbackPage, MediaPage, NotFoundPage, RoomPage, TurnHelpPage,
 };
+use crate::signaling::RelayStatus;
 
 /// The whole app: configuration and relay status in context, the header, and the routed page.
 #[component]

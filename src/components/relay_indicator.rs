@@ -3,8 +3,8 @@
 use leptos::prelude::*;
 
 use super::settled::use_settled;
-use crate::context::RelayStatus;
 use crate::signaling::ConnectionState;
+use crate::signaling::RelayStatus;
 
 #[component]
 pub fn RelayIndicator() -> impl IntoView {

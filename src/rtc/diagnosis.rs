@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use peerlab_protocol::IceSummary;
 
 use super::negotiation::CandidateType;
-use super::path::RelayTransport;
+use super::negotiation::RelayTransport;
 
 /// The app's page on running a TURN server beside the relay (`pages::turn_help`); every problem links to it.
 pub const TURN_HELP_HREF: &str = "/help/turn-server";

@@ -9,8 +9,8 @@
 //! - [`path`]: the network path of the selected pair in words ("relayed by the TURN server (TCP)"). Pure.
 //! - [`diagnosis`]: why a connection could not be made and what would fix it, from the servers given and
 //!   the candidates gathered on both sides; the same words in chat and room. Pure.
-//! - [`media_error`] and [`constraints`]: what each `getUserMedia` failure means for the user, and the
-//!   constraints the media page builds. Pure.
+//! - [`constraints`]: the constraints the media page builds. Pure. (What each `getUserMedia` failure means
+//!   is `crate::error::MediaError`.)
 //! - [`states`]: the connection, ICE, signaling, gathering and data channel states as enums, with the
 //!   browser's word for each and what people read. Pure.
 //! - [`timeline`]: the loopback inspector's steps, each with its one-sentence explanation. Pure.
@@ -28,7 +28,6 @@
 
 pub mod constraints;
 pub mod diagnosis;
-pub mod media_error;
 pub mod negotiation;
 pub mod path;
 pub mod states;

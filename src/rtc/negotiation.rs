@@ -19,7 +19,6 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use super::path::RelayTransport;
 use super::states::SignalingState;
 
 /// Candidates kept while their description has not arrived; beyond this the oldest is dropped, so a peer
@@ -117,6 +116,35 @@ impl CandidateType {
             CandidateType::Srflx => "srflx",
             CandidateType::Prflx => "prflx",
             CandidateType::Relay => "relay",
+        }
+    }
+}
+
+/// How a relay candidate's side talks to its TURN server: the browser's `relayProtocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RelayTransport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl RelayTransport {
+    /// Parses the browser's word (`udp`, `tcp`, `tls`).
+    pub fn parse(word: &str) -> Option<Self> {
+        match word.to_ascii_lowercase().as_str() {
+            "udp" => Some(RelayTransport::Udp),
+            "tcp" => Some(RelayTransport::Tcp),
+            "tls" => Some(RelayTransport::Tls),
+            _ => None,
+        }
+    }
+
+    /// The browser's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayTransport::Udp => "udp",
+            RelayTransport::Tcp => "tcp",
+            RelayTransport::Tls => "tls",
         }
     }
 }

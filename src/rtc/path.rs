@@ -4,37 +4,8 @@
 //!
 //! The chat and the room show the same words, with the pair behind them. Pure: no `web_sys`, no Leptos.
 
-use super::negotiation::CandidateType;
+use super::negotiation::{CandidateType, RelayTransport};
 use super::stats::{CandidateInfo, SelectedPair};
-
-/// How a relay candidate's side talks to its TURN server: the browser's `relayProtocol`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RelayTransport {
-    Udp,
-    Tcp,
-    Tls,
-}
-
-impl RelayTransport {
-    /// Parses the browser's word (`udp`, `tcp`, `tls`).
-    pub fn parse(word: &str) -> Option<Self> {
-        match word.to_ascii_lowercase().as_str() {
-            "udp" => Some(RelayTransport::Udp),
-            "tcp" => Some(RelayTransport::Tcp),
-            "tls" => Some(RelayTransport::Tls),
-            _ => None,
-        }
-    }
-
-    /// The browser's word for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RelayTransport::Udp => "udp",
-            RelayTransport::Tcp => "tcp",
-            RelayTransport::Tls => "tls",
-        }
-    }
-}
 
 /// The path a connection's data takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -42,11 +42,11 @@ use web_sys::{
 use super::data::{DataChannel, DataEvents};
 use super::diagnosis::Observation;
 use super::js;
+use super::negotiation::RelayTransport;
 use super::negotiation::{
     after_failure, may_hand_over, Action, Candidate, Description, Input, Negotiator, Note, SdpKind,
     Signal,
 };
-use super::path::RelayTransport;
 use super::states::{IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState};
 use super::stats::{parse_report, StatsSnapshot, RAW_STAT_FIELDS};
 use crate::error::{describe_js, RtcError};

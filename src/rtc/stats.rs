@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Deserialize;
 
 use super::negotiation::CandidateType;
-use super::path::RelayTransport;
+use super::negotiation::RelayTransport;
 use super::states::DtlsState;
 
 /// The fields of a stats object that [`RawStat`] reads, as the browser names them. The glue serializes

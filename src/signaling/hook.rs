@@ -18,7 +18,7 @@ use super::log::{Direction, SignalLog};
 use super::roster::{ConnectionState, Roster};
 use super::session::{JoinRequest, SignalingEvent};
 use crate::config::{ice_summary_of, relay_url_for_this_page};
-use crate::context::{AppConfig, RelayStatus};
+use crate::context::AppConfig;
 use crate::error::AppError;
 use crate::storage;
 
@@ -377,5 +377,21 @@ impl RelayRoom {
             }
         }
         None
+    }
+}
+
+/// The state of whichever relay connection the current page holds, for the header's indicator.
+#[derive(Clone, Copy)]
+pub struct RelayStatus(pub RwSignal<ConnectionState>);
+
+impl RelayStatus {
+    pub fn new() -> Self {
+        RelayStatus(RwSignal::new(ConnectionState::Idle))
+    }
+}
+
+impl Default for RelayStatus {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -23,7 +23,7 @@ pub mod roster;
 pub mod session;
 
 pub use client::{SignalingClient, SignalingEvents, WarmSocket};
-pub use hook::{use_relay_room, RelayRoom};
+pub use hook::{use_relay_room, RelayRoom, RelayStatus};
 pub use log::{Direction, LogEntry, SignalLog};
 pub use roster::{ConnectionState, Problem, Roster};
 pub use session::{JoinRequest, SignalingEvent, Welcome};

@@ -8,7 +8,8 @@
 use peerlab_protocol::{ErrorCode, NameError};
 use wasm_bindgen::{JsCast, JsValue};
 
-pub use crate::rtc::media_error::MediaError;
+mod media;
+pub use media::MediaError;
 
 /// Why the relay address could not be worked out from `peerlab.json` and the page's own address.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
