@@ -45,8 +45,10 @@ if ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION\$"; then
   cargo install trunk --version "$TRUNK_VERSION" --locked --ignore-rust-version --force
 fi
 
-# --- npm tools (wasm-opt from binaryen 132, playwright-core driving Debian's Chromium) --------
+# --- npm tools (wasm-opt from binaryen 132, playwright-core driving Debian's Chromium, axe-core) --
+# A lock file newer than the last install means a tool was added or moved: npm ci installs it.
 if [ ! -x tools/node_modules/.bin/wasm-opt ] || [ ! -d tools/node_modules/playwright-core ] \
+   || [ ! -f tools/node_modules/axe-core/axe.min.js ] \
    || [ tools/package-lock.json -nt tools/node_modules/.package-lock.json ]; then
   log "npm ci in tools/"
   (cd tools && npm ci --no-audit --no-fund --loglevel=error)
