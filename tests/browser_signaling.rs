@@ -299,57 +299,74 @@ async fn wait_for_text(
 }
 
 #[wasm_bindgen_test]
-async fn room_panel_shows_members_and_a_full_room() -> TestResult {
+async fn room_panel_shows_members_renames_and_a_full_room() -> TestResult {
     use leptos::prelude::*;
     use peerlab::components::RoomPanel;
     use peerlab::config::Config;
     use peerlab::context::AppConfig;
+    use peerlab::signaling::{use_relay_room, RelayRoom};
+    use peerlab_protocol::ErrorCode;
     use wasm_bindgen::JsCast;
+
+    type Mounted = (
+        web_sys::HtmlElement,
+        Owner,
+        Box<dyn std::any::Any>,
+        RelayRoom,
+    );
 
     let room = random_room();
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or("no document")?;
-    let mount =
-        |room: String| -> Result<(web_sys::HtmlElement, Owner, Box<dyn std::any::Any>), String> {
-            let root: web_sys::HtmlElement = document
-                .create_element("div")
-                .map_err(|e| format!("{e:?}"))?
-                .dyn_into()
-                .map_err(|_| "not an HtmlElement".to_owned())?;
-            document
-                .body()
-                .ok_or("no body")?
-                .append_child(&root)
-                .map_err(|e| format!("{e:?}"))?;
-            let owner = Owner::new();
-            let handle = owner.with(|| {
-                leptos::mount::mount_to(root.clone(), move || {
-                    provide_context(AppConfig::fixed(Config {
-                        relay_url: Some(RELAY.to_owned()),
-                    }));
-                    view! { <RoomPanel room=room /> }
-                })
-            });
-            Ok((root, owner, Box::new(handle)))
-        };
-    let join_as = |root: &web_sys::HtmlElement, name: &str| -> TestResult {
-        let input: web_sys::HtmlInputElement = root
-            .query_selector("[data-testid=name-input]")
+    // The panel renders the relay handle of its page; here the page is a view that holds nothing else.
+    let mount = |room: String| -> Result<Mounted, String> {
+        let root: web_sys::HtmlElement = document
+            .create_element("div")
             .map_err(|e| format!("{e:?}"))?
-            .ok_or("no name input")?
+            .dyn_into()
+            .map_err(|_| "not an HtmlElement".to_owned())?;
+        document
+            .body()
+            .ok_or("no body")?
+            .append_child(&root)
+            .map_err(|e| format!("{e:?}"))?;
+        let owner = Owner::new();
+        let slot = std::rc::Rc::new(std::cell::Cell::new(None));
+        let out = slot.clone();
+        let handle = owner.with(|| {
+            leptos::mount::mount_to(root.clone(), move || {
+                provide_context(AppConfig::fixed(Config {
+                    relay_url: Some(RELAY.to_owned()),
+                }));
+                let relay = use_relay_room(room, None);
+                out.set(Some(relay));
+                view! { <RoomPanel relay=relay /> }
+            })
+        });
+        let relay = slot.take().ok_or("the panel did not mount")?;
+        Ok((root, owner, Box::new(handle), relay))
+    };
+    let type_into = |root: &web_sys::HtmlElement, selector: &str, text: &str| -> TestResult {
+        let input: web_sys::HtmlInputElement = root
+            .query_selector(selector)
+            .map_err(|e| format!("{e:?}"))?
+            .ok_or(format!("no {selector}"))?
             .dyn_into()
             .map_err(|_| "not an input".to_owned())?;
-        input.set_value(name);
+        input.set_value(text);
         let init = web_sys::EventInit::new();
         init.set_bubbles(true);
         let event = web_sys::Event::new_with_event_init_dict("input", &init)
             .map_err(|e| format!("{e:?}"))?;
         input.dispatch_event(&event).map_err(|e| format!("{e:?}"))?;
+        Ok(())
+    };
+    let click = |root: &web_sys::HtmlElement, selector: &str| -> TestResult {
         let button: web_sys::HtmlElement = root
-            .query_selector("[data-testid=join-button]")
+            .query_selector(selector)
             .map_err(|e| format!("{e:?}"))?
-            .ok_or("no join button")?
+            .ok_or(format!("no {selector}"))?
             .dyn_into()
             .map_err(|_| "not a button".to_owned())?;
         button.click();
@@ -359,8 +376,8 @@ async fn room_panel_shows_members_and_a_full_room() -> TestResult {
     // One member is already there; the panel lists them and then itself with its peer id.
     let (_first, mut first_events) = connect(&room, "Early")?;
     let limits = welcome(&mut first_events).await?.limits;
-    let (root, owner, handle) = mount(room.clone())?;
-    join_as(&root, "Panel")?;
+    let (root, owner, handle, relay) = mount(room.clone())?;
+    relay.join("Panel");
     wait_for_text(&root, "[data-testid=connection-state]", |t| {
         t == "connected"
     })
@@ -381,6 +398,37 @@ async fn room_panel_shows_members_and_a_full_room() -> TestResult {
     )
     .await?;
     assert_eq!(peer_id, panel_id, "the panel shows the id the others see");
+
+    // A name the join would refuse is refused here too, in words, and nothing is sent.
+    type_into(&root, "[data-testid=rename-input]", "   ")?;
+    click(&root, "[data-testid=rename-button]")?;
+    let refused = wait_for_text(&root, "[data-testid=rename-error]", |t| !t.is_empty()).await?;
+    assert!(
+        refused.contains("the name is empty"),
+        "rename error: {refused}"
+    );
+    // A good name reaches the others and the panel's own list.
+    type_into(&root, "[data-testid=rename-input]", "Panel L.")?;
+    click(&root, "[data-testid=rename-button]")?;
+    let renamed = expect(
+        &mut first_events,
+        "the panel's rename",
+        |event| match event {
+            SignalingEvent::MemberRenamed { id, name } => Some((id.to_string(), name.clone())),
+            _ => None,
+        },
+    )
+    .await?;
+    assert_eq!(renamed, (panel_id, "Panel L.".to_owned()));
+    wait_for_text(&root, "[data-testid=member-list]", |t| {
+        t.contains("Panel L. (you)")
+    })
+    .await?;
+    wait_for_text(&root, "[data-testid=activity-log]", |t| {
+        t.contains("You are now Panel L.")
+    })
+    .await?;
+    wait_for_text(&root, "[data-testid=rename-error]", str::is_empty).await?;
     drop(handle);
     owner.cleanup();
     root.remove();
@@ -389,22 +437,31 @@ async fn room_panel_shows_members_and_a_full_room() -> TestResult {
     })
     .await?;
 
-    // Fill the room to its limit; a newcomer's panel says the room is full.
+    // Fill the room to its limit; a newcomer's relay handle says the room is full.
     let mut fillers = Vec::new();
     for i in 1..limits.max_peers {
         let (client, mut events) = connect(&room, &format!("Filler {i}"))?;
         welcome(&mut events).await?;
         fillers.push((client, events));
     }
-    let (root, owner, handle) = mount(room.clone())?;
-    join_as(&root, "Late")?;
-    let error = wait_for_text(&root, "[data-testid=relay-error]", |t| !t.is_empty()).await?;
-    assert!(error.contains("The room is full"), "error shown: {error}");
-    let code = root
-        .query_selector("[data-testid=relay-error]")
-        .map_err(|e| format!("{e:?}"))?
-        .and_then(|el| el.get_attribute("data-code"));
-    assert_eq!(code.as_deref(), Some("room_full"));
+    let (root, owner, handle, relay) = mount(room.clone())?;
+    relay.join("Late");
+    let mut waited = 0;
+    let problem = loop {
+        if let Some(problem) = relay.roster().with_untracked(|r| r.problem.clone()) {
+            break problem;
+        }
+        if waited >= WAIT_MS {
+            return Err("the late joiner never learned that the room is full".into());
+        }
+        TimeoutFuture::new(20).await;
+        waited += 20;
+    };
+    assert!(
+        problem.headline.contains("The room is full"),
+        "problem: {problem:?}"
+    );
+    assert_eq!(problem.code, Some(ErrorCode::RoomFull));
     drop(handle);
     owner.cleanup();
     root.remove();

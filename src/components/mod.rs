@@ -1,8 +1,8 @@
-//! Small views shared by several pages: the site header pieces, the room panel, a video tile, a live
+//! Small views shared by several pages: the site header pieces, the room panel and its rename form, a video tile, a live
 //! chart, and the message of a connection that could not be made.
 //!
 //! Components here render state they are given or find in context; they deliberately own no browser
-//! connections themselves (the room panel gets its connection from `signaling::use_relay_room`).
+//! connections themselves (the room panel renders the `RelayRoom` its page holds).
 
 pub mod chart;
 pub mod connection_problem;
@@ -19,7 +19,7 @@ pub use connection_problem::ConnectionProblemNote;
 pub use inspector::Inspector;
 pub use nav::Nav;
 pub use relay_indicator::RelayIndicator;
-pub use room_panel::{MemberList, RoomPanel};
+pub use room_panel::{ActivityLog, MemberList, RenameForm, RoomPanel};
 pub use settled::use_settled;
 pub use video::VideoView;
 pub use video_tile::VideoTile;

@@ -1,147 +1,115 @@
-//! The panel the chat and room pages share: a name form, the connection state, this client's peer id, any
-//! relay error, the live member list and recent activity.
+//! The relay panel of a room: the connection state, this client's peer id, a form to change one's name
+//! while joined, the live member list and the recent joins, leaves and renames (a polite live region, so
+//! a screen reader hears who came and went without the page taking the focus).
 //!
-//! It renders a [`Roster`](crate::signaling::Roster) and forwards button presses to
-//! [`RelayRoom`](crate::signaling::RelayRoom); it holds no protocol logic of its own.
+//! It renders the [`Roster`](crate::signaling::Roster) of a [`RelayRoom`] the page already holds and
+//! forwards the rename to it; it holds no protocol logic of its own and never joins by itself (joining is
+//! the page's: a call joins with its media, the chat with its name form).
 
 use leptos::prelude::*;
+use peerlab_protocol::validate_name;
 
-use crate::signaling::{use_relay_room, ConnectionState, Roster};
-use crate::storage;
+use super::settled::use_settled;
+use crate::signaling::{ConnectionState, RelayRoom, Roster};
 
 #[component]
 pub fn RoomPanel(
-    /// The room to join, already validated.
-    room: String,
-    /// The join token from the room link, for a relay that protects its rooms.
-    #[prop(default = None)]
-    token: Option<String>,
+    /// The page's connection to its room.
+    relay: RelayRoom,
 ) -> impl IntoView {
-    let relay = use_relay_room(room.clone(), token);
     let roster = relay.roster();
-    let name = RwSignal::new(storage::load_name().unwrap_or_default());
+    let state = use_settled(
+        Signal::derive(move || roster.with(|r| r.state.clone())),
+        ConnectionState::is_passing,
+    );
     let joined = move || roster.with(|r| r.state == ConnectionState::Joined);
-    let busy = move || {
-        roster.with(|r| {
-            matches!(
-                r.state,
-                ConnectionState::Connecting
-                    | ConnectionState::Joining
-                    | ConnectionState::Reconnecting { .. }
-            )
-        })
-    };
-    // Leaving is offered while reconnecting too: it stops the retries.
-    let in_room = move || {
-        roster.with(|r| {
-            matches!(
-                r.state,
-                ConnectionState::Joined | ConnectionState::Reconnecting { .. }
-            )
-        })
-    };
-
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let typed = name.get_untracked();
-        if joined() {
-            relay.rename(&typed);
-        } else {
-            relay.join(&typed);
-        }
-    };
-
     view! {
-        <section class="room-panel" aria-labelledby="room-panel-title" data-testid="room-panel">
-            <h2 id="room-panel-title">"Room " <code>{room}</code></h2>
-            <form class="name-form" on:submit=on_submit>
-                <label for="display-name">"Your name"</label>
-                <input
-                    id="display-name"
-                    type="text"
-                    autocomplete="nickname"
-                    maxlength="64"
-                    data-testid="name-input"
-                    prop:value=move || name.get()
-                    on:input=move |ev| name.set(event_target_value(&ev))
-                />
-                <button type="submit" data-testid="join-button" disabled=busy>
-                    {move || if joined() { "Rename" } else { "Join" }}
-                </button>
-                <Show when=in_room>
-                    <button type="button" data-testid="leave-button" on:click=move |_| relay.leave()>
-                        "Leave"
-                    </button>
-                </Show>
-            </form>
-
+        <section class="panel room-panel" data-testid="room-panel" aria-labelledby="room-status-title">
+            <h2 id="room-status-title">"Relay"</h2>
             <dl class="connection-facts">
                 <dt>"Connection"</dt>
-                <dd
-                    data-testid="connection-state"
-                    data-state=move || roster.with(|r| r.state.token())
-                >
-                    {move || roster.with(|r| r.state.label())}
+                <dd data-testid="connection-state" data-state=move || state.with(ConnectionState::token)>
+                    {move || state.with(ConnectionState::label)}
                 </dd>
                 <dt>"Your peer id"</dt>
                 <dd data-testid="peer-id">
                     <code>
-                        {move || {
-                            roster
-                                .with(|r| {
-                                    r.self_id.as_ref().map(ToString::to_string).unwrap_or_else(|| "—".into())
-                                })
-                        }}
+                        {move || roster.with(|r| {
+                            r.self_id.as_ref().map(ToString::to_string).unwrap_or_else(|| "—".into())
+                        })}
                     </code>
                 </dd>
             </dl>
-
-            {move || {
-                roster
-                    .with(|r| r.problem.clone())
-                    .map(|problem| {
-                        let code = problem.code.map(|c| c.as_str()).unwrap_or("local");
-                        view! {
-                            <div class="problem" role="alert" data-testid="relay-error" data-code=code>
-                                <strong>{problem.headline}</strong>
-                                <p>{problem.detail}</p>
-                            </div>
-                        }
-                    })
-            }}
-
+            <Show when=joined>
+                <RenameForm relay=relay />
+            </Show>
             <h3>"Members"</h3>
-            <MemberList roster=roster with_ids=true />
-            <p class="empty-hint" hidden=move || roster.with(|r| !r.members.is_empty() || r.self_id.is_none())>
-                "Nobody else is here yet. Open this page in another tab or send the link to someone."
-            </p>
-
+            <MemberList roster=roster />
             <h3>"Activity"</h3>
-            <ol class="activity" data-testid="activity-log" aria-live="polite">
-                <For
-                    each=move || roster.with(|r| r.activity.iter().cloned().enumerate().collect::<Vec<_>>())
-                    key=|(i, line)| (*i, line.clone())
-                    let:entry
-                >
-                    <li>{entry.1}</li>
-                </For>
-            </ol>
+            <ActivityLog roster=roster />
         </section>
     }
 }
 
-/// The first eight characters of a peer id: enough to tell members apart at a glance.
-fn short_id(id: &str) -> String {
-    id.chars().take(8).collect()
+/// A form that changes this client's display name while it is in a room. The name is checked by the
+/// same rules as the join before anything is sent, and a refused name is said next to the field; the
+/// others see the new name through the relay's `member_renamed`.
+#[component]
+pub fn RenameForm(relay: RelayRoom) -> impl IntoView {
+    let roster = relay.roster();
+    let draft = RwSignal::new(roster.with_untracked(|r| r.self_name.clone().unwrap_or_default()));
+    let error = RwSignal::new(None::<String>);
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match validate_name(&draft.get_untracked()) {
+            Ok(name) => {
+                error.set(None);
+                draft.set(name.clone());
+                relay.rename(&name);
+            }
+            Err(err) => error.set(Some(format!("Not renamed: {err}."))),
+        }
+    };
+    view! {
+        <form class="rename-form" data-testid="rename-form" on:submit=on_submit novalidate=true>
+            <label for="rename-input">"Change your name"</label>
+            <input
+                id="rename-input"
+                type="text"
+                autocomplete="nickname"
+                data-testid="rename-input"
+                aria-describedby="rename-error"
+                aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
+                prop:value=move || draft.get()
+                on:input=move |ev| draft.set(event_target_value(&ev))
+            />
+            <button type="submit" data-testid="rename-button">"Rename"</button>
+            <p id="rename-error" class="field-error" role="alert" data-testid="rename-error">
+                {move || error.get()}
+            </p>
+        </form>
+    }
 }
 
-/// The members of the room, this client first ("(you)"), then the others in join order; with
-/// `with_ids`, each other member's short peer id too.
+/// The recent joins, leaves and renames of the room, newest last, as a polite live region.
 #[component]
-pub fn MemberList(
-    roster: RwSignal<Roster>,
-    #[prop(default = false)] with_ids: bool,
-) -> impl IntoView {
+pub fn ActivityLog(roster: RwSignal<Roster>) -> impl IntoView {
+    view! {
+        <ol class="activity" data-testid="activity-log" aria-live="polite" aria-relevant="additions">
+            <For
+                each=move || roster.with(|r| r.activity.iter().cloned().enumerate().collect::<Vec<_>>())
+                key=|(i, line)| (*i, line.clone())
+                let:entry
+            >
+                <li>{entry.1}</li>
+            </For>
+        </ol>
+    }
+}
+
+/// The members of the room, this client first ("(you)"), then the others in join order.
+#[component]
+pub fn MemberList(roster: RwSignal<Roster>) -> impl IntoView {
     view! {
         <ul class="member-list" data-testid="member-list">
             {move || {
@@ -167,7 +135,6 @@ pub fn MemberList(
             >
                 <li class="member" data-testid="member" data-peer-id=member.id.to_string()>
                     {member.name}
-                    {with_ids.then(|| view! { " " <code class="peer-id">{short_id(member.id.as_str())}</code> })}
                 </li>
             </For>
         </ul>

@@ -12,7 +12,7 @@ use web_sys::{FileList, HtmlInputElement};
 
 use crate::chat::meter::{format_bytes, format_rate};
 use crate::chat::{use_chat, ChatSession, Direction, Item, MessageStatus, TransferState};
-use crate::components::{ConnectionProblemNote, Inspector};
+use crate::components::{ActivityLog, ConnectionProblemNote, Inspector, RenameForm};
 use crate::rtc::states::{connection_token, connection_words};
 use crate::signaling::{use_relay_room, ConnectionState};
 use crate::storage;
@@ -85,7 +85,12 @@ pub fn ChatPage() -> impl IntoView {
                         {move || roster.with(|r| r.self_id.as_ref().map(ToString::to_string).unwrap_or_default())}
                     </code> " · relay: " {move || roster.with(|r| r.state.label())}
                 </p>
+                <RenameForm relay=relay />
             </Show>
+            // Joins, leaves and renames, for screen readers only: the list shows them already.
+            <div class="visually-hidden">
+                <ActivityLog roster=roster />
+            </div>
             <div class="chat-layout">
                 <aside class="chat-sidebar" aria-labelledby="chat-users-title">
                     <h2 id="chat-users-title">"In the lobby"</h2>
@@ -272,7 +277,7 @@ fn ConversationView(chat: ChatSession, peer: PeerId) -> impl IntoView {
         >
             <header class="conversation-head">
                 <h2>{move || header.with(|h| h.0.clone())}</h2>
-                <span class="conn-state" data-state=move || header.with(|h| connection_token(h.1))>
+                <span class="conn-state" role="status" data-state=move || header.with(|h| connection_token(h.1))>
                     <span class="conn-dot" data-state=move || header.with(|h| connection_token(h.1)) aria-hidden="true"></span>
                     {move || header.with(|h| connection_words(h.1))}
                 </span>
@@ -302,7 +307,9 @@ fn ConversationView(chat: ChatSession, peer: PeerId) -> impl IntoView {
             <Show when=move || header.with(|h| h.3.is_some())>
                 <p class="problem" role="status">{move || header.with(|h| h.3.clone().unwrap_or_default())}</p>
             </Show>
-            <ol class="messages" aria-live="polite">
+            // New messages, offers and notices are read out; a transfer's moving figures are not (its
+            // state words are a status of their own).
+            <ol class="messages" aria-live="polite" aria-relevant="additions">
                 <For each=move || 0..count.get() key=|i| *i let:index>
                     <ItemView chat=chat peer=list_peer.clone() index=index />
                 </For>
@@ -458,7 +465,7 @@ fn TransferView(
                 <span class="transfer-numbers">
                     {done_bytes} " · " <span data-testid="transfer-rate">{rate}</span>
                 </span>
-                <span class="transfer-state">{move || state.with(|s| s.words(direction))}</span>
+                <span class="transfer-state" role="status">{move || state.with(|s| s.words(direction))}</span>
             </div>
             <Show when=move || sha.with(Option::is_some)>
                 <p class="transfer-hash">

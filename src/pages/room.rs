@@ -4,7 +4,8 @@
 //! Before joining: a camera and microphone preview, the device pickers, a name (remembered) and the room
 //! link to share (with its join token, for a relay that protects its rooms). In the call: a grid of tiles
 //! that reflows for one to eight people, the controls (microphone, camera, devices, screen, leave), the
-//! video bitrate cap, the room conversation and the inspector. A room at capacity gets a page of its own.
+//! video bitrate cap, the room conversation and the inspector. The relay panel below both lists the members
+//! and lets a member change their name. A room at capacity gets a page of its own.
 //!
 //! Lobby and call view are both built with the page and shown or hidden (the join switches at once).
 //!
@@ -17,7 +18,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use peerlab_protocol::{validate_room, ErrorCode};
 use wasm_bindgen::JsCast;
 
-use crate::components::{use_settled, Inspector, MemberList, VideoTile, VideoView};
+use crate::components::{use_settled, Inspector, RoomPanel, VideoTile, VideoView};
 use crate::room::bitrate::{format_cap, UPLINK_BUDGET_BPS};
 use crate::room::layout::grid_templates;
 use crate::room::participants::capacity_from_refusal;
@@ -287,7 +288,7 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                 request=request
                 shown=Signal::derive(move || view_mode.get() == RoomView::InCall)
             />
-            <RoomStatus relay=relay />
+            <RoomPanel relay=relay />
             <Inspector log=relay.log() peers=call.peers() collapsed=true />
         </div>
     }
@@ -302,38 +303,6 @@ enum RoomView {
     InCall,
     /// The relay refused the join: the room holds this many people.
     Full(u32),
-}
-
-/// The relay side of the room: the connection, this client's peer id and who is in the room (which may
-/// differ from the grid for a moment: a tile appears once there is a connection to show).
-#[component]
-fn RoomStatus(relay: crate::signaling::RelayRoom) -> impl IntoView {
-    let roster = relay.roster();
-    let state = use_settled(
-        Signal::derive(move || roster.with(|r| r.state.clone())),
-        ConnectionState::is_passing,
-    );
-    view! {
-        <section class="panel room-panel" data-testid="room-panel" aria-labelledby="room-status-title">
-            <h2 id="room-status-title">"Relay"</h2>
-            <dl class="connection-facts">
-                <dt>"Connection"</dt>
-                <dd data-testid="connection-state" data-state=move || state.with(ConnectionState::token)>
-                    {move || state.with(ConnectionState::label)}
-                </dd>
-                <dt>"Your peer id"</dt>
-                <dd data-testid="peer-id">
-                    <code>
-                        {move || roster.with(|r| {
-                            r.self_id.as_ref().map(ToString::to_string).unwrap_or_else(|| "—".into())
-                        })}
-                    </code>
-                </dd>
-            </dl>
-            <h3>"Members"</h3>
-            <MemberList roster=roster />
-        </section>
-    }
 }
 
 #[component]

@@ -3,7 +3,7 @@
 //!
 //! The hook owns at most one [`SignalingClient`] at a time and drops it when the component is cleaned up,
 //! which closes the socket. It deliberately holds no view: the chat and room pages render the roster their
-//! own way (see `components::RoomPanel`).
+//! own way (the room page through `components::RoomPanel`).
 
 use futures::channel::mpsc;
 use futures::StreamExt;
