@@ -42,13 +42,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use peerlab_protocol::{
-    encode_server, validate_name, validate_room, LeaveReason, Member, PeerId, ServerMessage,
-};
+use peerlab_protocol::{validate_name, validate_room, LeaveReason, Member, PeerId};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+pub use crate::membership::Admission;
+use crate::membership::{Bus, Recipient};
 use crate::rooms::NodeId;
 use crate::AppState;
 
@@ -261,18 +261,6 @@ impl WriteQueue {
     }
 }
 
-/// What Redis said about a join.
-pub enum Admission {
-    /// Admitted; these are the other members on any node, oldest first, with the node each is on.
-    Admitted(Vec<(Member, NodeId)>),
-    /// The room is full cluster-wide.
-    Full,
-    /// A resumed id is held by another live node; the joiner must take a fresh id.
-    Held,
-    /// Redis did not answer: serve the room from local state.
-    Unavailable,
-}
-
 /// This node's link to the cluster.
 pub struct Cluster {
     /// This node's id, unique per process start.
@@ -471,49 +459,6 @@ impl Cluster {
         }
     }
 
-    /// Tells the other nodes that a local member joined (after a successful admission).
-    pub fn joined(&self, room: &str, member: &Member) {
-        self.publish(&BusEvent::Joined {
-            node: self.node.clone(),
-            room: room.to_owned(),
-            id: member.id.clone(),
-            name: member.name.clone(),
-        });
-    }
-
-    /// Removes a local member from the room hash and tells the other nodes.
-    pub fn left(&self, room: &str, id: &PeerId, reason: LeaveReason) {
-        self.write(Write::Release {
-            key: room_key(room),
-            field: id.0.clone(),
-            node: self.node.clone(),
-        });
-        self.publish(&BusEvent::Left {
-            node: self.node.clone(),
-            room: room.to_owned(),
-            id: id.clone(),
-            reason,
-        });
-    }
-
-    /// Records a local member's new name and tells the other nodes.
-    pub fn renamed(&self, room: &str, id: &PeerId, name: &str) {
-        // The sequence number only orders members in `welcome`; a rename keeps the member's place only
-        // approximately (it gets sequence 0 here), which affects the order others list it in, nothing else.
-        self.write(Write::Rename {
-            key: room_key(room),
-            field: id.0.clone(),
-            node: self.node.clone(),
-            value: format!("{}|0|{name}", self.node),
-        });
-        self.publish(&BusEvent::Renamed {
-            node: self.node.clone(),
-            room: room.to_owned(),
-            id: id.clone(),
-            name: name.to_owned(),
-        });
-    }
-
     /// Sends the signal `payload` (JSON text) from local member `from` to member `to` of `room` on `node`.
     pub fn forward(&self, node: &str, room: &str, to: &PeerId, from: &PeerId, payload: &str) {
         let Ok(payload_raw) = serde_json::value::RawValue::from_string(payload.to_owned()) else {
@@ -532,6 +477,60 @@ impl Cluster {
                 payload,
             });
         }
+    }
+}
+
+/// What membership tells the other nodes: each call queues its writes for the writer task.
+impl Bus for Cluster {
+    /// Tells the other nodes that a local member joined (after a successful admission).
+    fn joined(&self, room: &str, member: &Member) {
+        self.publish(&BusEvent::Joined {
+            node: self.node.clone(),
+            room: room.to_owned(),
+            id: member.id.clone(),
+            name: member.name.clone(),
+        });
+    }
+
+    /// Removes a local member from the room hash and tells the other nodes.
+    fn left(&self, room: &str, id: &PeerId, reason: LeaveReason) {
+        self.write(Write::Release {
+            key: room_key(room),
+            field: id.0.clone(),
+            node: self.node.clone(),
+        });
+        self.publish(&BusEvent::Left {
+            node: self.node.clone(),
+            room: room.to_owned(),
+            id: id.clone(),
+            reason,
+        });
+    }
+
+    /// Records a local member's new name and tells the other nodes.
+    fn renamed(&self, room: &str, id: &PeerId, name: &str) {
+        // The sequence number only orders members in `welcome`; a rename keeps the member's place only
+        // approximately (it gets sequence 0 here), which affects the order others list it in, nothing else.
+        self.write(Write::Rename {
+            key: room_key(room),
+            field: id.0.clone(),
+            node: self.node.clone(),
+            value: format!("{}|0|{name}", self.node),
+        });
+        self.publish(&BusEvent::Renamed {
+            node: self.node.clone(),
+            room: room.to_owned(),
+            id: id.clone(),
+            name: name.to_owned(),
+        });
+    }
+
+    fn released(&self, room: &str, id: &PeerId, node: &str) {
+        self.write(Write::Release {
+            key: room_key(room),
+            field: id.0.clone(),
+            node: node.to_owned(),
+        });
     }
 }
 
@@ -679,30 +678,9 @@ async fn resync(cluster: &Cluster, state: &Arc<AppState>) -> Result<(), redis::R
             .into_iter()
             .filter(|(m, node)| !local_ids.contains(&m.id) && node != &cluster.node)
             .collect();
-        state.rooms.with_room(&room, |rooms| {
-            if let Some((appeared, vanished, locals)) = rooms.reconcile(&room, remote) {
-                for member in appeared {
-                    let frame = encode_server(&ServerMessage::MemberJoined { member });
-                    deliver_all(&locals, &frame, state);
-                }
-                for id in vanished {
-                    let frame = encode_server(&ServerMessage::MemberLeft {
-                        id,
-                        reason: LeaveReason::Timeout,
-                    });
-                    deliver_all(&locals, &frame, state);
-                }
-            }
-        });
+        state.members().mirror(&room, remote);
     }
     Ok(())
-}
-
-fn deliver_all(handles: &[crate::socket::ConnHandle], frame: &str, state: &AppState) {
-    let frame = tokio_tungstenite::tungstenite::Utf8Bytes::from(frame);
-    for handle in handles {
-        handle.deliver(frame.clone(), state);
-    }
 }
 
 /// Whether `id` has the shape of the peer ids relays make: 32 lowercase hex digits.
@@ -763,51 +741,27 @@ fn on_bus(payload: &str, cluster: &Cluster, state: &AppState) {
     let Some(event) = checked(event, &cluster.node) else {
         return;
     };
+    let members = state.members();
     match event {
         BusEvent::Joined {
             node,
             room,
             id,
             name,
-        } => state.rooms.with_room(&room, |rooms| {
-            let member = Member { id, name };
-            if let Some(locals) = rooms.add_remote(&room, member.clone(), node) {
-                deliver_all(
-                    &locals,
-                    &encode_server(&ServerMessage::MemberJoined { member }),
-                    state,
-                );
-            }
-        }),
+        } => members.remote_joined(&room, Member { id, name }, node),
         // Only the node that holds a member can make it leave or rename it.
         BusEvent::Left {
             node,
             room,
             id,
             reason,
-        } => state.rooms.with_room(&room, |rooms| {
-            if let Some(locals) = rooms.leave_remote(&room, &id, &node) {
-                deliver_all(
-                    &locals,
-                    &encode_server(&ServerMessage::MemberLeft { id, reason }),
-                    state,
-                );
-            }
-        }),
+        } => members.remote_left(&room, &id, &node, reason),
         BusEvent::Renamed {
             node,
             room,
             id,
             name,
-        } => state.rooms.with_room(&room, |rooms| {
-            if let Some(locals) = rooms.rename_remote(&room, &id, &node, name.clone()) {
-                deliver_all(
-                    &locals,
-                    &encode_server(&ServerMessage::MemberRenamed { id, name }),
-                    state,
-                );
-            }
-        }),
+        } => members.remote_renamed(&room, &id, &node, name),
     }
 }
 
@@ -845,11 +799,13 @@ fn on_forward(payload: &str, cluster: &Cluster, state: &AppState) {
         tracing::debug!(room, %from, %to, "forwarded signal from no member of the room dropped");
         return;
     };
-    let frame = crate::socket::signal_frame(&from, forward.payload.get());
-    handle.deliver(
-        tokio_tungstenite::tungstenite::Utf8Bytes::from(frame),
-        state,
-    );
+    if handle.deliver_signal(
+        &from,
+        forward.payload.get(),
+        state.config.queue_capacity as usize,
+    ) {
+        state.counters.evictions.fetch_add(1, Ordering::Relaxed);
+    }
     state
         .counters
         .signals_relayed
@@ -889,38 +845,13 @@ async fn heartbeat(cluster: Arc<Cluster>, state: Arc<AppState>) {
             exists.arg(alive_key(&node));
             let alive = exists.query_async::<bool>(&mut con);
             match tokio::time::timeout(REDIS_TIMEOUT, alive).await {
-                Ok(Ok(false)) => retire(&node, &cluster, &state),
+                Ok(Ok(false)) => {
+                    state.members().node_gone(&node);
+                }
                 Ok(Ok(true)) => {}
                 _ => break,
             }
         }
-    }
-}
-
-/// Announces every member of a dead node as left and removes them from the room hashes.
-fn retire(node: &str, cluster: &Cluster, state: &AppState) {
-    let removed: Vec<_> = state
-        .rooms
-        .each_shard(|r| r.remove_node(node))
-        .into_iter()
-        .flatten()
-        .collect();
-    tracing::warn!(
-        node,
-        members = removed.len(),
-        "node stopped answering; its members left"
-    );
-    for (room, id, locals) in removed {
-        cluster.write(Write::Release {
-            key: room_key(&room),
-            field: id.0.clone(),
-            node: node.to_owned(),
-        });
-        let frame = encode_server(&ServerMessage::MemberLeft {
-            id,
-            reason: LeaveReason::Timeout,
-        });
-        deliver_all(&locals, &frame, state);
     }
 }
 
