@@ -8,6 +8,7 @@
 //! - [`rooms`]: room membership as plain data (join, leave, rename, route); no sockets, no time.
 //! - [`membership`]: the one place a member enters or leaves: room update, notices, cluster word, counters, log.
 //! - [`cluster`]: scale-out over Redis (membership, events, forwarded signals, node liveness); optional.
+//! - [`reconcile`]: which repairs the cluster's periodic check against Redis makes, as plain data.
 //! - [`outbox`]: a connection's bounded outgoing queue, which holds no buffer while empty.
 //! - [`limits`]: the per-connection rate limiter and room-change budget, the per-address connection count
 //!   and the relay-wide connection cap, as plain data.
@@ -38,6 +39,7 @@ pub mod http;
 pub mod limits;
 pub mod membership;
 pub mod outbox;
+pub mod reconcile;
 pub mod resume;
 pub mod rooms;
 pub mod session;
