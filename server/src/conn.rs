@@ -28,9 +28,9 @@ use tokio::time::sleep_until;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::membership::Recipient;
+use crate::membership::{Admission, Recipient};
 use crate::outbox::{Commit, Outbox, Push};
-use crate::session::{Close, Due, End, Env, Frame, Output, Session};
+use crate::session::{random_id, Admit, Close, Due, End, Env, Frame, Output, Session};
 use crate::AppState;
 
 /// How other connections reach this one: its outgoing queue.
@@ -139,6 +139,7 @@ fn env(state: &AppState) -> Env<'_, ConnHandle> {
         shutting_down: state.shutdown.is_cancelled(),
         now: Instant::now(),
         unix_ms: unix_now_ms(),
+        fresh_id: random_id,
     }
 }
 
@@ -170,54 +171,70 @@ impl Conn {
     }
 
     /// Carries out a session's output, up to the direct reply, which it returns serialized (so the message
-    /// itself is not held across the write). A join the cluster must admit waits for Redis here.
-    async fn carry_out(
-        &mut self,
-        session: &mut Session<ConnHandle>,
-        output: Output<'_, ConnHandle>,
-    ) -> Result<Option<Utf8Bytes>, Close> {
-        let mut output = output;
+    /// itself is not held across the write). Returns the join to ask the cluster about, if that is the
+    /// output ([`Conn::admit`] waits for it).
+    fn carry_out(&mut self, session: &Session<ConnHandle>, output: Output<'_, ConnHandle>) -> Step {
+        match output {
+            Output::None => Step::Done(None),
+            Output::Reply(reply) => Step::Done(Some(frame(&reply))),
+            Output::Signal { to, payload } => {
+                if let Some(from) = session.peer_id() {
+                    to.deliver_corked(from, payload, &self.state, &mut self.corked);
+                }
+                Step::Done(None)
+            }
+            Output::Forward { node, to, payload } => {
+                if let (Some(cluster), Some(room), Some(from)) =
+                    (self.state.cluster.get(), session.room(), session.peer_id())
+                {
+                    cluster.forward(&node, room, &to, from, payload);
+                }
+                Step::Done(None)
+            }
+            Output::Admit(admit) => Step::Admit(Box::new(admit)),
+            Output::Close(close) => Step::Close(Box::new(close)),
+        }
+    }
+
+    /// Asks the cluster to admit `admit` and carries out what the session makes of the answer, until the
+    /// join is settled (a refused resumed id is followed by a fresh one).
+    async fn admit(&mut self, session: &mut Session<ConnHandle>, admit: Box<Admit>) -> Step {
+        let mut admit = admit;
         loop {
-            match output {
-                Output::None => return Ok(None),
-                Output::Reply(reply) => return Ok(Some(frame(&reply))),
-                Output::Signal { to, payload } => {
-                    if let Some(from) = session.peer_id() {
-                        to.deliver_corked(from, payload, &self.state, &mut self.corked);
-                    }
-                    return Ok(None);
+            // A join may wait for Redis: what this connection committed elsewhere goes out first.
+            self.flush_corked();
+            let admission = match self.state.cluster.get() {
+                Some(cluster) => {
+                    cluster
+                        .admit(
+                            &admit.room,
+                            &admit.id,
+                            &admit.name,
+                            admit.max_peers,
+                            admit.resumed,
+                        )
+                        .await
                 }
-                Output::Forward { node, to, payload } => {
-                    if let (Some(cluster), Some(room), Some(from)) =
-                        (self.state.cluster.get(), session.room(), session.peer_id())
-                    {
-                        cluster.forward(&node, room, &to, from, payload);
-                    }
-                    return Ok(None);
-                }
-                Output::Admit(admit) => {
-                    // A join may wait for Redis: what this connection committed elsewhere goes out first.
-                    self.flush_corked();
-                    let admission = match self.state.cluster.get() {
-                        Some(cluster) => {
-                            // Boxed so the connection's long-lived future is not sized for a join's state.
-                            Box::pin(cluster.admit(
-                                &admit.room,
-                                &admit.id,
-                                &admit.name,
-                                admit.max_peers,
-                                admit.resumed,
-                            ))
-                            .await
-                        }
-                        None => crate::membership::Admission::Unavailable,
-                    };
-                    output = session.admitted(admission, &env(&self.state));
-                }
-                Output::Close(close) => return Err(close),
+                None => Admission::Unavailable,
+            };
+            let output = session.admitted(*admit, admission, &env(&self.state));
+            match self.carry_out(session, output) {
+                Step::Admit(next) => admit = next,
+                step => return step,
             }
         }
     }
+}
+
+/// What is left to do after [`Conn::carry_out`]. Small (the rare variants boxed), since it is held across
+/// the connection loop's awaits, and the loop's future lives as long as the connection.
+enum Step {
+    /// Write this reply, if any.
+    Done(Option<Utf8Bytes>),
+    /// Wait for the cluster's admission of this join.
+    Admit(Box<Admit>),
+    /// Close the connection.
+    Close(Box<Close>),
 }
 
 fn frame(message: &ServerMessage) -> Utf8Bytes {
@@ -323,8 +340,10 @@ pub async fn serve_with<S, E>(
             biased;
             () = &mut shutdown => {
                 conn.flush_corked();
-                let close = session.shutdown(&env(&state));
-                break 'conn Box::pin(self::close(&mut socket, &outbox, close)).await;
+                // Boxed in its own statement: a temporary of the awaiting statement would be held across
+                // the await, in the connection's long-lived future.
+                let closing = Box::new(session.shutdown(&env(&state)));
+                break 'conn Box::pin(self::close(&mut socket, &outbox, *closing)).await;
             }
             () = outbox.ready() => {
                 conn.flush_corked();
@@ -347,21 +366,24 @@ pub async fn serve_with<S, E>(
             }
             () = &mut timer => {
                 conn.flush_corked();
-                match session.on_timer(&env(&state)) {
-                    Due::Close(due) => break 'conn Box::pin(close(&mut socket, &outbox, due)).await,
-                    Due::Send { ice_servers, ping } => {
-                        // Serialized at once, so the message itself is not held across the write.
-                        if let Some(fresh) = ice_servers.map(|m| frame(&m)) {
-                            if !Box::pin(write(&mut socket, [Message::Text(fresh)], &conn)).await {
-                                if conn.ending() { continue 'conn; }
-                                break 'conn End::Dropped;
-                            }
-                        }
-                        if ping && !Box::pin(write(&mut socket, [Message::Ping(Default::default())], &conn)).await {
-                            if conn.ending() { continue 'conn; }
-                            break 'conn End::Dropped;
-                        }
+                // Made small before anything is awaited: a close (with its notice) is boxed, fresh ICE servers
+                // serialized.
+                let (closing, fresh, ping) = match session.on_timer(&env(&state)) {
+                    Due::Close(due) => (Some(Box::new(due)), None, false),
+                    Due::Send { ice_servers, ping } => (None, ice_servers.map(|m| frame(&m)), ping),
+                };
+                if let Some(closing) = closing {
+                    break 'conn Box::pin(close(&mut socket, &outbox, *closing)).await;
+                }
+                if let Some(fresh) = fresh {
+                    if !Box::pin(write(&mut socket, [Message::Text(fresh)], &conn)).await {
+                        if conn.ending() { continue 'conn; }
+                        break 'conn End::Dropped;
                     }
+                }
+                if ping && !Box::pin(write(&mut socket, [Message::Ping(Default::default())], &conn)).await {
+                    if conn.ending() { continue 'conn; }
+                    break 'conn End::Dropped;
                 }
                 timer.as_mut().reset(session.next_wake().into());
             }
@@ -372,7 +394,6 @@ pub async fn serve_with<S, E>(
                 let mut handled = 0;
                 loop {
                     let was_joined = session.is_joined();
-                    let wake = session.next_wake();
                     let message = match incoming {
                         None => break 'conn End::Dropped,
                         Some(Ok(Message::Close(frame))) => break 'conn End::of_close(frame.map(|f| u16::from(f.code))),
@@ -388,16 +409,24 @@ pub async fn serve_with<S, E>(
                         other => Frame::Control(other.len()),
                     };
                     let output = session.on_frame(input, &env(&state));
-                    // The frame's handling is boxed, so the loop's own state stays small.
-                    let reply = match Box::pin(conn.carry_out(&mut session, output)).await {
-                        Ok(reply) => reply,
-                        Err(closing) => {
+                    let mut step = conn.carry_out(&session, output);
+                    if let Step::Admit(admit) = step {
+                        // Boxed so the connection's long-lived future is not sized for a join's (Redis)
+                        // state.
+                        step = Box::pin(conn.admit(&mut session, admit)).await;
+                    }
+                    let reply = match step {
+                        Step::Done(reply) => reply,
+                        // `Conn::admit` settles every join before it returns.
+                        Step::Admit(_) => None,
+                        Step::Close(closing) => {
                             conn.flush_corked();
-                            break 'conn Box::pin(close(&mut socket, &outbox, closing)).await;
+                            break 'conn Box::pin(close(&mut socket, &outbox, *closing)).await;
                         }
                     };
                     drop(message);
-                    if session.next_wake() < wake {
+                    // The timer moves only forward by itself; a deadline the frame brought closer resets it.
+                    if session.next_wake() < timer.deadline().into_std() {
                         timer.as_mut().reset(session.next_wake().into());
                     }
                     if let Some(reply) = reply {

@@ -46,6 +46,8 @@ pub struct Env<'a, H> {
     pub now: Instant,
     /// Now as Unix time in milliseconds, for tokens and credentials.
     pub unix_ms: u64,
+    /// Makes a fresh peer id: [`random_id`] in the relay, counted in tests.
+    pub fresh_id: fn() -> PeerId,
 }
 
 /// One frame from the client, as far as the session cares.
@@ -75,7 +77,8 @@ pub enum Output<'t, H> {
         to: PeerId,
         payload: &'t str,
     },
-    /// Ask the cluster to admit this join, then hand its answer to [`Session::admitted`].
+    /// Ask the cluster to admit this join, then hand it back with the answer to [`Session::admitted`]. The
+    /// session keeps nothing of it meanwhile: the member is reserved in the room, and the join is here.
     Admit(Admit),
     /// Close the connection.
     Close(Close),
@@ -91,6 +94,8 @@ pub struct Admit {
     pub max_peers: u32,
     /// Whether the id comes from a resume token (another live node's holding of it then wins).
     pub resumed: bool,
+    /// Whether the join came with a resume token at all (a refusal of its id is then counted).
+    pub with_token: bool,
 }
 
 /// How the connection closes.
@@ -167,25 +172,12 @@ struct Joined {
     name: String,
 }
 
-/// A join waiting for the cluster's answer.
-#[derive(Debug)]
-struct Pending {
-    room: String,
-    member: Member,
-    resumed: bool,
-    /// Whether the join came with a resume token (a refusal of the id is then counted).
-    with_token: bool,
-}
-
 /// The state of one client's session.
 pub struct Session<H> {
     /// How other connections and the registry reach this one.
     handle: H,
     /// The room this connection is in, if any.
     joined: Option<Joined>,
-    /// A join waiting for the cluster; boxed, since it is rare and the session lives as long as its
-    /// connection.
-    pending: Option<Box<Pending>>,
     /// The rate limit on every incoming frame, by count and bytes.
     limiter: RateLimiter,
     /// The budget for joins and renames, which every other member hears of.
@@ -198,8 +190,6 @@ pub struct Session<H> {
     join_by: Option<Instant>,
     /// When to send fresh TURN credentials; set while in a room on a relay that issues them.
     refresh_at: Option<Instant>,
-    /// Makes a fresh peer id: random in the relay, counted in tests.
-    fresh_id: fn() -> PeerId,
 }
 
 /// A fresh peer id: 128 random bits as 32 hex digits.
@@ -231,20 +221,13 @@ impl<H: Recipient> Session<H> {
         Session {
             handle,
             joined: None,
-            pending: None,
             limiter: RateLimiter::new(config.rate_limit, config.rate_burst, now),
             changes: ChangeLimiter::new(now),
             silent_at: now + config.keepalive_timeout(),
             next_ping: now + config.ping_interval(),
             join_by: Some(now + config.join_timeout()),
             refresh_at: None,
-            fresh_id: random_id,
         }
-    }
-
-    /// The same session, minting peer ids with `fresh_id`.
-    pub fn with_ids(self, fresh_id: fn() -> PeerId) -> Self {
-        Session { fresh_id, ..self }
     }
 
     /// Whether the connection is in a room.
@@ -529,7 +512,7 @@ impl<H: Recipient> Session<H> {
         let mut name = name;
         loop {
             let member = Member {
-                id: (self.fresh_id)(),
+                id: (env.fresh_id)(),
                 name,
             };
             match self.enter(room.clone(), member, false, with_token, env) {
@@ -575,38 +558,35 @@ impl<H: Recipient> Session<H> {
                 resumed,
                 env,
             ))),
-            Ok(None) => {
-                let admit = Admit {
-                    room: room.clone(),
-                    id: member.id.clone(),
-                    name: member.name.clone(),
-                    max_peers: config.max_peers,
-                    resumed,
-                };
-                self.pending = Some(Box::new(Pending {
-                    room,
-                    member,
-                    resumed,
-                    with_token,
-                }));
-                Entered::Output(Output::Admit(admit))
-            }
+            Ok(None) => Entered::Output(Output::Admit(Admit {
+                room,
+                id: member.id,
+                name: member.name,
+                max_peers: config.max_peers,
+                resumed,
+                with_token,
+            })),
             Err(Refusal::Taken) => Entered::Taken(member),
             Err(refusal) => Entered::Output(Output::Reply(self.refused(&room, refusal, env))),
         }
     }
 
-    /// Settles the join that waited for the cluster ([`Output::Admit`]) with the cluster's answer.
-    pub fn admitted<'t>(&mut self, admission: Admission, env: &Env<'_, H>) -> Output<'t, H> {
-        let Some(pending) = self.pending.take() else {
-            return Output::None;
-        };
-        let Pending {
+    /// Settles `admit`, the join that waited for the cluster ([`Output::Admit`]), with the cluster's answer.
+    pub fn admitted<'t>(
+        &mut self,
+        admit: Admit,
+        admission: Admission,
+        env: &Env<'_, H>,
+    ) -> Output<'t, H> {
+        let Admit {
             room,
-            member,
+            id,
+            name,
             resumed,
             with_token,
-        } = *pending;
+            ..
+        } = admit;
+        let member = Member { id, name };
         match env
             .members
             .admitted(&room, &member, admission, env.config.max_peers, resumed)

@@ -69,6 +69,8 @@ struct World {
     elapsed: Duration,
     unix0: u64,
     clients: Vec<(&'static str, Session<Probe>, Probe)>,
+    /// The joins waiting for the cluster's answer, by client.
+    waiting: std::cell::RefCell<std::collections::HashMap<&'static str, Admit>>,
 }
 
 /// One step of a table.
@@ -142,6 +144,7 @@ impl World {
             // Tokens of this world are issued after its start.
             unix0: real_unix_ms() + 1_000,
             clients: Vec::new(),
+            waiting: Default::default(),
             config,
         }
     }
@@ -161,6 +164,7 @@ impl World {
             shutting_down: self.shutting_down,
             now: self.t0 + self.elapsed,
             unix_ms: self.unix0 + self.elapsed.as_millis() as u64,
+            fresh_id: counted_id,
         }
     }
 
@@ -194,14 +198,17 @@ impl World {
             Output::Forward { node, to, payload } => {
                 self.say(format!("{who} -> forward to {to} on {node}: {payload}"))
             }
-            Output::Admit(admit) => self.say(format!(
-                "{who} -> admit {} as {} in {} (max {}{})",
-                admit.id,
-                admit.name,
-                admit.room,
-                admit.max_peers,
-                if admit.resumed { ", resumed" } else { "" }
-            )),
+            Output::Admit(admit) => {
+                self.say(format!(
+                    "{who} -> admit {} as {} in {} (max {}{})",
+                    admit.id,
+                    admit.name,
+                    admit.room,
+                    admit.max_peers,
+                    if admit.resumed { ", resumed" } else { "" }
+                ));
+                self.waiting.borrow_mut().insert(*who, admit);
+            }
             Output::Close(close) => self.closed(who, close),
         }
     }
@@ -217,8 +224,7 @@ impl World {
         match step {
             Connect(who) => {
                 let probe = Probe::new(who, &self.log);
-                let session = Session::new(probe.clone(), &self.config, self.t0 + self.elapsed)
-                    .with_ids(counted_id);
+                let session = Session::new(probe.clone(), &self.config, self.t0 + self.elapsed);
                 self.clients.push((who, session, probe));
             }
             Send(who, text) => self.frame(who, Frame::Text(&text)),
@@ -227,7 +233,12 @@ impl World {
             Answer(who, admission) => {
                 let i = self.client(who);
                 let mut clients = std::mem::take(&mut self.clients);
-                let output = clients[i].1.admitted(admission, &self.env());
+                let admit = self
+                    .waiting
+                    .borrow_mut()
+                    .remove(who)
+                    .unwrap_or_else(|| panic!("{who} waits for no admission"));
+                let output = clients[i].1.admitted(admit, admission, &self.env());
                 self.clients = clients;
                 self.carry_out(i, output);
             }
