@@ -369,7 +369,8 @@ impl<H: Recipient> Session<H> {
                 env,
             ),
             ClientMessage::Rename { name } => self.rename(&name, env),
-            // Decoded in full only when the borrowed view did not take it: then it does not decode either.
+            // Unreachable in practice: `decode_client` returns a signal only for a text with `type`, `to` and
+            // `payload` of the same shapes the borrowed view above reads, and that view took every such text.
             ClientMessage::Signal { .. } => Output::None,
             ClientMessage::Leave => match self.leave(LeaveReason::Left, env) {
                 Some(room) => Output::Reply(ServerMessage::Left { room }),
