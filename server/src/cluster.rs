@@ -23,6 +23,10 @@
 //!   grace ends and the holding node publishes `left`. A resume on the holding node changes nothing in
 //!   Redis. A resume that brings an id back after a restart is admitted with the script's resume flag,
 //!   which refuses an id another live node still holds, so no id ever has two holders.
+//! - **Reconciliation**: every `--cluster-reconcile-ms` each node compares every room hash, the nodes'
+//!   liveness and its own rooms, and repairs the difference (`crate::reconcile` decides): entries of dead
+//!   nodes are released even in rooms no live node mirrors, local members Redis lost to a restart or a
+//!   flush are written back, and mirror differences that two checks agree on are announced.
 //! - **Resume key**: without `--resume-secret`, the nodes agree on one random key under
 //!   `peerlab:resume-key` (SET NX, then GET), so a token issued by one node verifies on another.
 //!
@@ -36,20 +40,21 @@
 //! (dropped past a budget while Redis is slow: their peers retry) but never drops a membership write,
 //! which would leave a ghost member holding a room slot.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use peerlab_protocol::{
-    encode_server, validate_name, validate_room, LeaveReason, Member, PeerId, ServerMessage,
-};
+use peerlab_protocol::{validate_name, validate_room, LeaveReason, Member, PeerId};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::rooms::NodeId;
+pub use crate::membership::Admission;
+use crate::membership::{Bus, Recipient};
+use crate::reconcile::{plan, Doubts};
+use crate::rooms::{Census, NodeId};
 use crate::AppState;
 
 const BUS: &str = "peerlab:bus";
@@ -96,6 +101,18 @@ if value and string.sub(value, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then
   return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 end
 return 0
+"#;
+
+/// Writes a member back into a room hash that lost it (a Redis restart or flush), only where the hash has
+/// no entry for the id, so a newer holder elsewhere is never overwritten.
+/// KEYS: room hash, sequence counter. ARGV: id, node, name. Returns 1 when it wrote.
+const RESTORE_SCRIPT: &str = r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  return 0
+end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. seq .. '|' .. ARGV[3])
+return 1
 "#;
 
 /// Admits a join: removes members of dead nodes, refuses when full, adds the newcomer.
@@ -261,18 +278,6 @@ impl WriteQueue {
     }
 }
 
-/// What Redis said about a join.
-pub enum Admission {
-    /// Admitted; these are the other members on any node, oldest first, with the node each is on.
-    Admitted(Vec<(Member, NodeId)>),
-    /// The room is full cluster-wide.
-    Full,
-    /// A resumed id is held by another live node; the joiner must take a fresh id.
-    Held,
-    /// Redis did not answer: serve the room from local state.
-    Unavailable,
-}
-
 /// This node's link to the cluster.
 pub struct Cluster {
     /// This node's id, unique per process start.
@@ -367,6 +372,7 @@ impl Cluster {
         ));
         tasks.spawn(subscriber(client, cluster.clone(), state.clone()));
         tasks.spawn(heartbeat(cluster.clone(), state.clone()));
+        tasks.spawn(reconciler(cluster.clone(), state.clone()));
         Ok(cluster)
     }
 
@@ -471,49 +477,6 @@ impl Cluster {
         }
     }
 
-    /// Tells the other nodes that a local member joined (after a successful admission).
-    pub fn joined(&self, room: &str, member: &Member) {
-        self.publish(&BusEvent::Joined {
-            node: self.node.clone(),
-            room: room.to_owned(),
-            id: member.id.clone(),
-            name: member.name.clone(),
-        });
-    }
-
-    /// Removes a local member from the room hash and tells the other nodes.
-    pub fn left(&self, room: &str, id: &PeerId, reason: LeaveReason) {
-        self.write(Write::Release {
-            key: room_key(room),
-            field: id.0.clone(),
-            node: self.node.clone(),
-        });
-        self.publish(&BusEvent::Left {
-            node: self.node.clone(),
-            room: room.to_owned(),
-            id: id.clone(),
-            reason,
-        });
-    }
-
-    /// Records a local member's new name and tells the other nodes.
-    pub fn renamed(&self, room: &str, id: &PeerId, name: &str) {
-        // The sequence number only orders members in `welcome`; a rename keeps the member's place only
-        // approximately (it gets sequence 0 here), which affects the order others list it in, nothing else.
-        self.write(Write::Rename {
-            key: room_key(room),
-            field: id.0.clone(),
-            node: self.node.clone(),
-            value: format!("{}|0|{name}", self.node),
-        });
-        self.publish(&BusEvent::Renamed {
-            node: self.node.clone(),
-            room: room.to_owned(),
-            id: id.clone(),
-            name: name.to_owned(),
-        });
-    }
-
     /// Sends the signal `payload` (JSON text) from local member `from` to member `to` of `room` on `node`.
     pub fn forward(&self, node: &str, room: &str, to: &PeerId, from: &PeerId, payload: &str) {
         let Ok(payload_raw) = serde_json::value::RawValue::from_string(payload.to_owned()) else {
@@ -532,6 +495,60 @@ impl Cluster {
                 payload,
             });
         }
+    }
+}
+
+/// What membership tells the other nodes: each call queues its writes for the writer task.
+impl Bus for Cluster {
+    /// Tells the other nodes that a local member joined (after a successful admission).
+    fn joined(&self, room: &str, member: &Member) {
+        self.publish(&BusEvent::Joined {
+            node: self.node.clone(),
+            room: room.to_owned(),
+            id: member.id.clone(),
+            name: member.name.clone(),
+        });
+    }
+
+    /// Removes a local member from the room hash and tells the other nodes.
+    fn left(&self, room: &str, id: &PeerId, reason: LeaveReason) {
+        self.write(Write::Release {
+            key: room_key(room),
+            field: id.0.clone(),
+            node: self.node.clone(),
+        });
+        self.publish(&BusEvent::Left {
+            node: self.node.clone(),
+            room: room.to_owned(),
+            id: id.clone(),
+            reason,
+        });
+    }
+
+    /// Records a local member's new name and tells the other nodes.
+    fn renamed(&self, room: &str, id: &PeerId, name: &str) {
+        // The sequence number only orders members in `welcome`; a rename keeps the member's place only
+        // approximately (it gets sequence 0 here), which affects the order others list it in, nothing else.
+        self.write(Write::Rename {
+            key: room_key(room),
+            field: id.0.clone(),
+            node: self.node.clone(),
+            value: format!("{}|0|{name}", self.node),
+        });
+        self.publish(&BusEvent::Renamed {
+            node: self.node.clone(),
+            room: room.to_owned(),
+            id: id.clone(),
+            name: name.to_owned(),
+        });
+    }
+
+    fn released(&self, room: &str, id: &PeerId, node: &str) {
+        self.write(Write::Release {
+            key: room_key(room),
+            field: id.0.clone(),
+            node: node.to_owned(),
+        });
     }
 }
 
@@ -679,30 +696,9 @@ async fn resync(cluster: &Cluster, state: &Arc<AppState>) -> Result<(), redis::R
             .into_iter()
             .filter(|(m, node)| !local_ids.contains(&m.id) && node != &cluster.node)
             .collect();
-        state.rooms.with_room(&room, |rooms| {
-            if let Some((appeared, vanished, locals)) = rooms.reconcile(&room, remote) {
-                for member in appeared {
-                    let frame = encode_server(&ServerMessage::MemberJoined { member });
-                    deliver_all(&locals, &frame, state);
-                }
-                for id in vanished {
-                    let frame = encode_server(&ServerMessage::MemberLeft {
-                        id,
-                        reason: LeaveReason::Timeout,
-                    });
-                    deliver_all(&locals, &frame, state);
-                }
-            }
-        });
+        state.members().mirror(&room, remote);
     }
     Ok(())
-}
-
-fn deliver_all(handles: &[crate::socket::ConnHandle], frame: &str, state: &AppState) {
-    let frame = tokio_tungstenite::tungstenite::Utf8Bytes::from(frame);
-    for handle in handles {
-        handle.deliver(frame.clone(), state);
-    }
 }
 
 /// Whether `id` has the shape of the peer ids relays make: 32 lowercase hex digits.
@@ -763,51 +759,27 @@ fn on_bus(payload: &str, cluster: &Cluster, state: &AppState) {
     let Some(event) = checked(event, &cluster.node) else {
         return;
     };
+    let members = state.members();
     match event {
         BusEvent::Joined {
             node,
             room,
             id,
             name,
-        } => state.rooms.with_room(&room, |rooms| {
-            let member = Member { id, name };
-            if let Some(locals) = rooms.add_remote(&room, member.clone(), node) {
-                deliver_all(
-                    &locals,
-                    &encode_server(&ServerMessage::MemberJoined { member }),
-                    state,
-                );
-            }
-        }),
+        } => members.remote_joined(&room, Member { id, name }, node),
         // Only the node that holds a member can make it leave or rename it.
         BusEvent::Left {
             node,
             room,
             id,
             reason,
-        } => state.rooms.with_room(&room, |rooms| {
-            if let Some(locals) = rooms.leave_remote(&room, &id, &node) {
-                deliver_all(
-                    &locals,
-                    &encode_server(&ServerMessage::MemberLeft { id, reason }),
-                    state,
-                );
-            }
-        }),
+        } => members.remote_left(&room, &id, &node, reason),
         BusEvent::Renamed {
             node,
             room,
             id,
             name,
-        } => state.rooms.with_room(&room, |rooms| {
-            if let Some(locals) = rooms.rename_remote(&room, &id, &node, name.clone()) {
-                deliver_all(
-                    &locals,
-                    &encode_server(&ServerMessage::MemberRenamed { id, name }),
-                    state,
-                );
-            }
-        }),
+        } => members.remote_renamed(&room, &id, &node, name),
     }
 }
 
@@ -845,11 +817,13 @@ fn on_forward(payload: &str, cluster: &Cluster, state: &AppState) {
         tracing::debug!(room, %from, %to, "forwarded signal from no member of the room dropped");
         return;
     };
-    let frame = crate::socket::signal_frame(&from, forward.payload.get());
-    handle.deliver(
-        tokio_tungstenite::tungstenite::Utf8Bytes::from(frame),
-        state,
-    );
+    if handle.deliver_signal(
+        &from,
+        forward.payload.get(),
+        state.config.queue_capacity as usize,
+    ) {
+        state.counters.evictions.fetch_add(1, Ordering::Relaxed);
+    }
     state
         .counters
         .signals_relayed
@@ -889,7 +863,9 @@ async fn heartbeat(cluster: Arc<Cluster>, state: Arc<AppState>) {
             exists.arg(alive_key(&node));
             let alive = exists.query_async::<bool>(&mut con);
             match tokio::time::timeout(REDIS_TIMEOUT, alive).await {
-                Ok(Ok(false)) => retire(&node, &cluster, &state),
+                Ok(Ok(false)) => {
+                    state.members().node_gone(&node);
+                }
                 Ok(Ok(true)) => {}
                 _ => break,
             }
@@ -897,31 +873,154 @@ async fn heartbeat(cluster: Arc<Cluster>, state: Arc<AppState>) {
     }
 }
 
-/// Announces every member of a dead node as left and removes them from the room hashes.
-fn retire(node: &str, cluster: &Cluster, state: &AppState) {
-    let removed: Vec<_> = state
+/// Checks this node's view of every room against Redis every `--cluster-reconcile-ms` and repairs the
+/// difference (see `crate::reconcile`).
+async fn reconciler(cluster: Arc<Cluster>, state: Arc<AppState>) {
+    let period = Duration::from_millis(state.config.cluster_reconcile_ms);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut doubts = Doubts::default();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        if !cluster.is_up() {
+            continue;
+        }
+        match tokio::time::timeout(
+            period.max(REDIS_TIMEOUT),
+            reconcile(&cluster, &state, &doubts),
+        )
+        .await
+        {
+            Ok(Ok(next)) => doubts = next,
+            Ok(Err(err)) => {
+                tracing::warn!(%err, "could not reconcile with Redis; trying again next period")
+            }
+            Err(_) => tracing::warn!(
+                "reconciling with Redis took longer than a period; trying again next period"
+            ),
+        }
+    }
+}
+
+/// One reconciliation: reads every room hash and the liveness of the nodes they name, then looks at this
+/// node's rooms (after the reads, see [`crate::reconcile::plan`]) and carries out the repairs. Returns this
+/// check's doubts for the next.
+async fn reconcile(
+    cluster: &Cluster,
+    state: &AppState,
+    before: &Doubts,
+) -> Result<Doubts, redis::RedisError> {
+    let mut con = cluster.commands.clone();
+    let prefix = room_key("");
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(512)
+            .query_async(&mut con)
+            .await?;
+        keys.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    let mut stored: BTreeMap<String, Vec<(Member, NodeId)>> = BTreeMap::new();
+    for chunk in keys.chunks(256) {
+        let mut pipe = redis::pipe();
+        for key in chunk {
+            pipe.cmd("HGETALL").arg(key);
+        }
+        let hashes: Vec<Vec<(String, String)>> = pipe.query_async(&mut con).await?;
+        for (key, hash) in chunk.iter().zip(hashes) {
+            let flat = hash.into_iter().flat_map(|(k, v)| [k, v]).collect();
+            stored.insert(key[prefix.len()..].to_owned(), members_from_flat(flat));
+        }
+    }
+    let nodes: Vec<NodeId> = stored
+        .values()
+        .flatten()
+        .map(|(_, node)| node.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut alive: BTreeSet<NodeId> = BTreeSet::from([cluster.node.clone()]);
+    if !nodes.is_empty() {
+        let mut pipe = redis::pipe();
+        for node in &nodes {
+            pipe.cmd("EXISTS").arg(alive_key(node));
+        }
+        let exists: Vec<bool> = pipe.query_async(&mut con).await?;
+        alive.extend(
+            nodes
+                .into_iter()
+                .zip(exists)
+                .filter_map(|(node, live)| live.then_some(node)),
+        );
+    }
+    // This node's rooms, looked at after the reads.
+    let mut census: BTreeMap<String, Census> = state
         .rooms
-        .each_shard(|r| r.remove_node(node))
+        .each_shard(|r| r.census())
         .into_iter()
         .flatten()
+        .map(|c| (c.room.clone(), c))
         .collect();
-    tracing::warn!(
-        node,
-        members = removed.len(),
-        "node stopped answering; its members left"
-    );
-    for (room, id, locals) in removed {
-        cluster.write(Write::Release {
-            key: room_key(&room),
-            field: id.0.clone(),
-            node: node.to_owned(),
+    for room in stored.keys() {
+        census.entry(room.clone()).or_insert_with(|| Census {
+            room: room.clone(),
+            ..Census::default()
         });
-        let frame = encode_server(&ServerMessage::MemberLeft {
-            id,
-            reason: LeaveReason::Timeout,
-        });
-        deliver_all(&locals, &frame, state);
     }
+    let mut after = Doubts::default();
+    let members = state.members();
+    for (room, local) in census {
+        let hash = stored.get(&room).map(Vec::as_slice).unwrap_or_default();
+        let repair = plan(&cluster.node, &alive, hash, &local, before, &mut after);
+        if repair.is_empty() {
+            continue;
+        }
+        tracing::info!(
+            %room,
+            restored = repair.restore.len(),
+            released = repair.release.len(),
+            appeared = repair.appeared.len(),
+            vanished = repair.vanished.len(),
+            "repaired the room's membership against Redis"
+        );
+        for member in &repair.restore {
+            let wrote: i32 = redis::Script::new(RESTORE_SCRIPT)
+                .key(room_key(&room))
+                .key(SEQ_KEY)
+                .arg(member.id.as_str())
+                .arg(&cluster.node)
+                .arg(&member.name)
+                .invoke_async(&mut con)
+                .await?;
+            if wrote == 1 {
+                cluster.joined(&room, member);
+            }
+        }
+        for (id, node) in &repair.release {
+            cluster.released(&room, id, node);
+        }
+        for (member, node) in repair.appeared {
+            members.remote_joined(&room, member, node);
+        }
+        for (id, node) in &repair.vanished {
+            members.remote_left(&room, id, node, LeaveReason::Timeout);
+        }
+    }
+    Ok(after)
 }
 
 #[cfg(test)]

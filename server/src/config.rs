@@ -108,6 +108,13 @@ pub struct Config {
     #[arg(long, env = "PEERLAB_CLUSTER_HEARTBEAT_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(50..))]
     pub cluster_heartbeat_ms: u64,
 
+    /// In a cluster, how often (milliseconds) this node checks its view of every room against Redis and
+    /// repairs the difference: members of dead nodes left in Redis are removed, local members Redis lost
+    /// (a restart, a flush) are written back, and mirrored members Redis no longer has in two checks in
+    /// a row are announced as left.
+    #[arg(long, env = "PEERLAB_CLUSTER_RECONCILE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub cluster_reconcile_ms: u64,
+
     /// Worker threads for connections; 0 means one per CPU core. With 1 the relay runs on a single thread,
     /// which saves the cross-thread wake-ups of a multi-threaded runtime when one core is enough.
     #[arg(long, env = "PEERLAB_THREADS", default_value_t = 0)]

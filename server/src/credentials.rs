@@ -14,7 +14,7 @@
 //! `r1.<issued>.<peer id>.<signature>`, where `issued` is the Unix time in milliseconds of the `welcome` that
 //! carried it and `signature` is base64url (no padding) of HMAC-SHA256(key,
 //! `peerlab-resume-r1|<room>|<peer id>|<issued>`). It proves that the relay (or a relay with the same key)
-//! gave this peer id to the bearer in this room; what the relay then does with it is `crate::socket`'s
+//! gave this peer id to the bearer in this room; what the relay then does with it is `crate::session`'s
 //! business. Peer ids are 32 hex digits and room names cannot contain `|`, so the signed text is unambiguous.
 //!
 //! # TURN credentials (coturn `use-auth-secret`)

@@ -6,7 +6,9 @@
 //! - [`accept`]: the accept loop in front of hyper: the relay-wide and per-address connection caps (503,
 //!   429), the header deadline, TLS handshakes off the loop.
 //! - [`rooms`]: room membership as plain data (join, leave, rename, route); no sockets, no time.
+//! - [`membership`]: the one place a member enters or leaves: room update, notices, cluster word, counters, log.
 //! - [`cluster`]: scale-out over Redis (membership, events, forwarded signals, node liveness); optional.
+//! - [`reconcile`]: which repairs the cluster's periodic check against Redis makes, as plain data.
 //! - [`outbox`]: a connection's bounded outgoing queue, which holds no buffer while empty.
 //! - [`limits`]: the per-connection rate limiter and room-change budget, the per-address connection count
 //!   and the relay-wide connection cap, as plain data.
@@ -16,7 +18,9 @@
 //! - [`tls`]: optional rustls termination (`--tls-cert`, `--tls-key`).
 //! - [`resume`]: reconnect with resume: the resume-token key and the sweeper that ends away members' grace.
 //! - [`ws`]: WebSocket framing for plain TCP connections, read straight from the per-thread scratch buffer.
-//! - [`socket`]: one connection's loop: reads client messages, answers them, writes its queue, keeps alive.
+//! - [`session`]: one client's protocol as a state machine (join, resume, rename, leave, signal, limits,
+//!   deadlines): input and time in, outputs out; no I/O.
+//! - [`conn`]: one connection's async loop: feeds the session, carries out its outputs, writes its queue.
 //! - [`http`]: security headers on every response, the Origin rule, and `/metrics`.
 //! - [`assets`]: the built app from `--dist`: precompressed copies, cache policy, the app's fallback.
 //! - this file: [`AppState`], the router ([`app`]: `/ws`, `/healthz`, `/ice-summary`, `/metrics`, the app)
@@ -29,13 +33,16 @@ pub mod accept;
 pub mod assets;
 pub mod cluster;
 pub mod config;
+pub mod conn;
 pub mod credentials;
 pub mod http;
 pub mod limits;
+pub mod membership;
 pub mod outbox;
+pub mod reconcile;
 pub mod resume;
 pub mod rooms;
-pub mod socket;
+pub mod session;
 pub mod tls;
 pub mod upgrade;
 pub mod ws;
@@ -56,9 +63,9 @@ use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 pub use config::{Cli, Command, Config};
+use conn::ConnHandle;
 use peerlab_protocol::ErrorCode;
 use rooms::Registry;
-use socket::ConnHandle;
 
 /// How many independent locks the room registry is split into.
 const ROOM_SHARDS: usize = 64;
@@ -148,6 +155,16 @@ impl Counters {
 }
 
 impl AppState {
+    /// The relay's membership, through which every join, leave and rename goes ([`membership::Members`]).
+    pub fn members(&self) -> membership::Members<'_, ConnHandle> {
+        membership::Members::new(
+            &self.rooms,
+            &self.counters,
+            self.config.queue_capacity as usize,
+            self.cluster.get().map(|c| &**c as &dyn membership::Bus),
+        )
+    }
+
     pub fn new(config: Config) -> Arc<Self> {
         let gate = limits::ConnectionGate::new(accept::connection_cap(
             config.max_connections,

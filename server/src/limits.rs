@@ -3,7 +3,7 @@
 //! open connections per client address, and the relay-wide connection cap.
 //!
 //! The limiters take the current time as an argument and the counters are maps or atomics, so all of them
-//! are tested here without sockets or sleeping. None of them sends anything; [`crate::socket`] and
+//! are tested here without sockets or sleeping. None of them sends anything; [`crate::session`] and
 //! [`crate::accept`] carry out what they decide.
 
 use std::collections::HashMap;

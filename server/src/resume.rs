@@ -1,6 +1,6 @@
 //! Reconnect with resume: the key resume tokens are signed with, and the deadlines of away members.
 //!
-//! When a joined connection drops without a close from the client (`crate::socket` decides which endings
+//! When a joined connection drops without a close from the client (`crate::session` decides which endings
 //! count), its member stays in the room as *away* (`crate::rooms::At::Away`) for `--resume-grace-ms`. A new
 //! connection that presents the member's resume token within that time takes the slot back and nobody
 //! hears anything; otherwise this module's one sweeper task removes the member when the grace ends and
@@ -12,17 +12,15 @@
 //! entry costs nothing. The task starts with the first away member, so a relay where nobody drops runs none.
 //!
 //! The token functions themselves are pure and live in `crate::credentials`; this module holds the key and
-//! the start time they are checked against. It does not decide who may resume; `crate::socket` does.
+//! the start time they are checked against. It does not decide who may resume; `crate::session` does.
 
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use peerlab_protocol::{encode_server, LeaveReason, PeerId, ServerMessage};
+use peerlab_protocol::{LeaveReason, PeerId};
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::credentials::{
     mint_resume_token, resume_survives_restart, verify_resume_token, ResumeClaim,
@@ -124,9 +122,9 @@ impl Resume {
         self.grace
     }
 
-    /// The resume token for `id` in `room`, issued now.
-    pub fn mint(&self, room: &str, id: &PeerId) -> String {
-        mint_resume_token(self.key(), room, id, unix_now_ms())
+    /// The resume token for `id` in `room`, issued at `unix_ms` (Unix time in milliseconds).
+    pub fn mint(&self, room: &str, id: &PeerId, unix_ms: u64) -> String {
+        mint_resume_token(self.key(), room, id, unix_ms)
     }
 
     /// What a resume token for `room` claims, if it is genuine.
@@ -136,9 +134,10 @@ impl Resume {
             .ok()
     }
 
-    /// Whether a genuine token whose id is in the room nowhere may bring that id back (a relay restart).
-    pub fn survives_restart(&self, claim: &ResumeClaim) -> bool {
-        resume_survives_restart(claim, self.started, unix_now_ms())
+    /// Whether a genuine token whose id is in the room nowhere may bring that id back (a relay restart),
+    /// at `unix_ms`.
+    pub fn survives_restart(&self, claim: &ResumeClaim, unix_ms: u64) -> bool {
+        resume_survives_restart(claim, self.started, unix_ms)
     }
 
     /// How many deadlines are queued (stale ones included): for tests and `/metrics`.
@@ -224,23 +223,5 @@ fn expire(state: &AppState, deadline: Deadline) {
         id,
         reason,
     } = deadline;
-    let left = Utf8Bytes::from(encode_server(&ServerMessage::MemberLeft {
-        id: id.clone(),
-        reason,
-    }));
-    let expired = state.rooms.with_room(&room, |rooms| {
-        let others = rooms.expire(&room, &id, until)?;
-        for other in &others {
-            other.deliver(left.clone(), state);
-        }
-        Some(())
-    });
-    if expired.is_none() {
-        return;
-    }
-    state.counters.away_expired.fetch_add(1, Ordering::Relaxed);
-    if let Some(cluster) = state.cluster.get() {
-        cluster.left(&room, &id, reason);
-    }
-    tracing::info!(%room, peer = %id, ?reason, "away member did not come back; left");
+    state.members().expire(&room, &id, until, reason);
 }

@@ -133,6 +133,18 @@ impl<H: Clone> Room<H> {
     }
 }
 
+/// What this node has of one room, for a reconciliation with the cluster (`crate::reconcile`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    pub room: String,
+    /// Every id this node holds in the room: connected, away, or reserved while the cluster decides.
+    pub held: BTreeSet<PeerId>,
+    /// The members this node holds and announced: the cluster's record must have them.
+    pub announced: Vec<Member>,
+    /// The members mirrored from other nodes, with their node.
+    pub mirrored: Vec<(PeerId, NodeId)>,
+}
+
 /// All rooms of one shard.
 #[derive(Debug)]
 pub struct Rooms<H> {
@@ -472,6 +484,34 @@ impl<H: Clone> Rooms<H> {
                     })
                     .collect();
                 (name.clone(), locals)
+            })
+            .collect()
+    }
+
+    /// What this shard has of each room, for a reconciliation with the cluster.
+    pub fn census(&self) -> Vec<Census> {
+        self.rooms
+            .iter()
+            .map(|(name, room)| {
+                let mut census = Census {
+                    room: name.clone(),
+                    ..Census::default()
+                };
+                for (id, slot) in &room.members {
+                    match &slot.at {
+                        At::Remote(node) => census.mirrored.push((id.clone(), node.clone())),
+                        At::Local(_) | At::Away { .. } => {
+                            census.held.insert(id.clone());
+                            if slot.announced {
+                                census.announced.push(Member {
+                                    id: id.clone(),
+                                    name: slot.name.clone(),
+                                });
+                            }
+                        }
+                    }
+                }
+                census
             })
             .collect()
     }
@@ -1101,6 +1141,26 @@ mod tests {
             rooms.resume("r", &id("d"), "D", 'e'),
             Resumed::Elsewhere
         ));
+    }
+
+    #[test]
+    fn a_census_tells_held_announced_and_mirrored_members_apart() {
+        let mut rooms = Rooms::default();
+        let until = Instant::now();
+        rooms.join("r", id("a"), "A".into(), 'a', 8).unwrap();
+        rooms.join("r", id("b"), "B".into(), 'b', 8).unwrap();
+        rooms.set_away("r", &id("b"), &'b', until);
+        rooms.reserve("r", id("c"), "C".into(), 'c', 8).unwrap();
+        rooms.add_remote("r", member("x", "X"), "n2".into());
+        assert_eq!(
+            rooms.census(),
+            vec![Census {
+                room: "r".into(),
+                held: [id("a"), id("b"), id("c")].into_iter().collect(),
+                announced: vec![member("a", "A"), member("b", "B")],
+                mirrored: vec![(id("x"), "n2".into())],
+            }]
+        );
     }
 
     #[test]

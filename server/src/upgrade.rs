@@ -14,7 +14,7 @@
 //! connection took there ([`crate::accept::Admitted`]) for its whole life.
 //!
 //! This module knows nothing of the protocol or rooms; it hands a ready WebSocket to
-//! [`crate::socket::serve_with`] (plain TCP) or [`crate::socket::serve`] (TLS).
+//! [`crate::conn::serve_with`] (plain TCP) or [`crate::conn::serve`] (TLS).
 
 use std::cell::RefCell;
 use std::io;
@@ -137,14 +137,14 @@ pub async fn ws_upgrade(
                         max_message: state.config.max_message_bytes as usize,
                     };
                     let (outbox, socket) = wire_parts(parts, limits);
-                    crate::socket::serve_with(socket, outbox, state, remote).await;
+                    crate::conn::serve_with(socket, outbox, state, remote).await;
                 }
                 Err(upgraded) => {
                     let io = LazyRead::new(TokioIo::new(upgraded));
                     let socket =
                         WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
                     // Boxed, so the task of a plain TCP connection is not sized for this one too.
-                    Box::pin(crate::socket::serve(socket, state, remote)).await;
+                    Box::pin(crate::conn::serve(socket, state, remote)).await;
                 }
             },
             Err(err) => tracing::debug!(%remote, %err, "WebSocket upgrade failed"),

@@ -372,7 +372,7 @@ fn encode(out: &mut Vec<u8>, message: &Message) {
 }
 
 /// A plain TCP client's WebSocket, read and written through its [`Outbox`] (which owns the socket), as a
-/// `Stream` + `Sink` of tungstenite [`Message`]s for [`crate::socket::serve_with`].
+/// `Stream` + `Sink` of tungstenite [`Message`]s for [`crate::conn::serve_with`].
 pub struct RelaySocket {
     outbox: Arc<Outbox>,
     /// Bytes read but not yet made into messages: part of a frame, or frames after the one last returned.

@@ -1,6 +1,7 @@
 //! Several relay processes acting as one through a real Redis (Debian's `redis-server`, started here on a
 //! free loopback port): members on different nodes see each other and exchange signals, capacity holds
-//! across nodes, a killed node's members are announced as left, and a node outlives a Redis outage.
+//! across nodes, a killed node's members are announced as left, a node outlives a Redis outage, and the
+//! periodic reconciliation removes a dead node's leftovers and writes back what a flush of Redis lost.
 
 mod support;
 
@@ -94,6 +95,51 @@ impl Redis {
                 "{field} still in {key} after 10 s"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Redis {
+    async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("a valid Redis URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis answers")
+    }
+
+    /// Empties Redis the way an operator's `FLUSHALL` does, without dropping any node's connection.
+    async fn flush_all(&self) {
+        let mut conn = self.connection().await;
+        redis::cmd("FLUSHALL")
+            .query_async::<()>(&mut conn)
+            .await
+            .expect("FLUSHALL answers");
+    }
+
+    /// Waits (at most 10 s) until the hash `key` has every one of `fields`.
+    async fn wait_fields_present(&self, key: &str, fields: &[&str]) {
+        let mut conn = self.connection().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut all = true;
+            for field in fields {
+                let present: bool = redis::cmd("HEXISTS")
+                    .arg(key)
+                    .arg(field)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("HEXISTS answers");
+                all &= present;
+            }
+            if all {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{fields:?} not all in {key} after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
@@ -554,4 +600,54 @@ async fn forged_bus_events_and_forwarded_frames_change_nothing() {
     b.assert_alive().await;
     signal(&mut a, &b_w.id, json!({"back": true})).await;
     assert!(matches!(b.recv().await, ServerMessage::Signal { from, .. } if from == a_w.id));
+}
+
+/// The reconciliation period the tests below run nodes with.
+const RECONCILE: [&str; 2] = ["--cluster-reconcile-ms", "300"];
+
+#[tokio::test]
+async fn a_killed_nodes_members_in_rooms_no_survivor_is_in_are_removed_from_redis() {
+    let redis = Redis::start().await;
+    let n1 = Node::start(&redis, &RECONCILE).await;
+    let mut n2 = Node::start(&redis, &RECONCILE).await;
+    // Node 1 has nobody in this room, so it mirrors nobody of it and its heartbeat never retires them:
+    // only the reconciliation can find the dead node's entries.
+    let room = room("cluster-ghost");
+    let (_b, b_w) = n2.joined(&room, "Bob").await;
+    let key = format!("peerlab:room:{room}");
+    redis.wait_fields_present(&key, &[&b_w.id.0]).await;
+
+    n2.kill();
+    redis.wait_field_gone(&key, &b_w.id.0).await;
+    // The survivor still serves.
+    let (_a, a_w) = n1.joined(&room, "Ada").await;
+    assert!(a_w.members.is_empty());
+}
+
+#[tokio::test]
+async fn members_redis_lost_to_a_flush_are_written_back_and_a_newcomer_sees_them() {
+    let redis = Redis::start().await;
+    let n1 = Node::start(&redis, &RECONCILE).await;
+    let n2 = Node::start(&redis, &RECONCILE).await;
+    let room = room("cluster-flush");
+    let (mut a, a_w) = n1.joined(&room, "Ada").await;
+    let (_b, b_w) = n2.joined(&room, "Bob").await;
+    recv_until(&mut a, "Bob joined", joined_event(&b_w.id)).await;
+    let key = format!("peerlab:room:{room}");
+
+    redis.flush_all().await;
+    // Nothing dropped a subscription: only the periodic check can notice, and each node writes back its
+    // own members.
+    redis
+        .wait_fields_present(&key, &[&a_w.id.0, &b_w.id.0])
+        .await;
+    let n3 = Node::start(&redis, &RECONCILE).await;
+    let (_c, c_w) = n3.joined(&room, "Cy").await;
+    let mut ids: Vec<PeerId> = c_w.members.iter().map(|m| m.id.clone()).collect();
+    ids.sort();
+    let mut expected = vec![a_w.id.clone(), b_w.id.clone()];
+    expected.sort();
+    assert_eq!(ids, expected, "the newcomer on a third node sees both");
+    // And the members still reach each other across nodes.
+    recv_until(&mut a, "Cy joined", joined_event(&c_w.id)).await;
 }

@@ -1,5 +1,5 @@
 //! A property test of the relay's room logic, driven through the real connection loop
-//! ([`peerlab_server::socket::serve`]) over in-memory sockets: for any sequence of client messages from
+//! ([`peerlab_server::conn::serve`]) over in-memory sockets: for any sequence of client messages from
 //! several connections, including invalid ones, connections that end midway (cleanly or by dropping) and
 //! joins that resume another connection's id, no connection task panics, a connection that closes cleanly
 //! leaves no member behind, one that drops leaves at most an away member, a resume that takes over a live
@@ -201,7 +201,7 @@ async fn finish_replaced(conn: &mut Conn) {
 }
 
 /// Where member `id` is now, if anywhere.
-fn whereabouts(state: &AppState, id: &PeerId) -> Option<At<peerlab_server::socket::ConnHandle>> {
+fn whereabouts(state: &AppState, id: &PeerId) -> Option<At<peerlab_server::conn::ConnHandle>> {
     ROOMS
         .iter()
         .find_map(|room| state.rooms.with_room(room, |rooms| rooms.route(room, id)))
@@ -230,7 +230,7 @@ async fn run(steps: Vec<(usize, Action)>) {
             let (outgoing, from_relay) = mpsc::unbounded_channel();
             let socket = MemSocket { incoming, outgoing };
             let remote = format!("127.0.0.1:{}", 40_000 + i).parse().unwrap();
-            let task = tokio::spawn(peerlab_server::socket::serve(socket, state.clone(), remote));
+            let task = tokio::spawn(peerlab_server::conn::serve(socket, state.clone(), remote));
             Conn {
                 to_relay: Some(to_relay),
                 from_relay,
