@@ -699,7 +699,7 @@ async fn resync(cluster: &Cluster, state: &Arc<AppState>) -> Result<(), redis::R
 }
 
 fn deliver_all(handles: &[crate::socket::ConnHandle], frame: &str, state: &AppState) {
-    let frame = tokio_tungstenite::tungstenite::Utf8Bytes::from(frame);
+    let frame = crate::transport::Utf8Bytes::from(frame);
     for handle in handles {
         handle.deliver(frame.clone(), state);
     }
@@ -846,10 +846,7 @@ fn on_forward(payload: &str, cluster: &Cluster, state: &AppState) {
         return;
     };
     let frame = crate::socket::signal_frame(&from, forward.payload.get());
-    handle.deliver(
-        tokio_tungstenite::tungstenite::Utf8Bytes::from(frame),
-        state,
-    );
+    handle.deliver(crate::transport::Utf8Bytes::from(frame), state);
     state
         .counters
         .signals_relayed

@@ -20,9 +20,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::transport::Utf8Bytes;
 use peerlab_protocol::{encode_server, LeaveReason, PeerId, ServerMessage};
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::credentials::{
     mint_resume_token, resume_survives_restart, verify_resume_token, ResumeClaim,

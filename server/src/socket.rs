@@ -34,14 +34,12 @@ use peerlab_protocol::{
     ErrorCode, LeaveReason, Member, PeerId, ServerMessage, PROTOCOL_VERSION,
 };
 use tokio::time::{sleep_until, Instant};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::cluster::Admission;
 use crate::credentials::verify_join_token;
 use crate::limits::{ChangeLimiter, RateLimiter, Verdict, JOIN_COST, RENAME_COST};
-use crate::outbox::{Commit, Outbox, Push};
 use crate::rooms::{At, JoinRefusal, Resumed};
+use crate::transport::{CloseFrame, Commit, Message, Outbox, Push, Utf8Bytes};
 use crate::AppState;
 
 /// How other connections reach this one: its outgoing queue.
@@ -66,7 +64,7 @@ impl ConnHandle {
     /// Queues `frame` for this client without waiting. A full queue evicts the client; a closed one means the
     /// client is already going, and the frame is dropped with it.
     pub(crate) fn deliver(&self, frame: Utf8Bytes, state: &AppState) {
-        if self.0.push(frame, state.config.queue_capacity as usize) == Push::Evicted {
+        if self.0.push(frame, &state.config.queue_limits()) == Push::Evicted {
             state.counters.evictions.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -837,7 +835,7 @@ where
 
 /// Like [`serve`], with the connection's outbox made by the caller: one that owns the client's TCP
 /// socket ([`Outbox::with_wire`]), under a `socket` that reads and writes through it
-/// ([`crate::ws::RelaySocket`]), lets other members write signals straight to the client.
+/// ([`crate::transport::RelaySocket`]), lets other members write signals straight to the client.
 pub async fn serve_with<S, E>(
     socket: S,
     outbox: Arc<Outbox>,
