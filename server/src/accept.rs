@@ -15,7 +15,7 @@
 //! keep-alive connection are all closed by the same deadline. (axum's `serve` first waited for the
 //! first bytes to tell HTTP/1 from HTTP/2, with no time limit, and set no header timer at all.)
 //!
-//! The loop only accepts and spawns: a TLS handshake (bounded by [`crate::tls::HANDSHAKE_TIMEOUT`]), the
+//! The loop only accepts and spawns: a TLS handshake (bounded by [`crate::transport::tls::HANDSHAKE_TIMEOUT`]), the
 //! HTTP exchange and a refusal all run on the connection's own task, so a burst of connections (every
 //! client reconnecting after a restart) is taken from the listen queue as fast as the kernel hands it over.
 //! The listen queue itself is raised to [`BACKLOG`].
@@ -271,7 +271,12 @@ async fn connection(
     match tls {
         None => http(tcp, remote, admitted, state, router).await,
         Some(acceptor) => {
-            match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            match tokio::time::timeout(
+                crate::transport::tls::HANDSHAKE_TIMEOUT,
+                acceptor.accept(tcp),
+            )
+            .await
+            {
                 Ok(Ok(stream)) => http(stream, remote, admitted, state, router).await,
                 Ok(Err(err)) => tracing::debug!(%remote, %err, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),

@@ -817,11 +817,7 @@ fn on_forward(payload: &str, cluster: &Cluster, state: &AppState) {
         tracing::debug!(room, %from, %to, "forwarded signal from no member of the room dropped");
         return;
     };
-    if handle.deliver_signal(
-        &from,
-        forward.payload.get(),
-        state.config.queue_capacity as usize,
-    ) {
+    if handle.deliver_signal(&from, forward.payload.get(), &state.config.queue_limits()) {
         state.counters.evictions.fetch_add(1, Ordering::Relaxed);
     }
     state

@@ -76,9 +76,21 @@ pub struct Config {
     #[arg(long, env = "PEERLAB_KEEPALIVE_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(20..))]
     pub keepalive_timeout_ms: u64,
 
-    /// How many messages may wait for one client. A client whose queue is full is disconnected as a slow
-    /// consumer instead of letting the relay's memory grow.
-    #[arg(long, env = "PEERLAB_QUEUE_CAPACITY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    /// How many bytes may wait for one client (messages queued for it and bytes not yet written to its
+    /// socket). A client further behind is disconnected as a slow consumer (4001) instead of letting the
+    /// relay's memory grow; a burst of small messages to a client that keeps reading never comes near it.
+    #[arg(long, env = "PEERLAB_MAX_QUEUE_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024 * 1024))]
+    pub max_queue_bytes: u32,
+
+    /// How long (milliseconds) a message may wait in a client's queue before the client is disconnected
+    /// as a slow consumer (4001).
+    #[arg(long, env = "PEERLAB_MAX_QUEUE_DELAY_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub max_queue_delay_ms: u64,
+
+    /// Also cap the messages waiting for one client by count; 0 (the default) for no cap by count.
+    /// `--max-queue-bytes` is the bound that matters: a count says little about memory, and a low one
+    /// disconnects clients that keep up with a burst of small messages.
+    #[arg(long, env = "PEERLAB_QUEUE_CAPACITY", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub queue_capacity: u32,
 
     /// ICE server URL handed to clients (stun:, turn: or turns:); repeat the flag for several.
@@ -239,6 +251,8 @@ pub enum ConfigError {
         "--turn-ttl must be at least 2 seconds, so credentials can be refreshed before they expire"
     )]
     TurnTtlTooShort,
+    #[error("--max-queue-bytes ({queue}) must be at least twice --max-message-bytes ({message}), or two large messages in a row would disconnect a client that reads them")]
+    QueueBelowTwoMessages { queue: u32, message: u32 },
 }
 
 impl Default for Config {
@@ -251,6 +265,12 @@ impl Default for Config {
 impl Config {
     /// Checks settings that depend on each other.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if u64::from(self.max_queue_bytes) < 2 * u64::from(self.max_message_bytes) {
+            return Err(ConfigError::QueueBelowTwoMessages {
+                queue: self.max_queue_bytes,
+                message: self.max_message_bytes,
+            });
+        }
         if self.keepalive_timeout_ms <= self.ping_interval_ms {
             return Err(ConfigError::TimeoutNotAfterPing {
                 interval: self.ping_interval_ms,
@@ -378,6 +398,25 @@ impl Config {
         Duration::from_millis(self.keepalive_timeout_ms)
     }
 
+    /// How far behind a client may fall before it is evicted as a slow consumer.
+    pub fn queue_limits(&self) -> crate::transport::QueueLimits {
+        crate::transport::QueueLimits {
+            max_bytes: self.max_queue_bytes as usize,
+            max_delay: Duration::from_millis(self.max_queue_delay_ms),
+            max_frames: self.queue_capacity as usize,
+        }
+    }
+
+    /// The limits on what a client's frames and messages may be: a frame up to the hard limit (a message
+    /// over `--max-message-bytes` but under it gets a typed error), a message reassembled from fragments
+    /// up to `--max-message-bytes` itself, so fragments never hold more than a message may be.
+    pub fn frame_limits(&self) -> crate::transport::Limits {
+        crate::transport::Limits {
+            max_frame: self.hard_frame_limit(),
+            max_message: self.max_message_bytes as usize,
+        }
+    }
+
     /// The WebSocket layer's hard frame limit: a frame above it closes the connection (code 1009) instead of
     /// being read into memory. Below it, oversized messages get a typed error and the connection stays up.
     pub fn hard_frame_limit(&self) -> usize {
@@ -433,6 +472,44 @@ mod tests {
             Err(ConfigError::TimeoutNotAfterPing {
                 interval: 1000,
                 timeout: 1000
+            })
+        );
+    }
+
+    #[test]
+    fn the_queue_is_bounded_by_bytes_and_time_and_the_old_count_flag_still_parses() {
+        let limits = Config::default().queue_limits();
+        assert_eq!(limits.max_bytes, 1024 * 1024);
+        assert_eq!(limits.max_delay, Duration::from_secs(30));
+        assert_eq!(limits.max_frames, 0, "no cap by count unless asked for");
+        let config = parse(&[
+            "--max-queue-bytes",
+            "262144",
+            "--max-queue-delay-ms",
+            "5000",
+            "--queue-capacity",
+            "4096",
+        ]);
+        assert_eq!(
+            config.queue_limits(),
+            crate::transport::QueueLimits {
+                max_bytes: 262_144,
+                max_delay: Duration::from_secs(5),
+                max_frames: 4096,
+            }
+        );
+        assert_eq!(config.validate(), Ok(()));
+        let config = parse(&[
+            "--max-queue-bytes",
+            "100000",
+            "--max-message-bytes",
+            "65536",
+        ]);
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::QueueBelowTwoMessages {
+                queue: 100_000,
+                message: 65_536
             })
         );
     }

@@ -11,7 +11,7 @@
 //! Per connection the relay holds one bounded queue, reached by others through a [`ConnHandle`]. Messages
 //! for a member are serialized once and the same bytes are queued for every recipient. A member whose queue
 //! is full when something is queued for it is evicted (close code 4001) rather than letting the relay's
-//! memory grow. Signals may go straight into the receiver's socket (see `crate::outbox`): they are
+//! memory grow. Signals may go straight into the receiver's socket (see `crate::transport::outbox`): they are
 //! *corked* and written once this connection has no more input to handle, so a burst to one member costs
 //! one write.
 
@@ -25,12 +25,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use peerlab_protocol::{encode_server, PeerId, ServerMessage};
 use tokio::time::sleep_until;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::membership::{Admission, Recipient};
-use crate::outbox::{Commit, Outbox, Push};
 use crate::session::{random_id, Admit, Close, Due, End, Env, Frame, Output, Session};
+use crate::transport::{CloseFrame, Commit, Message, Outbox, Push, QueueLimits, Utf8Bytes};
 use crate::AppState;
 
 /// How other connections reach this one: its outgoing queue.
@@ -54,12 +52,14 @@ impl PartialEq for ConnHandle {
 impl Recipient for ConnHandle {
     /// A full queue evicts the client; a closed one means the client is already going, and the frame is
     /// dropped with it.
-    fn deliver(&self, frame: Utf8Bytes, capacity: usize) -> bool {
-        self.0.push(frame, capacity) == Push::Evicted
+    type Limits = QueueLimits;
+
+    fn deliver(&self, frame: Utf8Bytes, limits: &QueueLimits) -> bool {
+        self.0.push(frame, limits) == Push::Evicted
     }
 
-    fn deliver_signal(&self, from: &PeerId, payload: &str, capacity: usize) -> bool {
-        self.deliver(signal_frame(from, payload).into(), capacity)
+    fn deliver_signal(&self, from: &PeerId, payload: &str, limits: &QueueLimits) -> bool {
+        self.deliver(signal_frame(from, payload).into(), limits)
     }
 
     fn replace(&self) {
@@ -86,7 +86,7 @@ impl ConnHandle {
             if corked.last() != Some(&self) {
                 corked.push(self);
             }
-        } else if self.deliver_signal(from, payload, state.config.queue_capacity as usize) {
+        } else if self.deliver_signal(from, payload, &state.config.queue_limits()) {
             state.counters.evictions.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -305,7 +305,7 @@ where
 
 /// Like [`serve`], with the connection's outbox made by the caller: one that owns the client's TCP
 /// socket ([`Outbox::with_wire`]), under a `socket` that reads and writes through it
-/// ([`crate::ws::RelaySocket`]), lets other members write signals straight to the client.
+/// ([`crate::transport::RelaySocket`]), lets other members write signals straight to the client.
 pub async fn serve_with<S, E>(
     socket: S,
     outbox: Arc<Outbox>,

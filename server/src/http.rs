@@ -1,5 +1,9 @@
 //! The relay's plain HTTP side: security headers on every response, the Origin check for the WebSocket,
-//! and the Prometheus exposition at `/metrics`.
+//! the `/ws` endpoint, and the Prometheus exposition at `/metrics`.
+//!
+//! `/ws` ([`ws_upgrade`]) is where the transport meets the session: the relay's own refusals (shutting
+//! down, a foreign Origin) come first, then [`crate::transport::handshake`] answers the handshake and hands
+//! the upgraded connection's socket to [`crate::conn::serve_with`].
 //!
 //! The Content-Security-Policy allows exactly what the built app uses: its own scripts, the inline module
 //! script trunk writes into `index.html` (allowed by its SHA-256 hash, read from the served file, so no
@@ -7,14 +11,14 @@
 //! This module knows nothing of rooms or the protocol.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
@@ -22,7 +26,57 @@ use base64::Engine;
 use peerlab_protocol::ErrorCode;
 use sha2::{Digest, Sha256};
 
+use crate::transport::handshake;
 use crate::AppState;
+
+/// The `/ws` handler: refuses handshakes while shutting down (503) and from web pages of origins the relay
+/// does not serve or list (403, see [`origin_allowed`]), so they cost no connection task; answers the rest
+/// with 101 and serves the connection once upgraded. The connection caps were applied when the connection
+/// was accepted ([`crate::accept`]); the WebSocket keeps the places its connection took there
+/// ([`crate::accept::Admitted`]) for its whole life.
+pub async fn ws_upgrade(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    mut request: Request,
+) -> Response {
+    if state.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "relay is shutting down").into_response();
+    }
+    let accepted = match handshake::check(&request) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let headers = request.headers();
+    let admitted = request
+        .extensions()
+        .get::<crate::accept::Admitted>()
+        .cloned();
+    let reached_at = admitted.as_ref().map(|a| a.local.ip());
+    if !origin_allowed(headers, &state.config.allowed_origins, reached_at) {
+        state
+            .counters
+            .refused_origin
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%remote, origin = ?headers.get(header::ORIGIN), "WebSocket from another origin refused");
+        return (
+            StatusCode::FORBIDDEN,
+            "pages from this origin, or under this host name, may not use this relay; its operator can allow them with --allowed-origin",
+        )
+            .into_response();
+    }
+    let limits = state.config.frame_limits();
+    let token = state.connections.token();
+    handshake::accept(
+        &mut request,
+        accepted,
+        limits,
+        move |outbox, socket| async move {
+            crate::conn::serve_with(socket, outbox, state, remote).await;
+            drop(admitted);
+            drop(token);
+        },
+    )
+}
 
 /// The Content-Security-Policy for one build of the app, recomputed when `index.html` changes (a rebuild
 /// while the relay runs changes the inline script, and so its hash).

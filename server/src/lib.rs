@@ -9,19 +9,18 @@
 //! - [`membership`]: the one place a member enters or leaves: room update, notices, cluster word, counters, log.
 //! - [`cluster`]: scale-out over Redis (membership, events, forwarded signals, node liveness); optional.
 //! - [`reconcile`]: which repairs the cluster's periodic check against Redis makes, as plain data.
-//! - [`outbox`]: a connection's bounded outgoing queue, which holds no buffer while empty.
 //! - [`limits`]: the per-connection rate limiter and room-change budget, the per-address connection count
 //!   and the relay-wide connection cap, as plain data.
 //! - [`credentials`]: join tokens for protected rooms and time-limited TURN credentials (HMACs, no clock).
-//! - [`upgrade`]: the WebSocket handshake (Origin check), and the read wrapper that keeps idle connections'
-//!   buffers empty.
-//! - [`tls`]: optional rustls termination (`--tls-cert`, `--tls-key`).
+//! - [`transport`]: from a TCP or TLS connection to a stream of WebSocket messages, on one framing path:
+//!   the frame codec, the outbox that owns the socket and bounds what waits for a slow client, the
+//!   handshake, TLS configuration. It knows nothing of rooms or sessions.
 //! - [`resume`]: reconnect with resume: the resume-token key and the sweeper that ends away members' grace.
-//! - [`ws`]: WebSocket framing for plain TCP connections, read straight from the per-thread scratch buffer.
 //! - [`session`]: one client's protocol as a state machine (join, resume, rename, leave, signal, limits,
 //!   deadlines): input and time in, outputs out; no I/O.
 //! - [`conn`]: one connection's async loop: feeds the session, carries out its outputs, writes its queue.
-//! - [`http`]: security headers on every response, the Origin rule, and `/metrics`.
+//! - [`http`]: security headers on every response, the Origin rule, the `/ws` endpoint (which hands the
+//!   transport's socket to [`conn`]), and `/metrics`.
 //! - [`assets`]: the built app from `--dist`: precompressed copies, cache policy, the app's fallback.
 //! - this file: [`AppState`], the router ([`app`]: `/ws`, `/healthz`, `/ice-summary`, `/metrics`, the app)
 //!   and [`run`], which serves a listener until shutdown.
@@ -38,14 +37,11 @@ pub mod credentials;
 pub mod http;
 pub mod limits;
 pub mod membership;
-pub mod outbox;
 pub mod reconcile;
 pub mod resume;
 pub mod rooms;
 pub mod session;
-pub mod tls;
-pub mod upgrade;
-pub mod ws;
+pub mod transport;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -160,7 +156,7 @@ impl AppState {
         membership::Members::new(
             &self.rooms,
             &self.counters,
-            self.config.queue_capacity as usize,
+            self.config.queue_limits(),
             self.cluster.get().map(|c| &**c as &dyn membership::Bus),
         )
     }
@@ -191,7 +187,7 @@ impl AppState {
 /// Every response carries the security headers of [`http::security_headers`].
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/ws", get(upgrade::ws_upgrade))
+        .route("/ws", get(http::ws_upgrade))
         .route("/healthz", get(healthz))
         .route("/ice-summary", get(ice_summary))
         .route("/metrics", get(http::metrics))
@@ -317,7 +313,7 @@ pub async fn serve_state(
     };
     let tls = match (&state.config.tls_cert, &state.config.tls_key) {
         (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(
-            tls::load(cert, key).map_err(std::io::Error::other)?,
+            transport::tls::load(cert, key).map_err(std::io::Error::other)?,
         )),
         _ => None,
     };

@@ -17,18 +17,20 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use peerlab_protocol::{encode_server, LeaveReason, Member, PeerId, ServerMessage};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tungstenite::Utf8Bytes;
 
 use crate::rooms::{JoinRefusal, NodeId, Registry, Resumed};
 use crate::Counters;
 
 /// What membership needs of a connection: a way to queue a frame for its client without waiting.
 pub trait Recipient: Clone + PartialEq {
-    /// Queues `frame` for the client, in a queue of at most `capacity` frames. Returns whether this push
-    /// found the queue full and so evicted the connection.
-    fn deliver(&self, frame: Utf8Bytes, capacity: usize) -> bool;
+    /// How far behind a client may fall before a delivery evicts it (the transport's queue limits).
+    type Limits;
+    /// Queues `frame` for the client, within `limits`. Returns whether this push found the client too far
+    /// behind and so evicted the connection.
+    fn deliver(&self, frame: Utf8Bytes, limits: &Self::Limits) -> bool;
     /// Queues the signal `payload` (JSON text) from `from`, like [`Recipient::deliver`].
-    fn deliver_signal(&self, from: &PeerId, payload: &str, capacity: usize) -> bool;
+    fn deliver_signal(&self, from: &PeerId, payload: &str, limits: &Self::Limits) -> bool;
     /// Tells the connection that a newer one took its peer id over: it closes without a leave.
     fn replace(&self);
 }
@@ -93,15 +95,16 @@ pub enum Reclaimed {
     Elsewhere,
 }
 
-/// The relay's membership as one place: the registry, the counters, the queue capacity that deliveries
+/// The relay's membership as one place: the registry, the counters, the queue limits that deliveries
 /// respect, and the cluster, if any. Cheap to make (references only); made per operation.
-pub struct Members<'a, H> {
+pub struct Members<'a, H: Recipient> {
     /// Who is in which room.
     pub rooms: &'a Registry<H>,
     /// Counts joins, leaves, resumes and evictions for `/metrics`.
     pub counters: &'a crate::Counters,
-    /// `--queue-capacity`: a notice that finds a member's queue this full evicts it.
-    pub capacity: usize,
+    /// `--max-queue-bytes`, `--max-queue-delay-ms`, `--queue-capacity`: a notice that finds a member this
+    /// far behind evicts it.
+    pub limits: H::Limits,
     /// The other nodes, when the relay runs in a cluster.
     pub bus: Option<&'a dyn Bus>,
 }
@@ -111,13 +114,13 @@ impl<'a, H: Recipient> Members<'a, H> {
     pub fn new(
         rooms: &'a Registry<H>,
         counters: &'a Counters,
-        capacity: usize,
+        limits: H::Limits,
         bus: Option<&'a dyn Bus>,
     ) -> Self {
         Members {
             rooms,
             counters,
-            capacity,
+            limits,
             bus,
         }
     }
@@ -129,7 +132,7 @@ impl<'a, H: Recipient> Members<'a, H> {
         }
         let frame = Utf8Bytes::from(encode_server(message));
         for handle in to {
-            if handle.deliver(frame.clone(), self.capacity) {
+            if handle.deliver(frame.clone(), &self.limits) {
                 self.counters.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -514,7 +517,7 @@ pub(crate) mod fake {
     use std::sync::{Arc, Mutex};
 
     use peerlab_protocol::{decode_server, LeaveReason, Member, PeerId, ServerMessage};
-    use tokio_tungstenite::tungstenite::Utf8Bytes;
+    use tungstenite::Utf8Bytes;
 
     use super::{Bus, Recipient};
 
@@ -556,7 +559,9 @@ pub(crate) mod fake {
     }
 
     impl Recipient for Probe {
-        fn deliver(&self, frame: Utf8Bytes, _capacity: usize) -> bool {
+        type Limits = usize;
+
+        fn deliver(&self, frame: Utf8Bytes, _capacity: &usize) -> bool {
             let mut held = self.held.lock().unwrap();
             if *held >= self.room_for {
                 self.record(format!("{} evicted", self.who));
@@ -568,7 +573,7 @@ pub(crate) mod fake {
             false
         }
 
-        fn deliver_signal(&self, from: &PeerId, payload: &str, _capacity: usize) -> bool {
+        fn deliver_signal(&self, from: &PeerId, payload: &str, _capacity: &usize) -> bool {
             self.record(format!("{} <= signal from {from} {payload}", self.who));
             false
         }

@@ -31,7 +31,7 @@ use crate::resume::Resume;
 use crate::rooms::{At, NodeId};
 
 /// What a session reads of the relay for one input.
-pub struct Env<'a, H> {
+pub struct Env<'a, H: Recipient> {
     /// The relay's settings.
     pub config: &'a Config,
     /// Who is in which room, and the one way to change it.

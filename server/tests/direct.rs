@@ -1,4 +1,4 @@
-//! Signals written straight into the receiver's socket by the sender's task (`outbox::Outbox::commit_text`):
+//! Signals written straight into the receiver's socket by the sender's task (`transport::Outbox::commit_text`):
 //! frames to one receiver stay whole and in each sender's order under concurrent senders, writes cut short by
 //! a full socket and a receiver that reads late; a receiver that vanishes mid-burst harms nobody else.
 //! The relay runs on a multi-threaded runtime so senders really race.
@@ -19,6 +19,7 @@ fn burst_config() -> peerlab_server::Config {
     peerlab_server::Config {
         rate_limit: 0,
         queue_capacity: 20_000,
+        max_queue_bytes: 1 << 30,
         max_peers: 16,
         ..test_config()
     }

@@ -475,6 +475,65 @@ async fn client_that_never_reads_is_evicted_and_the_others_keep_going() {
     drop(slow);
 }
 
+/// With no cap by count (the default), a client that stops reading is evicted once the bytes waiting for
+/// it pass `--max-queue-bytes`: the frames queued for it never pile up past that, however many there are.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_evicted_by_the_bytes_waiting_for_it() {
+    let mut config = test_config();
+    config.max_queue_bytes = 256 * 1024;
+    config.keepalive_timeout_ms = 60_000;
+    config.rate_limit = 0;
+    assert_eq!(config.queue_capacity, 0, "no cap by count");
+    let relay = Relay::start_with(config).await;
+    let room = room("slow-bytes");
+    let (fast, _) = relay.joined(&room, "Fast").await;
+    let (slow, slow_w) = relay.joined(&room, "Slow").await;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(fast.ws);
+    let slow_id = slow_w.id.clone();
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(message)) = futures_util::StreamExt::next(&mut stream).await {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            match peerlab_protocol::decode_server(&text).unwrap() {
+                ServerMessage::MemberLeft { id, reason } if id == slow_id => return reason,
+                ServerMessage::MemberJoined { .. }
+                | ServerMessage::Error {
+                    code: ErrorCode::PeerNotFound,
+                    ..
+                } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        panic!("the flooder's connection ended");
+    });
+    // Bounded: at most 4,000 × 50 KB; the socket buffers and then the 256 KiB fill long before that.
+    let chunk = "y".repeat(50_000);
+    let mut sent = 0;
+    while sent < 4_000 && !reader.is_finished() {
+        sink.send(Message::text(
+            json!({"type": "signal", "to": slow_w.id, "payload": chunk}).to_string(),
+        ))
+        .await
+        .unwrap();
+        sent += 1;
+    }
+    let reason = tokio::time::timeout(PATIENCE, reader)
+        .await
+        .expect("the slow consumer was evicted")
+        .unwrap();
+    assert_eq!(reason, LeaveReason::Evicted);
+    assert_eq!(
+        relay
+            .state
+            .counters
+            .evictions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    drop(slow);
+}
+
 #[tokio::test]
 async fn shutdown_tells_clients_to_reconnect_elsewhere_then_closes() {
     let relay = Relay::start().await;

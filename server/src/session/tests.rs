@@ -193,7 +193,7 @@ impl World {
             Output::None => {}
             Output::Reply(reply) => self.say(format!("{who} <- {}", show(&reply))),
             Output::Signal { to, payload } => {
-                to.deliver_signal(session.peer_id().unwrap(), payload, 8);
+                to.deliver_signal(session.peer_id().unwrap(), payload, &8);
             }
             Output::Forward { node, to, payload } => {
                 self.say(format!("{who} -> forward to {to} on {node}: {payload}"))

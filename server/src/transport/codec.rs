@@ -1,82 +1,79 @@
-//! The relay's own WebSocket framing for plain TCP connections: client frames parsed straight out of the
-//! per-thread scratch buffer the socket is read into, and server frames appended to the outbox's bytes to
-//! write.
-//!
-//! tungstenite read a 1.5 KB signal through its 128-byte read buffer (kept that small because it allocates
-//! it up front, for every idle connection) in a dozen copies, and kept a write buffer the size of the largest
-//! frame it had written. [`RelaySocket`] holds no buffer while idle: a frame that arrives whole is unmasked
-//! from the scratch buffer into the message it becomes, and only the bytes of a frame that is not whole yet
-//! (or of frames after the one returned) are kept until the rest arrives.
+//! The relay's RFC 6455 framing as pure functions: client frames in, messages out; messages in, server
+//! frames out. No I/O, no clock, no shared state; it imports nothing from the rest of the crate (the fuzz
+//! target compiles this file on its own), so it can be tested and fuzzed on byte slices alone.
 //!
 //! It speaks RFC 6455 as a server without extensions: client frames must be masked and have no reserved bits
 //! set; control frames are final and at most 125 bytes; fragmented messages are reassembled (control frames
-//! may come between their fragments); text must be UTF-8; a frame or message over the hard limit is refused
-//! before it is read. Each violation ends the connection with a close frame that says why (1002, 1007 or
-//! 1009) and an error from the stream. A ping is answered with a pong and a close with a close echoing its
-//! code, as soon as they are read; both are also handed to the caller, as tungstenite does.
+//! may come between their fragments) up to [`Limits::max_message`] exactly; text must be UTF-8; a frame over
+//! [`Limits::max_frame`] is refused from its header, before its payload is read. Every violation is a
+//! [`FrameError`], and every [`FrameError`] has the close code and reason the connection ends with
+//! ([`FrameError::close`]: 1002, 1007 or 1009). A ping asks for a pong and a close for a close echoing its
+//! code ([`Reply`]); the caller writes them.
 //!
-//! TLS connections still go through tungstenite (the outbox does not own their socket).
+//! [`FrameReader`] holds what one connection's reader needs between reads: a frame that arrived in part, and
+//! the frames of one read after the one last returned, taken by a cursor (never by shifting the buffer,
+//! which made a read of many small frames quadratic in their number). A read that ends with a whole frame
+//! leaves it holding nothing, so an idle connection costs no buffer.
 
-use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::fmt;
 
-use futures_util::{Sink, Stream};
-use tokio::io::ReadBuf;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Bytes, Message, Utf8Bytes};
 
-use crate::outbox::Outbox;
-
-/// Close codes the relay sends for bad framing.
-const PROTOCOL_ERROR: u16 = 1002;
-const INVALID_DATA: u16 = 1007;
-const TOO_BIG: u16 = 1009;
+/// Close code for a broken framing rule.
+pub const PROTOCOL_ERROR: u16 = 1002;
+/// Close code for text (or a close reason) that is not UTF-8.
+pub const INVALID_DATA: u16 = 1007;
+/// Close code for a frame or message over the size limit.
+pub const TOO_BIG: u16 = 1009;
 
 const OP_CONTINUATION: u8 = 0x0;
-pub(crate) const OP_TEXT: u8 = 0x1;
+/// The opcode of a text frame.
+pub const OP_TEXT: u8 = 0x1;
 const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
 
-/// What ends a connection from the framing layer.
-#[derive(Debug, thiserror::Error)]
-pub enum WsError {
-    #[error("socket error: {0}")]
-    Io(#[from] io::Error),
+/// A client's violation of the framing rules: the connection ends with [`FrameError::close`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
     /// The client broke the framing rules (close code 1002).
-    #[error("WebSocket protocol error: {0}")]
     Protocol(&'static str),
     /// A text message or close reason that is not UTF-8 (close code 1007).
-    #[error("text that is not UTF-8")]
     InvalidUtf8,
-    /// A frame or reassembled message over the hard limit (close code 1009).
-    #[error("a frame or message of {0} bytes or more, over the limit of {1}")]
+    /// A frame or reassembled message over the limit: its size so far, and the limit (close code 1009).
     TooBig(u64, usize),
-    /// The connection ended in the middle of a frame.
-    #[error("the connection ended in the middle of a frame")]
-    Truncated,
-    /// Frames that cannot be sent (raw frames, control frames over 125 bytes).
-    #[error("cannot send: {0}")]
-    Unsendable(&'static str),
 }
 
-impl WsError {
-    /// The close code the relay answers this with, and the close frame's reason.
-    fn close(&self) -> Option<(u16, &'static str)> {
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WsError::Protocol(why) => Some((PROTOCOL_ERROR, why)),
-            WsError::InvalidUtf8 => Some((INVALID_DATA, "text that is not UTF-8")),
-            WsError::TooBig(..) => Some((TOO_BIG, "frame or message over the size limit")),
-            WsError::Io(_) | WsError::Truncated | WsError::Unsendable(_) => None,
+            FrameError::Protocol(why) => write!(f, "WebSocket protocol error: {why}"),
+            FrameError::InvalidUtf8 => f.write_str("text that is not UTF-8"),
+            FrameError::TooBig(size, limit) => write!(
+                f,
+                "a frame or message of {size} bytes or more, over the limit of {limit}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+impl FrameError {
+    /// The close code the relay answers this with, and the close frame's reason.
+    pub fn close(&self) -> (u16, &'static str) {
+        match self {
+            FrameError::Protocol(why) => (PROTOCOL_ERROR, why),
+            FrameError::InvalidUtf8 => (INVALID_DATA, "text that is not UTF-8"),
+            FrameError::TooBig(..) => (TOO_BIG, "frame or message over the size limit"),
         }
     }
 }
 
 /// Size limits on what a client sends.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The largest frame payload accepted.
     pub max_frame: usize,
@@ -104,12 +101,12 @@ struct Header {
 
 /// Parses a client frame's header from the start of `buf`: `None` until all of it is there. Refuses a frame
 /// over `limits.max_frame` from its header alone, so its payload is never read into memory.
-fn parse_header(buf: &[u8], limits: &Limits) -> Result<Option<Header>, WsError> {
+fn parse_header(buf: &[u8], limits: &Limits) -> Result<Option<Header>, FrameError> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
     if b0 & 0x70 != 0 {
-        return Err(WsError::Protocol(
+        return Err(FrameError::Protocol(
             "reserved bits set (no extension was agreed)",
         ));
     }
@@ -119,16 +116,16 @@ fn parse_header(buf: &[u8], limits: &Limits) -> Result<Option<Header>, WsError> 
         OP_CONTINUATION | OP_TEXT | OP_BINARY => {}
         OP_CLOSE | OP_PING | OP_PONG => {
             if !fin {
-                return Err(WsError::Protocol("fragmented control frame"));
+                return Err(FrameError::Protocol("fragmented control frame"));
             }
             if b1 & 0x7F > 125 {
-                return Err(WsError::Protocol("control frame over 125 bytes"));
+                return Err(FrameError::Protocol("control frame over 125 bytes"));
             }
         }
-        _ => return Err(WsError::Protocol("unknown opcode")),
+        _ => return Err(FrameError::Protocol("unknown opcode")),
     }
     if b1 & 0x80 == 0 {
-        return Err(WsError::Protocol("client frames must be masked"));
+        return Err(FrameError::Protocol("client frames must be masked"));
     }
     let (len, at) = match b1 & 0x7F {
         126 => match buf.get(2..4) {
@@ -141,7 +138,7 @@ fn parse_header(buf: &[u8], limits: &Limits) -> Result<Option<Header>, WsError> 
                 n.copy_from_slice(b);
                 let len = u64::from_be_bytes(n);
                 if len >> 63 != 0 {
-                    return Err(WsError::Protocol("frame length with its top bit set"));
+                    return Err(FrameError::Protocol("frame length with its top bit set"));
                 }
                 (len, 10)
             }
@@ -150,7 +147,7 @@ fn parse_header(buf: &[u8], limits: &Limits) -> Result<Option<Header>, WsError> 
         n => (u64::from(n), 2),
     };
     if len > limits.max_frame as u64 {
-        return Err(WsError::TooBig(len, limits.max_frame));
+        return Err(FrameError::TooBig(len, limits.max_frame));
     }
     let Some(m) = buf.get(at..at + 4) else {
         return Ok(None);
@@ -195,6 +192,7 @@ fn close_code_allowed(code: u16) -> bool {
 }
 
 /// A message being reassembled from fragments.
+#[derive(Debug)]
 struct Fragments {
     opcode: u8,
     data: Vec<u8>,
@@ -203,26 +201,52 @@ struct Fragments {
     cost: usize,
 }
 
-/// Turns client frames into messages: the framing rules, fragment reassembly, and the replies a ping or
-/// a close needs. Sans-I/O: it takes bytes and gives back messages and frames to write.
-#[derive(Default)]
-struct Reader {
-    /// The message whose fragments are arriving; `None` nearly always (browsers do not fragment signals).
-    fragments: Option<Box<Fragments>>,
+/// The frame a message asks the server to answer with, as soon as it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// A pong carrying the ping's payload.
+    Pong(Bytes),
+    /// A close frame echoing the client's code (none when the client gave none).
+    Close(Option<u16>),
+}
+
+impl Reply {
+    /// Appends the server frame for this reply to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Reply::Pong(data) => {
+                put_header(out, OP_PONG, data.len());
+                out.extend_from_slice(data);
+            }
+            Reply::Close(None) => put_header(out, OP_CLOSE, 0),
+            Reply::Close(Some(code)) => {
+                put_header(out, OP_CLOSE, 2);
+                out.extend_from_slice(&code.to_be_bytes());
+            }
+        }
+    }
 }
 
 /// What one whole frame gave.
+#[derive(Debug)]
 enum Step {
-    /// A message for the caller, and the frame to answer it with, if any (a pong or a close).
-    Message(Message, Option<Vec<u8>>),
+    /// A message for the caller, and the frame to answer it with, if any.
+    Message(Message, Option<Reply>),
     /// A fragment that does not finish its message.
     Nothing,
 }
 
-impl Reader {
+/// Turns client frames into messages: the framing rules and fragment reassembly.
+#[derive(Debug, Default)]
+struct Decoder {
+    /// The message whose fragments are arriving; `None` nearly always (browsers do not fragment signals).
+    fragments: Option<Box<Fragments>>,
+}
+
+impl Decoder {
     /// Reads the first frame of `buf`: `Ok(None)` until the whole frame is there, else what it gave and how
     /// many bytes it took.
-    fn step(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<(Step, usize)>, WsError> {
+    fn step(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<(Step, usize)>, FrameError> {
         let Some(h) = parse_header(buf, limits)? else {
             return Ok(None);
         };
@@ -232,7 +256,7 @@ impl Reader {
         let used = h.size + h.len;
         let step = match h.opcode {
             OP_TEXT | OP_BINARY if self.fragments.is_some() => {
-                return Err(WsError::Protocol(
+                return Err(FrameError::Protocol(
                     "a new message began before the fragmented one ended",
                 ))
             }
@@ -242,7 +266,7 @@ impl Reader {
             OP_TEXT | OP_BINARY => {
                 let cost = h.len.max(FRAGMENT_MIN_COST);
                 if cost > limits.max_message {
-                    return Err(WsError::TooBig(cost as u64, limits.max_message));
+                    return Err(FrameError::TooBig(cost as u64, limits.max_message));
                 }
                 self.fragments = Some(Box::new(Fragments {
                     opcode: h.opcode,
@@ -253,13 +277,16 @@ impl Reader {
             }
             OP_CONTINUATION => {
                 let Some(fragments) = self.fragments.as_mut() else {
-                    return Err(WsError::Protocol(
+                    return Err(FrameError::Protocol(
                         "a continuation frame with no message to continue",
                     ));
                 };
                 fragments.cost += h.len.max(FRAGMENT_MIN_COST);
                 if fragments.cost > limits.max_message {
-                    return Err(WsError::TooBig(fragments.cost as u64, limits.max_message));
+                    return Err(FrameError::TooBig(
+                        fragments.cost as u64,
+                        limits.max_message,
+                    ));
                 }
                 unmask_into(&mut fragments.data, payload, h.mask);
                 if !h.fin {
@@ -272,42 +299,41 @@ impl Reader {
             }
             OP_PING => {
                 let data = Bytes::from(unmasked(payload, h.mask));
-                let pong = server_frame(OP_PONG, &data);
-                Step::Message(Message::Ping(data), Some(pong))
+                Step::Message(Message::Ping(data.clone()), Some(Reply::Pong(data)))
             }
             OP_PONG => Step::Message(Message::Pong(Bytes::from(unmasked(payload, h.mask))), None),
             _ => {
                 // A close frame: echo its code, as RFC 6455 asks.
                 let data = unmasked(payload, h.mask);
-                let (frame, reply) = match data.len() {
-                    0 => (None, server_frame(OP_CLOSE, &[])),
-                    1 => return Err(WsError::Protocol("a close frame with a 1-byte payload")),
+                let (frame, code) = match data.len() {
+                    0 => (None, None),
+                    1 => return Err(FrameError::Protocol("a close frame with a 1-byte payload")),
                     _ => {
                         let code = u16::from_be_bytes([data[0], data[1]]);
                         if !close_code_allowed(code) {
-                            return Err(WsError::Protocol("a close code clients may not send"));
+                            return Err(FrameError::Protocol("a close code clients may not send"));
                         }
                         let reason = Utf8Bytes::try_from(data[2..].to_vec())
-                            .map_err(|_| WsError::InvalidUtf8)?;
+                            .map_err(|_| FrameError::InvalidUtf8)?;
                         let frame = CloseFrame {
                             code: code.into(),
                             reason,
                         };
-                        (Some(frame), server_frame(OP_CLOSE, &code.to_be_bytes()))
+                        (Some(frame), Some(code))
                     }
                 };
-                Step::Message(Message::Close(frame), Some(reply))
+                Step::Message(Message::Close(frame), Some(Reply::Close(code)))
             }
         };
         Ok(Some((step, used)))
     }
 }
 
-fn data_message(opcode: u8, data: Vec<u8>) -> Result<Message, WsError> {
+fn data_message(opcode: u8, data: Vec<u8>) -> Result<Message, FrameError> {
     Ok(if opcode == OP_TEXT {
         Message::Text(
             String::from_utf8(data)
-                .map_err(|_| WsError::InvalidUtf8)?
+                .map_err(|_| FrameError::InvalidUtf8)?
                 .into(),
         )
     } else {
@@ -315,8 +341,113 @@ fn data_message(opcode: u8, data: Vec<u8>) -> Result<Message, WsError> {
     })
 }
 
+/// A message read from the client, and the frame the server must answer it with at once, if any.
+#[derive(Debug)]
+pub struct Decoded {
+    pub message: Message,
+    pub reply: Option<Reply>,
+}
+
+/// One connection's reader: the bytes of a frame that is not whole yet, or of frames after the one last
+/// returned, and the message being reassembled. See the module doc.
+#[derive(Debug)]
+pub struct FrameReader {
+    /// Bytes read but not yet made into messages. Unallocated while there are none, which is nearly always.
+    pending: Vec<u8>,
+    /// How much of `pending` has been made into messages (the cursor; see the module doc).
+    taken: usize,
+    decoder: Decoder,
+    limits: Limits,
+}
+
+impl FrameReader {
+    /// A reader that first reads `pending` (bytes already read from the socket, such as what followed the
+    /// handshake).
+    pub fn new(pending: Vec<u8>, limits: Limits) -> Self {
+        FrameReader {
+            pending,
+            taken: 0,
+            decoder: Decoder::default(),
+            limits,
+        }
+    }
+
+    /// Reads messages from `input` until one is complete: it, and how many bytes were used.
+    fn next_in(
+        decoder: &mut Decoder,
+        input: &[u8],
+        limits: &Limits,
+    ) -> (Option<Result<Decoded, FrameError>>, usize) {
+        let mut used = 0;
+        loop {
+            match decoder.step(&input[used..], limits) {
+                Ok(None) => return (None, used),
+                Ok(Some((Step::Nothing, n))) => used += n,
+                Ok(Some((Step::Message(message, reply), n))) => {
+                    return (Some(Ok(Decoded { message, reply })), used + n)
+                }
+                Err(err) => return (Some(Err(err)), used),
+            }
+        }
+    }
+
+    /// The next message from the bytes kept from earlier reads alone, if they hold one. After an error the
+    /// reader holds nothing and must not be used again.
+    pub fn next_pending(&mut self) -> Option<Result<Decoded, FrameError>> {
+        if self.taken == self.pending.len() {
+            return None;
+        }
+        let (item, used) =
+            Self::next_in(&mut self.decoder, &self.pending[self.taken..], &self.limits);
+        self.taken += used;
+        if self.taken == self.pending.len() || matches!(item, Some(Err(_))) {
+            self.pending = Vec::new();
+            self.taken = 0;
+        }
+        item
+    }
+
+    /// Takes the bytes of one read from the socket (`got`): the message they complete, if any. Whatever is
+    /// left over is kept (read it with [`FrameReader::next_pending`] before the next read); nothing is kept
+    /// when `got` ends with a whole frame.
+    pub fn feed(&mut self, got: &[u8]) -> Option<Result<Decoded, FrameError>> {
+        if self.taken < self.pending.len() {
+            // Compacted once per read, not per frame taken.
+            self.pending.drain(..self.taken);
+            self.taken = 0;
+            self.pending.extend_from_slice(got);
+            return self.next_pending();
+        }
+        // The usual case: whole frames straight from the caller's buffer.
+        let (item, used) = Self::next_in(&mut self.decoder, got, &self.limits);
+        if used < got.len() && !matches!(item, Some(Err(_))) {
+            self.pending = got[used..].to_vec();
+            self.taken = 0;
+        }
+        item
+    }
+
+    /// Whether the input so far ends between messages: the end of input here is a clean end, elsewhere
+    /// a truncated frame or message.
+    pub fn at_boundary(&self) -> bool {
+        self.taken == self.pending.len() && self.decoder.fragments.is_none()
+    }
+
+    /// Drops whatever is held (after an error or the client's close).
+    pub fn clear(&mut self) {
+        self.pending = Vec::new();
+        self.taken = 0;
+        self.decoder.fragments = None;
+    }
+
+    /// The capacity of the buffer held between reads: zero once every frame read is taken.
+    pub fn held_bytes(&self) -> usize {
+        self.pending.capacity()
+    }
+}
+
 /// Appends a server (unmasked, final) frame's header for a payload of `len` bytes to `out`.
-pub(crate) fn put_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
+pub fn put_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
     let b0 = 0x80 | opcode;
     if len < 126 {
         out.extend_from_slice(&[b0, len as u8]);
@@ -329,30 +460,35 @@ pub(crate) fn put_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
     }
 }
 
-fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 10);
-    put_header(&mut out, opcode, payload.len());
-    out.extend_from_slice(payload);
-    out
+/// Why a message cannot be written as a server frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsendable(pub &'static str);
+
+impl fmt::Display for Unsendable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot send {}", self.0)
+    }
 }
 
+impl std::error::Error for Unsendable {}
+
 /// Whether [`encode`] can write `message` as a server frame.
-fn check_sendable(message: &Message) -> Result<(), WsError> {
+pub fn check_sendable(message: &Message) -> Result<(), Unsendable> {
     let control = match message {
         Message::Text(_) | Message::Binary(_) => 0,
         Message::Ping(b) | Message::Pong(b) => b.len(),
         Message::Close(None) => 0,
         Message::Close(Some(frame)) => 2 + frame.reason.len(),
-        Message::Frame(_) => return Err(WsError::Unsendable("raw frames")),
+        Message::Frame(_) => return Err(Unsendable("raw frames")),
     };
     if control > 125 {
-        return Err(WsError::Unsendable("a control frame over 125 bytes"));
+        return Err(Unsendable("a control frame over 125 bytes"));
     }
     Ok(())
 }
 
 /// Appends the server frame for `message` (checked by [`check_sendable`]) to `out`.
-fn encode(out: &mut Vec<u8>, message: &Message) {
+pub fn encode(out: &mut Vec<u8>, message: &Message) {
     let (opcode, payload): (u8, &[u8]) = match message {
         Message::Text(t) => (OP_TEXT, t.as_bytes()),
         Message::Binary(b) => (OP_BINARY, b),
@@ -360,9 +496,7 @@ fn encode(out: &mut Vec<u8>, message: &Message) {
         Message::Pong(b) => (OP_PONG, b),
         Message::Close(None) => (OP_CLOSE, &[]),
         Message::Close(Some(frame)) => {
-            put_header(out, OP_CLOSE, 2 + frame.reason.len());
-            out.extend_from_slice(&u16::from(frame.code).to_be_bytes());
-            out.extend_from_slice(frame.reason.as_bytes());
+            encode_close(out, frame.code.into(), &frame.reason);
             return;
         }
         Message::Frame(_) => return,
@@ -371,210 +505,16 @@ fn encode(out: &mut Vec<u8>, message: &Message) {
     out.extend_from_slice(payload);
 }
 
-/// A plain TCP client's WebSocket, read and written through its [`Outbox`] (which owns the socket), as a
-/// `Stream` + `Sink` of tungstenite [`Message`]s for [`crate::conn::serve_with`].
-pub struct RelaySocket {
-    outbox: Arc<Outbox>,
-    /// Bytes read but not yet made into messages: part of a frame, or frames after the one last returned.
-    /// Unallocated while there are none, which is nearly always.
-    pending: Vec<u8>,
-    /// How much of `pending` has been made into messages. Frames are taken from `pending` by moving this
-    /// cursor, never by shifting the rest of the buffer (which made a read of many small frames cost
-    /// time quadratic in their number); the buffer is compacted once, when new bytes arrive.
-    taken: usize,
-    reader: Reader,
-    limits: Limits,
-    /// Set once the stream has ended (end of input, an error, or the client's close frame read).
-    done: bool,
-}
-
-impl RelaySocket {
-    /// `pending`: bytes already read from the socket (what followed the handshake).
-    pub fn new(outbox: Arc<Outbox>, pending: Vec<u8>, limits: Limits) -> Self {
-        RelaySocket {
-            outbox,
-            pending,
-            taken: 0,
-            reader: Reader::default(),
-            limits,
-            done: false,
-        }
-    }
-
-    /// Reads messages from `input` until one is complete: it, and how many bytes were used.
-    fn next_in(
-        reader: &mut Reader,
-        outbox: &Outbox,
-        input: &[u8],
-        limits: &Limits,
-    ) -> (Option<Result<Message, WsError>>, usize) {
-        let mut used = 0;
-        loop {
-            match reader.step(&input[used..], limits) {
-                Ok(None) => return (None, used),
-                Ok(Some((Step::Nothing, n))) => used += n,
-                Ok(Some((Step::Message(message, reply), n))) => {
-                    if let Some(reply) = reply {
-                        outbox.commit_own(|out| out.extend_from_slice(&reply));
-                        outbox.flush_unsent();
-                    }
-                    return (Some(Ok(message)), used + n);
-                }
-                Err(err) => return (Some(Err(err)), used),
-            }
-        }
-    }
-
-    fn finish(
-        &mut self,
-        item: Option<Result<Message, WsError>>,
-    ) -> Poll<Option<Result<Message, WsError>>> {
-        match &item {
-            Some(Err(err)) => {
-                self.done = true;
-                self.pending = Vec::new();
-                self.taken = 0;
-                if let Some((code, why)) = err.close() {
-                    let mut frame = Vec::with_capacity(4 + why.len());
-                    put_header(&mut frame, OP_CLOSE, 2 + why.len());
-                    frame.extend_from_slice(&code.to_be_bytes());
-                    frame.extend_from_slice(why.as_bytes());
-                    self.outbox.stop_direct();
-                    self.outbox.commit_own(|out| out.extend_from_slice(&frame));
-                    self.outbox.flush_unsent();
-                }
-            }
-            Some(Ok(Message::Close(_))) => {
-                self.done = true;
-                self.pending = Vec::new();
-                self.taken = 0;
-            }
-            _ => {}
-        }
-        Poll::Ready(item)
-    }
-}
-
-impl RelaySocket {
-    /// The next message from the bytes kept from earlier reads alone, if they hold one.
-    fn take_pending(&mut self) -> Option<Result<Message, WsError>> {
-        if self.taken == self.pending.len() {
-            return None;
-        }
-        let (item, used) = Self::next_in(
-            &mut self.reader,
-            &self.outbox,
-            &self.pending[self.taken..],
-            &self.limits,
-        );
-        self.taken += used;
-        if self.taken == self.pending.len() {
-            self.pending = Vec::new();
-            self.taken = 0;
-        }
-        item
-    }
-
-    /// Takes the bytes of one read from the socket (`got`, not empty): the message they complete, if any.
-    /// Whatever is left over is kept; nothing is kept when `got` ends with a whole frame.
-    fn take_read(&mut self, got: &[u8]) -> Option<Result<Message, WsError>> {
-        if self.taken < self.pending.len() {
-            self.pending.drain(..self.taken);
-            self.taken = 0;
-            self.pending.extend_from_slice(got);
-            return self.take_pending();
-        }
-        // The usual case: whole frames straight from the scratch buffer.
-        let (item, used) = Self::next_in(&mut self.reader, &self.outbox, got, &self.limits);
-        if used < got.len() && !matches!(item, Some(Err(_))) {
-            self.pending = got[used..].to_vec();
-        }
-        item
-    }
-}
-
-impl Stream for RelaySocket {
-    type Item = Result<Message, WsError>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        if let Some(item) = this.take_pending() {
-            return this.finish(Some(item));
-        }
-        loop {
-            let read = crate::upgrade::SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                let mut buf = ReadBuf::new(&mut scratch[..]);
-                if let Err(err) = ready!(this.outbox.poll_read(cx, &mut buf)) {
-                    return Poll::Ready(Read::Item(Err(WsError::Io(err))));
-                }
-                let got = buf.filled();
-                if got.is_empty() {
-                    return Poll::Ready(
-                        if this.taken == this.pending.len() && this.reader.fragments.is_none() {
-                            Read::End
-                        } else {
-                            Read::Item(Err(WsError::Truncated))
-                        },
-                    );
-                }
-                Poll::Ready(match this.take_read(got) {
-                    Some(item) => Read::Item(item),
-                    None => Read::More,
-                })
-            });
-            match ready!(read) {
-                Read::End => {
-                    this.done = true;
-                    return Poll::Ready(None);
-                }
-                Read::More => continue,
-                Read::Item(item) => return this.finish(Some(item)),
-            }
-        }
-    }
-}
-
-/// What one read from the socket gave.
-enum Read {
-    /// The end of the input, between frames.
-    End,
-    /// Bytes kept for later: no message is complete yet.
-    More,
-    /// A message or an error.
-    Item(Result<Message, WsError>),
-}
-
-impl Sink<Message> for RelaySocket {
-    type Error = WsError;
-
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-        self.outbox.poll_room(cx).map_err(WsError::Io)
-    }
-
-    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), WsError> {
-        check_sendable(&message)?;
-        self.outbox.commit_own(|out| encode(out, &message));
-        Ok(())
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-        self.outbox.poll_flush(cx).map_err(WsError::Io)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-        ready!(self.outbox.poll_flush(cx))?;
-        self.outbox.poll_shutdown(cx).map_err(WsError::Io)
-    }
+/// Appends a close frame with `code` and `reason` (at most 123 bytes, as [`check_sendable`] checks) to `out`.
+pub fn encode_close(out: &mut Vec<u8>, code: u16, reason: &str) {
+    put_header(out, OP_CLOSE, 2 + reason.len());
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(reason.as_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const LIMITS: Limits = Limits {
         max_frame: 70_000,
@@ -614,14 +554,14 @@ mod tests {
         )
     }
 
-    fn socket() -> RelaySocket {
-        RelaySocket::new(Arc::new(Outbox::default()), Vec::new(), LIMITS)
+    fn reader() -> FrameReader {
+        FrameReader::new(Vec::new(), LIMITS)
     }
 
     /// Feeds `input` in pieces of the given sizes (the rest in one piece) and collects what comes out, as
-    /// `poll_next` would: whatever is kept is read before the next piece.
+    /// the socket adapter does: whatever is kept is read before the next piece.
     fn feed(
-        socket: &mut RelaySocket,
+        reader: &mut FrameReader,
         input: &[u8],
         sizes: &[usize],
     ) -> Vec<Result<Message, String>> {
@@ -633,15 +573,15 @@ mod tests {
                 .next()
                 .unwrap_or(input.len() - at)
                 .clamp(1, input.len() - at);
-            let mut item = socket.take_read(&input[at..at + n]);
+            let mut item = reader.feed(&input[at..at + n]);
             at += n;
             while let Some(got) = item {
                 let failed = got.is_err();
-                out.push(got.map_err(|e| e.to_string()));
+                out.push(got.map(|d| d.message).map_err(|e| e.to_string()));
                 if failed {
                     return out;
                 }
-                item = socket.take_pending();
+                item = reader.next_pending();
             }
         }
         out
@@ -689,18 +629,19 @@ mod tests {
 
     #[test]
     fn a_whole_frame_becomes_its_message_and_nothing_is_kept() {
-        let mut s = socket();
+        let mut r = reader();
         let frame = client(true, OP_TEXT, b"hello");
-        assert_eq!(feed(&mut s, &frame, &[]), vec![text("hello")]);
-        assert_eq!(s.pending.capacity(), 0);
+        assert_eq!(feed(&mut r, &frame, &[]), vec![text("hello")]);
+        assert_eq!(r.held_bytes(), 0);
+        assert!(r.at_boundary());
     }
 
     #[test]
     fn every_split_of_the_input_gives_the_same_messages() {
         let (input, expected) = mixed_stream();
         // One byte at a time, then random splits (a small xorshift, so failures repeat).
-        let mut s = socket();
-        assert_eq!(feed(&mut s, &input, &vec![1; input.len()]), expected);
+        let mut r = reader();
+        assert_eq!(feed(&mut r, &input, &vec![1; input.len()]), expected);
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         for round in 0..300 {
             let mut sizes = Vec::new();
@@ -718,42 +659,62 @@ mod tests {
                 sizes.push(n);
                 total += n;
             }
-            let mut s = socket();
+            let mut r = reader();
             assert_eq!(
-                feed(&mut s, &input, &sizes),
+                feed(&mut r, &input, &sizes),
                 expected,
                 "round {round}: {sizes:?}"
             );
-            assert_eq!(
-                s.pending.capacity(),
-                0,
-                "round {round}: nothing kept at the end"
-            );
-            assert!(s.reader.fragments.is_none());
+            assert_eq!(r.held_bytes(), 0, "round {round}: nothing kept at the end");
+            assert!(r.at_boundary());
         }
     }
 
     #[test]
     fn frames_of_one_read_are_taken_by_a_cursor_without_shifting_the_rest() {
-        let mut s = socket();
+        let mut r = reader();
         let input: Vec<u8> = (0..10_000)
             .flat_map(|_| client(true, OP_PONG, b""))
             .collect();
-        let pong = |item: Option<Result<Message, WsError>>| matches!(item, Some(Ok(Message::Pong(b))) if b.is_empty());
-        assert!(pong(s.take_read(&input)));
-        let (kept, at) = (s.pending.len(), s.pending.as_ptr());
+        let pong = |item: Option<Result<Decoded, FrameError>>| matches!(item, Some(Ok(Decoded { message: Message::Pong(b), reply: None })) if b.is_empty());
+        assert!(pong(r.feed(&input)));
+        let (kept, at) = (r.pending.len(), r.pending.as_ptr());
         assert_eq!(kept, input.len() - 6);
         for i in 1..10_000 {
             assert_eq!(
-                s.pending.len(),
+                r.pending.len(),
                 kept,
                 "frame {i}: the kept bytes were shifted"
             );
-            assert_eq!(s.pending.as_ptr(), at);
-            assert!(pong(s.take_pending()), "frame {i}");
+            assert_eq!(r.pending.as_ptr(), at);
+            assert!(pong(r.next_pending()), "frame {i}");
         }
-        assert!(s.take_pending().is_none());
-        assert_eq!(s.pending.capacity(), 0, "freed once every frame is taken");
+        assert!(r.next_pending().is_none());
+        assert_eq!(r.held_bytes(), 0, "freed once every frame is taken");
+    }
+
+    #[test]
+    fn pings_ask_for_a_pong_and_closes_for_an_echo() {
+        let cases: Vec<(Vec<u8>, Reply, &[u8])> = vec![
+            (
+                client(true, OP_PING, b"p1"),
+                Reply::Pong(Bytes::from_static(b"p1")),
+                b"\x8a\x02p1",
+            ),
+            (
+                client(true, OP_CLOSE, &1001u16.to_be_bytes()),
+                Reply::Close(Some(1001)),
+                b"\x88\x02\x03\xe9",
+            ),
+            (client(true, OP_CLOSE, b""), Reply::Close(None), b"\x88\x00"),
+        ];
+        for (input, reply, wire) in cases {
+            let decoded = reader().feed(&input).unwrap().unwrap();
+            assert_eq!(decoded.reply.as_ref(), Some(&reply));
+            let mut out = Vec::new();
+            reply.encode(&mut out);
+            assert_eq!(out, wire);
+        }
     }
 
     #[test]
@@ -833,7 +794,7 @@ mod tests {
                 TOO_BIG,
             ),
             (
-                "message over the limit",
+                "message over the limit by one byte",
                 [
                     client(false, OP_TEXT, &vec![b'x'; 60_000]),
                     client(true, OP_CONTINUATION, &vec![b'x'; 40_001]),
@@ -843,19 +804,32 @@ mod tests {
             ),
         ];
         for (what, input, code) in cases {
-            let mut s = socket();
-            let out = feed(&mut s, &input, &[]);
+            let mut r = reader();
+            let out = feed(&mut r, &input, &[]);
             assert!(matches!(out.last(), Some(Err(_))), "{what}: {out:?}");
-            let mut s = socket();
+            let mut r = reader();
             let err = loop {
-                match s.take_read(&input) {
+                match r.feed(&input) {
                     Some(Err(err)) => break err,
-                    Some(Ok(_)) if s.take_pending().is_none() => panic!("{what}: no error"),
+                    Some(Ok(_)) if r.next_pending().is_none() => panic!("{what}: no error"),
                     _ => continue,
                 }
             };
-            assert_eq!(err.close().map(|c| c.0), Some(code), "{what}: {err}");
+            assert_eq!(err.close().0, code, "{what}: {err}");
         }
+    }
+
+    #[test]
+    fn a_message_of_exactly_the_limit_passes_in_fragments() {
+        let input = [
+            client(false, OP_TEXT, &vec![b'x'; 60_000]),
+            client(true, OP_CONTINUATION, &vec![b'x'; 40_000]),
+        ]
+        .concat();
+        assert_eq!(
+            feed(&mut reader(), &input, &[]),
+            vec![text(&"x".repeat(100_000))]
+        );
     }
 
     #[test]
@@ -864,6 +838,7 @@ mod tests {
             (0usize, vec![0x81, 0]),
             (125, vec![0x81, 125]),
             (126, vec![0x81, 126, 0, 126]),
+            (65_535, vec![0x81, 126, 0xff, 0xff]),
             (65_536, vec![0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]),
         ] {
             let mut out = Vec::new();
@@ -881,76 +856,5 @@ mod tests {
             })),
         );
         assert_eq!(out, b"\x88\x06\x0f\xa1slow");
-    }
-
-    /// A relay socket over a real TCP connection, and the client's end.
-    async fn connected() -> (RelaySocket, tokio::net::TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        let outbox = Arc::new(Outbox::with_wire(server));
-        (RelaySocket::new(outbox, Vec::new(), LIMITS), client)
-    }
-
-    #[tokio::test]
-    async fn pings_are_answered_and_a_close_is_echoed() {
-        use futures_util::{SinkExt, StreamExt};
-        let (mut s, mut c) = connected().await;
-        c.write_all(&client(true, OP_PING, b"p1")).await.unwrap();
-        assert_eq!(
-            s.next().await.unwrap().unwrap(),
-            Message::Ping(Bytes::from_static(b"p1"))
-        );
-        let mut pong = [0u8; 4];
-        c.read_exact(&mut pong).await.unwrap();
-        assert_eq!(&pong, b"\x8a\x02p1");
-
-        s.send(Message::text("hi")).await.unwrap();
-        let mut hi = [0u8; 4];
-        c.read_exact(&mut hi).await.unwrap();
-        assert_eq!(&hi, b"\x81\x02hi");
-
-        c.write_all(&client(true, OP_CLOSE, &1001u16.to_be_bytes()))
-            .await
-            .unwrap();
-        assert!(
-            matches!(s.next().await, Some(Ok(Message::Close(Some(f)))) if u16::from(f.code) == 1001)
-        );
-        assert!(s.next().await.is_none(), "nothing after a close");
-        let mut echo = [0u8; 4];
-        c.read_exact(&mut echo).await.unwrap();
-        assert_eq!(&echo, b"\x88\x02\x03\xe9");
-    }
-
-    #[tokio::test]
-    async fn a_protocol_error_is_told_to_the_client_in_a_close_frame() {
-        use futures_util::StreamExt;
-        let (mut s, mut c) = connected().await;
-        c.write_all(&raw(0x81, b"hi", None)).await.unwrap();
-        assert!(matches!(s.next().await, Some(Err(WsError::Protocol(_)))));
-        assert!(s.next().await.is_none());
-        let mut head = [0u8; 4];
-        c.read_exact(&mut head).await.unwrap();
-        assert_eq!(head[0], 0x88);
-        assert_eq!(u16::from_be_bytes([head[2], head[3]]), PROTOCOL_ERROR);
-        let mut reason = vec![0u8; head[1] as usize - 2];
-        c.read_exact(&mut reason).await.unwrap();
-        assert_eq!(reason, b"client frames must be masked");
-    }
-
-    #[tokio::test]
-    async fn the_end_of_input_inside_a_frame_is_an_error() {
-        use futures_util::StreamExt;
-        let (mut s, mut c) = connected().await;
-        c.write_all(&client(true, OP_TEXT, b"hello")[..5])
-            .await
-            .unwrap();
-        drop(c);
-        assert!(matches!(s.next().await, Some(Err(WsError::Truncated))));
-        let (mut s, c) = connected().await;
-        drop(c);
-        assert!(s.next().await.is_none(), "between frames it is a plain end");
     }
 }

@@ -1,8 +1,10 @@
 //! Optional TLS (rustls), so `https://` and `wss://` work without a proxy in front of the relay.
 //!
 //! This module loads the certificate and key into a rustls configuration. The handshakes themselves run in
-//! [`crate::accept`], each on its connection's own task and bounded by [`HANDSHAKE_TIMEOUT`], so a client
-//! that stalls its handshake never holds up anyone else's accept. It knows nothing of HTTP or the protocol.
+//! the accept loop, each on its connection's own task and bounded by [`HANDSHAKE_TIMEOUT`], so a client
+//! that stalls its handshake never holds up anyone else's accept; the TLS stream then belongs to the
+//! connection's [`super::Outbox`] like a TCP socket, and its WebSocket frames go through the same codec.
+//! It knows nothing of HTTP or the protocol.
 
 use std::path::Path;
 use std::sync::Arc;
