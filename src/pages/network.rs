@@ -168,6 +168,7 @@ fn ServerTable(servers: Signal<Vec<ServerReading>>) -> impl IntoView {
             <p class="hint" hidden=move || servers.with(|s| !s.is_empty())>
                 "This relay hands out no STUN or TURN server (or the check has not got them yet)."
             </p>
+            <div class="table-scroll">
             <table class="network-servers" hidden=move || servers.with(Vec::is_empty)>
                 <caption class="hint">
                     "Round-trip times are estimates from when each server's first candidate arrived: one "
@@ -198,6 +199,7 @@ fn ServerTable(servers: Signal<Vec<ServerReading>>) -> impl IntoView {
                     </For>
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }
