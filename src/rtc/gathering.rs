@@ -203,18 +203,16 @@ impl NetworkCheck {
                 }
             };
             let mut deadline = TimeoutFuture::new(GATHER_DEADLINE_MS);
-            loop {
-                match select(events.next(), &mut deadline).await {
-                    Either::Left((Some(ProbeEvent::Candidate(g)), _)) => {
-                        if !this.is_current(generation) {
-                            return;
-                        }
-                        this.gathered.try_update(|all| all.push(g));
-                        if let Some(all) = this.gathered.try_get_untracked() {
-                            this.servers.try_set(server_readings(&configured, &all));
-                        }
-                    }
-                    Either::Left(_) | Either::Right(_) => break,
+            // Until gathering completes (or the probe is gone) or the deadline passes.
+            while let Either::Left((Some(ProbeEvent::Candidate(g)), _)) =
+                select(events.next(), &mut deadline).await
+            {
+                if !this.is_current(generation) {
+                    return;
+                }
+                this.gathered.try_update(|all| all.push(g));
+                if let Some(all) = this.gathered.try_get_untracked() {
+                    this.servers.try_set(server_readings(&configured, &all));
                 }
             }
             if !this.is_current(generation) {

@@ -90,6 +90,23 @@ test('servers that never answer: UDP blocked, each listed without an answer, and
   }
 });
 
+test('a relay that protects its rooms refuses the check, and the page says so instead of guessing', async () => {
+  const relay = await startRelay(['--join-secret', 'e2e-join-secret']);
+  try {
+    const { context, page, problems } = await open(relay.base, '/network');
+    const status = page.locator('[data-testid="network-status"][data-phase="failed"]');
+    await status.waitFor({ timeout: 20_000 });
+    assert.match(await status.innerText(), /TURN credentials only to members of a room/);
+    assert.equal(await page.getByTestId('network-verdict').count(), 0);
+    assert.equal(await page.getByTestId('network-candidate').count(), 0, 'nothing was gathered');
+    assert.ok(await page.getByTestId('network-run').isEnabled(), 'it can be tried again');
+    assert.deepEqual(problems, []);
+    await context.close();
+  } finally {
+    await relay.stop();
+  }
+});
+
 test('the home page and the navigation lead to the network check', async () => {
   const relay = await startRelay();
   try {
