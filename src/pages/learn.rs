@@ -132,7 +132,7 @@ fn LiveRelayLog() -> impl IntoView {
     relay.join("guide reader");
     let same_room = format!("/learn/signaling?room={room}");
     view! {
-        <section class="panel" aria-labelledby="learn-log-title" data-testid="learn-relay-log">
+        <section class="panel learn-live-log" aria-labelledby="learn-log-title" data-testid="learn-relay-log">
             <h2 id="learn-log-title">"Live: this page's relay messages"</h2>
             <p class="hint">
                 "Room " <code>{room}</code> ", private to this page. "
@@ -159,11 +159,16 @@ fn CostTable() -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="learn-cost-title">
             <h2 id="learn-cost-title">"Streams per call"</h2>
+            <p class="hint" id="learn-cost-note">
+                "Video streams each participant sends / receives, and the server receives / sends in all."
+            </p>
             <div class="table-scroll">
-                <table class="learn-costs" data-testid="learn-cost-table">
-                    <caption class="hint">
-                        "Video streams each participant sends / receives, and the server receives / sends in all."
-                    </caption>
+                <table
+                    class="learn-costs"
+                    data-testid="learn-cost-table"
+                    aria-labelledby="learn-cost-title"
+                    aria-describedby="learn-cost-note"
+                >
                     <thead>
                         <tr>
                             <th scope="col">"People"</th>

@@ -125,7 +125,7 @@ pub fn NetworkPage() -> impl IntoView {
                 _ => None,
             }}
             <ServerTable servers=check.servers() />
-            <CandidateTable gathered=check.gathered() />
+            <CandidateTable gathered=check.gathered() phase=phase />
             <section class="panel" aria-labelledby="network-kinds-title">
                 <h2 id="network-kinds-title">"What the candidate types mean"</h2>
                 <dl>
@@ -168,12 +168,17 @@ fn ServerTable(servers: Signal<Vec<ServerReading>>) -> impl IntoView {
             <p class="hint" hidden=move || servers.with(|s| !s.is_empty())>
                 "This relay hands out no STUN or TURN server (or the check has not got them yet)."
             </p>
+            <p class="hint" id="network-servers-note" hidden=move || servers.with(Vec::is_empty)>
+                "Round-trip times are estimates from when each server's first candidate arrived: one "
+                "round trip for STUN, two for a TURN allocation, one more for TCP."
+            </p>
             <div class="table-scroll">
-            <table class="network-servers" hidden=move || servers.with(Vec::is_empty)>
-                <caption class="hint">
-                    "Round-trip times are estimates from when each server's first candidate arrived: one "
-                    "round trip for STUN, two for a TURN allocation, one more for TCP."
-                </caption>
+            <table
+                class="network-servers"
+                hidden=move || servers.with(Vec::is_empty)
+                aria-labelledby="network-servers-title"
+                aria-describedby="network-servers-note"
+            >
                 <thead>
                     <tr>
                         <th scope="col">"Server"</th>
@@ -205,12 +210,21 @@ fn ServerTable(servers: Signal<Vec<ServerReading>>) -> impl IntoView {
 }
 
 #[component]
-fn CandidateTable(gathered: Signal<Vec<Gathered>>) -> impl IntoView {
+fn CandidateTable(gathered: Signal<Vec<Gathered>>, phase: Signal<CheckPhase>) -> impl IntoView {
     let rows = move || gathered.get().into_iter().enumerate().collect::<Vec<_>>();
     view! {
         <section class="panel" aria-labelledby="network-candidates-title">
             <h2 id="network-candidates-title">"Candidates gathered"</h2>
-            <p class="hint" hidden=move || gathered.with(|g| !g.is_empty())>"None yet."</p>
+            <p class="hint" hidden=move || gathered.with(|g| !g.is_empty())>
+                {move || match phase.get() {
+                    CheckPhase::Done(_) => {
+                        "None: this browser offered no candidate at all. Browsers hide local addresses behind \
+                         .local names until a page may use the camera, and give none where such a name \
+                         cannot be published."
+                    }
+                    _ => "None yet.",
+                }}
+            </p>
             <div class="table-scroll">
                 <table class="network-candidates" hidden=move || gathered.with(Vec::is_empty)>
                     <thead>
