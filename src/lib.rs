@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - [`App`]: the router, the shared header (navigation and relay indicator) and the routes.
-//! - [`pages`]: one page per file: home, media, loopback, chat, room and not-found.
+//! - [`pages`]: one page per file: home, media, loopback, chat, room, network check, guide, TURN help and
+//!   not-found.
+//! - [`guide`]: the guide's chapters as data, and the topology cost model.
 //! - [`chat`]: peer-to-peer text and files over data channels (pure models, the per-peer mesh, the session).
 //! - [`room`]: the multi-party mesh video call (pure layout, bitrate, control, quality and participant
 //!   models; the call runtime).
@@ -26,6 +28,7 @@ pub mod components;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod guide;
 pub mod pages;
 pub mod room;
 pub mod rtc;
@@ -39,7 +42,8 @@ use leptos_router::path;
 use crate::components::{Nav, RelayIndicator};
 use crate::context::AppConfig;
 use crate::pages::{
-    ChatPage, HomePage, LoopbackPage, MediaPage, NotFoundPage, RoomPage, TurnHelpPage,
+    ChatPage, HomePage, LearnChapterPage, LearnPage, LoopbackPage, MediaPage, NetworkPage,
+    NotFoundPage, RoomPage, TurnHelpPage,
 };
 use crate::signaling::RelayStatus;
 
@@ -65,6 +69,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/chat") view=ChatPage />
                     <Route path=path!("/room/:name") view=RoomPage />
                     <Route path=path!("/help/turn-server") view=TurnHelpPage />
+                    <Route path=path!("/network") view=NetworkPage />
+                    <Route path=path!("/learn") view=LearnPage />
+                    <Route path=path!("/learn/:chapter") view=LearnChapterPage />
                 </Routes>
             </main>
         </Router>

@@ -1,10 +1,11 @@
 //! The message a connection that could not be made shows, the same in the chat and the room: the likely
-//! cause, what would fix it, and where the README explains running a TURN server. The words come from
+//! cause, what would fix it, where the README explains running a TURN server, and the network check that
+//! tests this browser's way out. The words come from
 //! `rtc::diagnosis`; this view only lays them out.
 
 use leptos::prelude::*;
 
-use crate::rtc::diagnosis::{ConnectionProblem, TURN_HELP_HREF};
+use crate::rtc::diagnosis::{ConnectionProblem, NETWORK_CHECK_HREF, TURN_HELP_HREF};
 
 /// Renders nothing while `problem` is `None`.
 #[component]
@@ -24,6 +25,10 @@ pub fn ConnectionProblemNote(
                         " "
                         <a href=TURN_HELP_HREF data-testid="connection-problem-help" target="_blank" rel="noopener">
                             "README: TURN server"
+                        </a>
+                        " "
+                        <a href=NETWORK_CHECK_HREF data-testid="connection-problem-check" target="_blank" rel="noopener">
+                            "Check your network"
                         </a>
                     </p>
                 </div>

@@ -1,5 +1,5 @@
-//! Small views shared by several pages: the site header pieces, the room panel and its rename form, a video tile, a live
-//! chart, and the message of a connection that could not be made.
+//! Small views shared by several pages: the site header pieces, the room panel and its rename form, a
+//! video tile, a live chart, a relay log, and the message of a connection that could not be made.
 //!
 //! Components here render state they are given or find in context; they deliberately own no browser
 //! connections themselves (the room panel renders the `RelayRoom` its page holds).
@@ -9,6 +9,7 @@ pub mod connection_problem;
 pub mod inspector;
 pub mod nav;
 pub mod relay_indicator;
+pub mod relay_log;
 pub mod room_panel;
 pub mod settled;
 pub mod video;
@@ -19,6 +20,7 @@ pub use connection_problem::ConnectionProblemNote;
 pub use inspector::Inspector;
 pub use nav::Nav;
 pub use relay_indicator::RelayIndicator;
+pub use relay_log::RelayLog;
 pub use room_panel::{ActivityLog, MemberList, RenameForm, RoomPanel};
 pub use settled::use_settled;
 pub use video::VideoView;

@@ -29,6 +29,16 @@ pub fn Nav() -> impl IntoView {
                         "Chat"
                     </A>
                 </li>
+                <li>
+                    <A href="/network" attr:data-testid="nav-network">
+                        "Network check"
+                    </A>
+                </li>
+                <li>
+                    <A href="/learn" attr:data-testid="nav-learn">
+                        "Guide"
+                    </A>
+                </li>
             </ul>
         </nav>
     }

@@ -1,5 +1,6 @@
-//! The home page: what each page of peerlab shows, a form that opens a named room, and one sentence on
-//! whether calls to other networks can work with this relay's STUN/TURN settings.
+//! The home page: what each page of peerlab shows, a form that opens a named room, one sentence on
+//! whether calls to other networks can work with this relay's STUN/TURN settings, and the way to the
+//! network check and the guide.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -83,6 +84,20 @@ pub fn HomePage() -> impl IntoView {
                     <p>
                         "See who else is in the lobby, then send text and files straight to them over "
                         "peer-to-peer data channels; the relay only introduces you."
+                    </p>
+                </li>
+                <li class="card">
+                    <h2><A href="/network" attr:data-testid="home-network">"Network check"</A></h2>
+                    <p>
+                        "Which ways out does your network have? Gather ICE candidates with this relay's STUN and "
+                        "TURN servers and read what calls to other networks will do."
+                    </p>
+                </li>
+                <li class="card">
+                    <h2><A href="/learn" attr:data-testid="home-learn">"Guide"</A></h2>
+                    <p>
+                        "WebRTC in eight short chapters, from the camera to NAT traversal, topologies and "
+                        "security, each linked to the page that shows it and the code that does it."
                     </p>
                 </li>
                 <li class="card">

@@ -18,6 +18,10 @@ use super::negotiation::RelayTransport;
 /// The app's page on running a TURN server beside the relay (`pages::turn_help`); every problem links to it.
 pub const TURN_HELP_HREF: &str = "/help/turn-server";
 
+/// The network check (`pages::network`): what this browser reaches with the relay's servers; every problem
+/// links to it too.
+pub const NETWORK_CHECK_HREF: &str = "/network";
+
 /// The kinds of candidate one side found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Found {

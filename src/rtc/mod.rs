@@ -9,6 +9,8 @@
 //! - [`path`]: the network path of the selected pair in words ("relayed by the TURN server (TCP)"). Pure.
 //! - [`diagnosis`]: why a connection could not be made and what would fix it, from the servers given and
 //!   the candidates gathered on both sides; the same words in chat and room. Pure.
+//! - [`reach_check`]: the network check's verdict (host only, STUN, TURN over UDP or TCP) in words, and
+//!   each STUN/TURN server's answer time and estimated round-trip time, from the candidates gathered. Pure.
 //! - [`constraints`]: the constraints the media page builds. Pure. (What each `getUserMedia` failure means
 //!   is `crate::error::MediaError`.)
 //! - [`states`]: the connection, ICE, signaling, gathering and data channel states as enums, with the
@@ -19,6 +21,7 @@
 //! - [`peer`]: [`Peer`], the owner of one `RTCPeerConnection` that carries out the negotiator's decisions,
 //!   trickles ICE, restarts ICE when the connection breaks and exposes its states as signals.
 //! - [`data`]: [`DataChannel`], the owner of one `RTCDataChannel`.
+//! - [`gathering`]: `GatheringProbe`, a connection that only gathers candidates, and `use_network_check`.
 //! - [`media`]: `use_media_stream` (camera and microphone, devices, switching, mute), the audio level
 //!   meter and snapshots.
 //! - [`loopback`]: `use_loopback`, two peers in one page, for the loopback inspector.
@@ -30,12 +33,14 @@ pub mod constraints;
 pub mod diagnosis;
 pub mod negotiation;
 pub mod path;
+pub mod reach_check;
 pub mod states;
 pub mod stats;
 pub mod timeline;
 pub mod verification;
 
 pub mod data;
+pub mod gathering;
 mod js;
 pub mod loopback;
 pub mod media;

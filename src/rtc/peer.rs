@@ -707,7 +707,7 @@ fn read_state<S>(pc: &RtcPeerConnection, key: &str, parse: fn(&str) -> Option<S>
     js::string(pc, key).as_deref().and_then(parse)
 }
 
-fn rtc_configuration(servers: &[IceServer]) -> Result<RtcConfiguration, JsValue> {
+pub(super) fn rtc_configuration(servers: &[IceServer]) -> Result<RtcConfiguration, JsValue> {
     let json = serde_json::json!({ "iceServers": servers, "bundlePolicy": "max-bundle" });
     Ok(js::from_json(&json)?.unchecked_into())
 }

@@ -10,6 +10,7 @@
 //! `session`, `roster`, `backoff` and `log` import neither `web_sys` nor Leptos and are tested with plain `cargo test`.
 //! - [`backoff`]: when and after how long to reconnect (exponential backoff with jitter).
 //! - [`log`]: [`SignalLog`], the bounded list of relay messages sent and received, for the inspector.
+//! - [`private_room`]: names of private throwaway rooms (the network check, the guide's live log).
 //!
 //! `backoff` and `log` are pure too. This module deliberately does not touch WebRTC (`RtcPeerConnection`
 //! lives in `src/rtc`). Reconnecting lives in `hook`: after an unexpected close it builds a new client
@@ -19,6 +20,7 @@ pub mod backoff;
 pub mod client;
 pub mod hook;
 pub mod log;
+pub mod private_room;
 pub mod roster;
 pub mod session;
 

@@ -171,6 +171,13 @@ for (const p of PROBLEMS) {
       ]);
       await help.getByTestId('page-turn-help').waitFor({ timeout: WAIT });
       await help.close();
+      // And the network check, which tests this browser's ways out.
+      const [check] = await Promise.all([
+        ada.context.waitForEvent('page'),
+        problem.getByTestId('connection-problem-check').click(),
+      ]);
+      await check.getByTestId('page-network').waitFor({ timeout: WAIT });
+      await check.close();
 
       const room = `fail-${Math.random().toString(36).slice(2, 8)}`;
       const cat = await joinRoom(a, room, 'Cat');
