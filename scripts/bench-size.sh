@@ -3,12 +3,14 @@
 # and five routes of trivial views (`floor`), and the same plus serde_json and an RtcPeerConnection
 # (`floor-rtc`). Each is built with the app's dependencies (same versions and features, so the app's target/
 # already holds them), the app's `wasm-release` profile, wasm-bindgen and `wasm-opt -Oz` as trunk runs them;
-# the app's own module is taken from dist/ (`trunk build index.html --release` first). Prints raw, brotli
-# (-q 11) and gzip (-9) bytes. See docs/BENCHMARKS.md.
+# the app's own module is taken from dist/ (`trunk build index.html --release` first). The floor is built in
+# the app's target directory (or $CARGO_TARGET_DIR), under the app's .cargo/config.toml rustflags, so it
+# reuses the app's compiled dependencies. Prints raw, brotli (-q 11) and gzip (-9) bytes.
 # Usage: scripts/bench-size.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+target=${CARGO_TARGET_DIR:-$root/target}
 export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -32,10 +34,10 @@ row() { # NAME WASM
     "$(brotli --quality=11 --stdout -- "$2" | wc -c)" "$(gzip -9 --no-name --stdout -- "$2" | wc -c)"
 }
 for bin in floor floor-rtc; do
-  CARGO_TARGET_DIR="$root/target" cargo build --offline --quiet --manifest-path "$scratch/Cargo.toml" \
+  CARGO_TARGET_DIR="$target" cargo build --offline --quiet --manifest-path "$scratch/Cargo.toml" \
     --target wasm32-unknown-unknown --profile wasm-release --bin "$bin"
   wasm-bindgen --target=web --no-typescript --out-dir="$scratch/$bin" --out-name="$bin" \
-    "$root/target/wasm32-unknown-unknown/wasm-release/$bin.wasm"
+    "$target/wasm32-unknown-unknown/wasm-release/$bin.wasm"
   wasm-opt -Oz --output="$scratch/$bin/opt.wasm" "$scratch/$bin/${bin}_bg.wasm"
   row "$bin" "$scratch/$bin/opt.wasm"
 done
