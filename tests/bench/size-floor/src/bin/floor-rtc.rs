@@ -20,15 +20,22 @@ fn Page(name: &'static str) -> impl IntoView {
     let (count, set_count) = signal(0);
     let (out, set_out) = signal(String::new());
     let decode = move |_| {
-        let m: Result<Msg, _> = serde_json::from_str(r#"{"type":"hello","name":"ada","room":null}"#);
-        set_out.set(format!("{m:?} {}", serde_json::to_string(&Msg::Bye).unwrap_or_default()));
+        let m: Result<Msg, _> =
+            serde_json::from_str(r#"{"type":"hello","name":"ada","room":null}"#);
+        set_out.set(format!(
+            "{m:?} {}",
+            serde_json::to_string(&Msg::Bye).unwrap_or_default()
+        ));
     };
     let rtc = move |_| {
         leptos::task::spawn_local(async move {
             let pc = web_sys::RtcPeerConnection::new().unwrap_throw();
             let _dc = pc.create_data_channel("chat");
             let offer = JsFuture::from(pc.create_offer()).await.unwrap_throw();
-            let sdp = js_sys::Reflect::get(&offer, &"sdp".into()).unwrap_throw().as_string().unwrap_or_default();
+            let sdp = js_sys::Reflect::get(&offer, &"sdp".into())
+                .unwrap_throw()
+                .as_string()
+                .unwrap_or_default();
             set_out.set(sdp);
             pc.close();
         });
