@@ -3,9 +3,11 @@
 //! # Layout
 //! - [`App`]: the router, the shared header (navigation and relay indicator) and the routes.
 //! - [`pages`]: one page per file: home, media, loopback, chat, room and not-found.
-//! - [`chat`]: peer-to-peer text and files over data channels (pure models, the per-peer mesh, the session).
+//! - [`chat`]: peer-to-peer text and files over data channels (pure models and the chat session).
 //! - [`room`]: the multi-party mesh video call (pure layout, bitrate, control, quality and participant
 //!   models; the call runtime).
+//! - [`mesh`]: the peer mesh both chat and room build on: one `rtc::Peer` per remote member, fed from the
+//!   relay.
 //! - [`components`]: small shared views: navigation, relay indicator, the room panel.
 //! - [`signaling`]: the relay client: a sans-I/O session, the roster model, the WebSocket glue and the
 //!   `use_relay_room` hook.
@@ -26,6 +28,7 @@ pub mod components;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod mesh;
 pub mod pages;
 pub mod room;
 pub mod rtc;

@@ -40,7 +40,6 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{Blob, BlobPropertyBag, File};
 
 use super::conversation::{Chats, Item};
-use super::mesh::{MeshChange, MeshEvent, PeerMesh, PeerRow, SendSignal};
 use super::meter::Meter;
 use super::transfer::{
     may_send, Direction, Reassembly, ReceiveError, SendPlan, Transfer, TransferState, CHUNK_BYTES,
@@ -51,6 +50,7 @@ use super::wire::{
     CHAT_CHANNEL_LABEL, MAX_TEXT_BYTES,
 };
 use crate::error::{describe_js, RtcError};
+use crate::mesh::{MeshChange, MeshEvent, PeerMesh, PeerRow, SendSignal};
 use crate::rtc::data::{DataChannel, DataEvent, DataEvents};
 use crate::rtc::path::PathReading;
 use crate::rtc::peer::{Peer, PeerEvent};

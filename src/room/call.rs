@@ -31,8 +31,8 @@ use super::forming::{FirstOffers, Forming};
 use super::pacing::SPEAKING_LIGHTS;
 use super::participants::Participants;
 use super::quality::Quality;
-use crate::chat::mesh::{MeshChange, MeshEvent, PeerMesh, PeerRow, SendSignal};
 use crate::chat::wire::{self, Wire, CHAT_CHANNEL_ID, CHAT_CHANNEL_LABEL, MAX_TEXT_BYTES};
+use crate::mesh::{MeshChange, MeshEvent, PeerMesh, PeerRow, SendSignal};
 use crate::rtc::data::{DataChannel, DataEvent, DataEvents};
 use crate::rtc::media::{
     open_display, stop_stream, tracks_of, MediaHandle, OnTrackEnded, TrackKind,

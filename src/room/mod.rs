@@ -14,7 +14,7 @@
 //!   view may be built after a welcome. Pure.
 //! - [`pacing`]: how often to repeat a reading that makes the main thread wait (the speaking lights).
 //!   Pure.
-//! - [`call`]: [`use_call`](call::use_call), the call's runtime: the `chat::PeerMesh`, local tracks on
+//! - [`call`]: [`use_call`](call::use_call), the call's runtime: the `mesh::PeerMesh`, local tracks on
 //!   every peer, the chat and control channels, screen sharing, the stats poll and bitrate caps. Browser
 //!   glue.
 //!

@@ -1,6 +1,6 @@
 //! [`PeerMesh`]: one [`Peer`] per remote member, created lazily, fed from the relay's events and sending
-//! its signals through the relay. The chat page uses it for one connection per pair of users; the room
-//! page can reuse it as is for a full mesh.
+//! its signals through the relay. The chat page uses it for one connection per pair of users that talk,
+//! the room page for a full mesh.
 //!
 //! The mesh owns the peers and nothing else: it creates a peer when this side wants to talk to a member
 //! ([`PeerMesh::ensure`]) or when a member's first signal arrives, closes it when the member leaves the
@@ -10,8 +10,8 @@
 //! away. Everything each peer reports arrives on one [`MeshEvents`] stream, tagged with the member and a
 //! generation, so events of a closed peer are told apart from those of its successor.
 //!
-//! Glue: it holds browser objects (through `rtc::Peer`) and is tested in the browser
-//! (`tests/browser_chat.rs`).
+//! Glue: it holds browser objects (through `rtc::Peer`) and is tested in the browser through the chat
+//! runtime (`tests/browser_chat.rs`) and the room page (`tests/e2e/room.test.mjs`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
