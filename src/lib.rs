@@ -7,7 +7,7 @@
 //! - [`room`]: the multi-party mesh video call (pure layout, bitrate, control, quality and participant
 //!   models; the call runtime).
 //! - [`mesh`]: the peer mesh both chat and room build on: one `rtc::Peer` per remote member, fed from the
-//!   relay.
+//!   relay, and the runtime that wires it to the relay and closes it with the page.
 //! - [`components`]: small shared views: navigation, relay indicator, the room panel.
 //! - [`signaling`]: the relay client: a sans-I/O session, the roster model, the WebSocket glue and the
 //!   `use_relay_room` hook.

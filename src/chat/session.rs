@@ -1,13 +1,13 @@
-//! [`use_chat`]: the chat runtime of one page — a [`PeerMesh`] fed from the relay, one negotiated chat
-//! channel per remote user, and a task per file transfer — with everything the page shows in one reactive
+//! [`use_chat`]: the chat runtime of one page — on the mesh runtime ([`use_mesh`]), one negotiated chat
+//! channel per remote user and a task per file transfer — with everything the page shows in one reactive
 //! [`Chats`] model.
 //!
 //! The pure modules decide ([`Chats`], [`SendPlan`], [`Reassembly`], [`Meter`]); this module carries it
 //! out. Ownership: the runtime owns the mesh (and so every peer connection), every chat channel, the
-//! `blob:` URLs of received files and the stall timer; each transfer task owns its file channel and ends
-//! when the runtime drops its stop handle. The runtime is dropped when the component that called
-//! [`use_chat`] is cleaned up, which closes all of it. Tasks hold the runtime weakly, so none keeps it
-//! alive.
+//! `blob:` URLs of received files, the stall timer and the path poll; each transfer task owns its file
+//! channel and ends when the runtime drops its stop handle. [`use_mesh`] delivers the relay's and the
+//! peers' events and shuts the runtime down when the component that called [`use_chat`] is cleaned up,
+//! which closes all of it. Tasks hold the runtime weakly, so none keeps it alive.
 //!
 //! File transfers, sender side: the file channel (`file:<id>`, ordered, reliable) is opened once the
 //! receiver accepts; the file is read in blocks of [`READ_BLOCK_BYTES`](super::transfer::READ_BLOCK_BYTES) (the next block's read starts
@@ -50,12 +50,12 @@ use super::wire::{
     CHAT_CHANNEL_LABEL, MAX_TEXT_BYTES,
 };
 use crate::error::{describe_js, RtcError};
-use crate::mesh::{MeshChange, MeshEvent, PeerMesh, PeerRow, SendSignal};
+use crate::mesh::{use_mesh, MeshApp, MeshChange, MeshEvent, MeshRuntime, PeerMesh, PeerRow};
 use crate::rtc::data::{DataChannel, DataEvent, DataEvents};
+use crate::rtc::diagnosis::ConnectionProblem;
 use crate::rtc::path::PathReading;
 use crate::rtc::peer::{Peer, PeerEvent};
 use crate::rtc::states::{connection_words, PeerConnectionState};
-use crate::rtc::verification::short_authentication_string;
 use crate::signaling::{RelayRoom, SignalingEvent};
 
 /// A handle to the chat runtime of one page. `Copy`, so view closures capture it freely; every method is
@@ -63,64 +63,37 @@ use crate::signaling::{RelayRoom, SignalingEvent};
 #[derive(Clone, Copy)]
 pub struct ChatSession {
     model: RwSignal<Chats>,
-    runtime: StoredValue<Option<Rc<Runtime>>, LocalStorage>,
-    peers: Signal<Vec<PeerRow>>,
+    runtime: MeshRuntime<Runtime>,
 }
 
 /// Starts the chat runtime on `relay`'s room; it ends with the calling component. Call it before
 /// `relay.join`, so no relay event is missed.
 pub fn use_chat(relay: RelayRoom) -> ChatSession {
     let model = RwSignal::new(Chats::new());
-    let send: SendSignal =
-        Rc::new(move |to: &PeerId, payload| relay.send_signal(to.clone(), payload));
-    let (mesh, mut mesh_events) = PeerMesh::new(send);
-    let rows = mesh.rows();
-    let runtime = Rc::new(Runtime {
-        relay,
-        model,
-        mesh,
-        state: RefCell::new(State::default()),
-        tick: RefCell::new(None),
-        path_poll: RefCell::new(None),
+    let runtime = use_mesh(relay, |mesh| {
+        let runtime = Rc::new(Runtime {
+            relay,
+            model,
+            mesh,
+            state: RefCell::new(State::default()),
+            tick: RefCell::new(None),
+            path_poll: RefCell::new(None),
+        });
+        let weak = Rc::downgrade(&runtime);
+        *runtime.tick.borrow_mut() = Some(Interval::new(1_000, move || {
+            if let Some(rt) = weak.upgrade() {
+                rt.tick();
+            }
+        }));
+        let weak = Rc::downgrade(&runtime);
+        *runtime.path_poll.borrow_mut() = Some(Interval::new(PATH_POLL_MS, move || {
+            if let Some(rt) = weak.upgrade() {
+                rt.read_paths();
+            }
+        }));
+        runtime
     });
-    let weak = Rc::downgrade(&runtime);
-    *runtime.tick.borrow_mut() = Some(Interval::new(1_000, move || {
-        if let Some(rt) = weak.upgrade() {
-            rt.tick();
-        }
-    }));
-    let weak = Rc::downgrade(&runtime);
-    *runtime.path_poll.borrow_mut() = Some(Interval::new(PATH_POLL_MS, move || {
-        if let Some(rt) = weak.upgrade() {
-            rt.read_paths();
-        }
-    }));
-    let mut relay_events = relay.events();
-    let weak = Rc::downgrade(&runtime);
-    spawn_local(async move {
-        while let Some(event) = relay_events.next().await {
-            let Some(rt) = weak.upgrade() else { return };
-            rt.on_relay(event);
-        }
-    });
-    let weak = Rc::downgrade(&runtime);
-    spawn_local(async move {
-        while let Some(event) = mesh_events.next().await {
-            let Some(rt) = weak.upgrade() else { return };
-            rt.on_mesh(event);
-        }
-    });
-    let stored = StoredValue::new_local(Some(runtime));
-    on_cleanup(move || {
-        if let Some(rt) = stored.try_update_value(Option::take).flatten() {
-            rt.shutdown();
-        }
-    });
-    ChatSession {
-        model,
-        runtime: stored,
-        peers: Signal::derive(move || rows.get()),
-    }
+    ChatSession { model, runtime }
 }
 
 impl ChatSession {
@@ -131,11 +104,11 @@ impl ChatSession {
 
     /// Every live peer connection's states, for the inspector.
     pub fn peers(&self) -> Signal<Vec<PeerRow>> {
-        self.peers
+        self.runtime.peers()
     }
 
     fn rt(&self) -> Option<Rc<Runtime>> {
-        self.runtime.try_with_value(|rt| rt.clone()).flatten()
+        self.runtime.app()
     }
 
     /// Shows the conversation with `peer` (marking it read) and starts connecting to them.
@@ -243,51 +216,10 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}-{:08x}{:08x}", part(), part())
 }
 
-impl Runtime {
-    fn update<R>(&self, f: impl FnOnce(&mut Chats) -> R) -> Option<R> {
-        self.model.try_update(f)
+impl MeshApp for Runtime {
+    fn mesh(&self) -> &PeerMesh {
+        &self.mesh
     }
-
-    /// The display name of `peer`: from the room, else from the conversation, else a placeholder.
-    fn name_of(&self, peer: &PeerId) -> String {
-        self.relay
-            .roster()
-            .try_with_untracked(|r| {
-                r.members
-                    .iter()
-                    .find(|m| &m.id == peer)
-                    .map(|m| m.name.clone())
-            })
-            .flatten()
-            .or_else(|| {
-                self.model
-                    .try_with_untracked(|c| c.get(peer).map(|c| c.name.clone()))
-                    .flatten()
-            })
-            .unwrap_or_else(|| "someone".to_owned())
-    }
-
-    fn in_room(&self, peer: &PeerId) -> bool {
-        self.relay
-            .roster()
-            .try_with_untracked(|r| r.members.iter().any(|m| &m.id == peer))
-            .unwrap_or(false)
-    }
-
-    fn notice(&self, peer: &PeerId, text: String) {
-        let name = self.name_of(peer);
-        self.update(|c| c.conversation(peer, &name).items.push(Item::Notice(text)));
-    }
-
-    fn shutdown(&self) {
-        self.tick.borrow_mut().take();
-        self.path_poll.borrow_mut().take();
-        let state = std::mem::take(&mut *self.state.borrow_mut());
-        drop(state);
-        self.mesh.close_all();
-    }
-
-    // ---- relay and peers ------------------------------------------------------------------------
 
     fn on_relay(self: &Rc<Self>, event: SignalingEvent) {
         match &event {
@@ -350,17 +282,14 @@ impl Runtime {
         }
     }
 
-    fn on_mesh(self: &Rc<Self>, event: MeshEvent) {
-        if !self.mesh.is_current(&event.id, event.generation) {
-            return;
-        }
-        self.observe(&event);
+    fn on_peer(self: &Rc<Self>, event: MeshEvent, problem: Option<Option<ConnectionProblem>>) {
+        self.observe(&event, problem);
         let peer = event.id;
         match event.event {
             PeerEvent::ConnectionState(state) => {
                 let name = self.name_of(&peer);
                 let code = (state == PeerConnectionState::Connected)
-                    .then(|| self.verification(&peer))
+                    .then(|| self.mesh.verification(&peer))
                     .flatten();
                 self.update(|c| {
                     let conv = c.conversation(&peer, &name);
@@ -375,9 +304,55 @@ impl Runtime {
         }
     }
 
-    /// Shows the failure diagnosis's problem when it changes, and reads the path when the connection
+    fn shutdown(&self) {
+        self.tick.borrow_mut().take();
+        self.path_poll.borrow_mut().take();
+        let state = std::mem::take(&mut *self.state.borrow_mut());
+        drop(state);
+    }
+}
+
+impl Runtime {
+    fn update<R>(&self, f: impl FnOnce(&mut Chats) -> R) -> Option<R> {
+        self.model.try_update(f)
+    }
+
+    /// The display name of `peer`: from the room, else from the conversation, else a placeholder.
+    fn name_of(&self, peer: &PeerId) -> String {
+        self.relay
+            .roster()
+            .try_with_untracked(|r| {
+                r.members
+                    .iter()
+                    .find(|m| &m.id == peer)
+                    .map(|m| m.name.clone())
+            })
+            .flatten()
+            .or_else(|| {
+                self.model
+                    .try_with_untracked(|c| c.get(peer).map(|c| c.name.clone()))
+                    .flatten()
+            })
+            .unwrap_or_else(|| "someone".to_owned())
+    }
+
+    fn in_room(&self, peer: &PeerId) -> bool {
+        self.relay
+            .roster()
+            .try_with_untracked(|r| r.members.iter().any(|m| &m.id == peer))
+            .unwrap_or(false)
+    }
+
+    fn notice(&self, peer: &PeerId, text: String) {
+        let name = self.name_of(peer);
+        self.update(|c| c.conversation(peer, &name).items.push(Item::Notice(text)));
+    }
+
+    // ---- peers -----------------------------------------------------------------------------------
+
+    /// Shows the failure diagnosis's problem when it changed, and reads the path when the connection
     /// comes up (and forgets it when it goes down).
-    fn observe(self: &Rc<Self>, event: &MeshEvent) {
+    fn observe(self: &Rc<Self>, event: &MeshEvent, problem: Option<Option<ConnectionProblem>>) {
         let peer = &event.id;
         if let PeerEvent::ConnectionState(state) = &event.event {
             if *state == PeerConnectionState::Connected {
@@ -386,7 +361,7 @@ impl Runtime {
                 self.set_path(peer, None);
             }
         }
-        if let Some(problem) = self.mesh.diagnose(event) {
+        if let Some(problem) = problem {
             let name = self.name_of(peer);
             self.update(|c| c.conversation(peer, &name).problem = problem);
         }
@@ -395,7 +370,7 @@ impl Runtime {
     /// Reads the path of every connected connection (the poll).
     fn read_paths(self: &Rc<Self>) {
         for row in self.mesh.rows().get_untracked() {
-            if row.states.connection.get_untracked() == PeerConnectionState::Connected {
+            if row.is_connected() {
                 self.read_path(&row.id);
             }
         }
@@ -448,12 +423,6 @@ impl Runtime {
                 conv.problem = None;
             }
         });
-    }
-
-    /// The six-digit code of the connection to `peer`, once both descriptions are set.
-    fn verification(&self, peer: &PeerId) -> Option<String> {
-        let (local, remote) = self.mesh.with_peer(peer, |p| p.current_sdps())?;
-        short_authentication_string(&local?, &remote?).ok()
     }
 
     /// Makes sure there is a connection and a chat channel to `peer`.
@@ -543,7 +512,7 @@ impl Runtime {
         let name = self.name_of(peer);
         match event {
             DataEvent::Open => {
-                let code = self.verification(peer);
+                let code = self.mesh.verification(peer);
                 let wires = self
                     .update(|c| {
                         let conv = c.conversation(peer, &name);

@@ -5,11 +5,16 @@
 //! # Layout
 //! - [`peers`]: [`PeerMesh`], the owner of every peer connection of one page, fed from the relay's
 //!   events; every peer's events on one stream. Browser glue.
+//! - [`runtime`]: [`use_mesh`], the scaffolding around the mesh that every page needs — the relay's and
+//!   the peers' events delivered to the page's runtime (a [`MeshApp`]), the failure diagnosis kept, and
+//!   everything closed with the page's component — and [`MeshRuntime`], the page's handle. Browser glue.
 //!
 //! What a page does over the connections (chat channels and file transfers, or media tracks and the
 //! call's control channel) is deliberately not here: `chat` and `room` add it. This module imports
 //! neither of them.
 
 pub mod peers;
+pub mod runtime;
 
 pub use peers::{MeshChange, MeshEvent, MeshEvents, PeerMesh, PeerRow, SendSignal};
+pub use runtime::{use_mesh, MeshApp, MeshRuntime};

@@ -27,6 +27,7 @@ use crate::error::AppError;
 use crate::rtc::diagnosis::{ConnectionProblem, Observers};
 use crate::rtc::peer::{Peer, PeerConfig, PeerEvent, PeerStates};
 use crate::rtc::states::PeerConnectionState;
+use crate::rtc::verification::short_authentication_string;
 use crate::rtc::Signal;
 use crate::signaling::SignalingEvent;
 
@@ -58,6 +59,13 @@ pub enum MeshChange {
 pub struct PeerRow {
     pub id: PeerId,
     pub states: PeerStates,
+}
+
+impl PeerRow {
+    /// Whether the connection is up now (untracked: for polls, not for views).
+    pub fn is_connected(&self) -> bool {
+        self.states.connection.get_untracked() == PeerConnectionState::Connected
+    }
 }
 
 struct Entry {
@@ -134,6 +142,13 @@ impl PeerMesh {
     /// Runs `f` with the peer of `id`, if there is one. `f` must not call back into the mesh.
     pub fn with_peer<R>(&self, id: &PeerId, f: impl FnOnce(&Peer) -> R) -> Option<R> {
         self.inner.borrow().peers.get(id).map(|e| f(&e.peer))
+    }
+
+    /// The six-digit code of the connection to `id`, once both of its descriptions are set
+    /// (`rtc::verification`); both sides read the same code.
+    pub fn verification(&self, id: &PeerId) -> Option<String> {
+        let (local, remote) = self.with_peer(id, |p| p.current_sdps())?;
+        short_authentication_string(&local?, &remote?).ok()
     }
 
     /// Makes sure there is a peer for `id`; returns whether one was created. Fails before the relay has

@@ -1,4 +1,4 @@
-//! [`use_call`]: the runtime of one room call — a [`PeerMesh`] fed from the relay, this client's camera
+//! [`use_call`]: the runtime of one room call — on the mesh runtime ([`use_mesh`]), this client's camera
 //! and microphone tracks on every peer, a chat channel and a control channel per peer, screen sharing,
 //! the stats poll and the bitrate caps — with what the page shows in reactive values.
 //!
@@ -9,7 +9,8 @@
 //!
 //! Ownership: the runtime owns the mesh (every peer connection), every data channel, the shared screen's
 //! stream and its `ended` listener, and the poll timer. The camera and microphone belong to the page's
-//! `use_media_stream`. [`CallHandle::leave`] and the component's cleanup close all of it.
+//! `use_media_stream`. [`CallHandle::leave`] and the component's cleanup (through [`use_mesh`]) close all
+//! of it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -32,8 +33,9 @@ use super::pacing::SPEAKING_LIGHTS;
 use super::participants::Participants;
 use super::quality::Quality;
 use crate::chat::wire::{self, Wire, CHAT_CHANNEL_ID, CHAT_CHANNEL_LABEL, MAX_TEXT_BYTES};
-use crate::mesh::{MeshChange, MeshEvent, PeerMesh, PeerRow, SendSignal};
+use crate::mesh::{use_mesh, MeshApp, MeshChange, MeshEvent, MeshRuntime, PeerMesh, PeerRow};
 use crate::rtc::data::{DataChannel, DataEvent, DataEvents};
+use crate::rtc::diagnosis::ConnectionProblem;
 use crate::rtc::media::{
     open_display, stop_stream, tracks_of, MediaHandle, OnTrackEnded, TrackKind,
 };
@@ -41,7 +43,6 @@ use crate::rtc::path::PathReading;
 use crate::rtc::peer::PeerEvent;
 use crate::rtc::states::PeerConnectionState;
 use crate::rtc::stats::StatsSnapshot;
-use crate::rtc::verification::short_authentication_string;
 use crate::signaling::{RelayRoom, SignalingEvent};
 
 /// How often each connection's statistics are read for its tile.
@@ -51,37 +52,17 @@ pub const STATS_POLL_MS: u32 = 2_000;
 /// once the owning component is gone.
 #[derive(Clone, Copy)]
 pub struct CallHandle {
-    participants: RwSignal<Participants>,
-    chat: RwSignal<RoomChat>,
-    /// Each remote member's incoming stream.
-    streams: RwSignal<HashMap<PeerId, MediaStream>, LocalStorage>,
-    /// The shared screen, while sharing (the self tile shows it instead of the camera).
-    screen: RwSignal<Option<MediaStream>, LocalStorage>,
-    /// The video cap applied to every outgoing video, in bit/s, once there is a peer.
-    cap: RwSignal<Option<u32>>,
-    /// Each remote member's incoming audio level (0 to 1, linear), for the speaking lights.
-    levels: RwSignal<HashMap<PeerId, f64>>,
-    /// Whether the call is coming together (`Runtime::forming`), as of the last level reading.
-    forming: RwSignal<bool>,
-    /// Whether this page is in the call (joined, not left).
-    active: RwSignal<bool>,
-    /// Whether the relay welcomed this page since its join (`CallHandle::welcomed`).
-    welcomed: RwSignal<bool>,
-    /// The last problem of the call itself (screen share refused, send failed), for the page.
-    problem: RwSignal<Option<String>>,
+    /// What the runtime shows, read by the page through the methods below.
+    s: Signals,
+    /// The page's camera and microphone, for the self tile.
     media: MediaHandle,
-    runtime: StoredValue<Option<Rc<Runtime>>, LocalStorage>,
-    peers: Signal<Vec<PeerRow>>,
+    runtime: MeshRuntime<Runtime>,
 }
 
 /// Starts the call runtime on `relay`'s room with `media`'s camera and microphone; it ends with the
 /// calling component. Call it before `relay.join`, so no relay event is missed.
 pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
-    let send: SendSignal =
-        Rc::new(move |to: &PeerId, payload| relay.send_signal(to.clone(), payload));
-    let (mesh, mut mesh_events) = PeerMesh::new(send);
-    let rows = mesh.rows();
-    let handle_signals = Signals {
+    let s = Signals {
         participants: RwSignal::new(Participants::new()),
         chat: RwSignal::new(RoomChat::new()),
         streams: RwSignal::new_local(HashMap::new()),
@@ -93,94 +74,61 @@ pub fn use_call(relay: RelayRoom, media: MediaHandle) -> CallHandle {
         welcomed: RwSignal::new(false),
         problem: RwSignal::new(None),
     };
-    let runtime = Rc::new(Runtime {
-        relay,
-        media,
-        mesh,
-        s: handle_signals,
-        state: RefCell::new(State::default()),
-        poll: RefCell::new(None),
-        caps: Rc::default(),
-    });
-    let weak = Rc::downgrade(&runtime);
-    *runtime.poll.borrow_mut() = Some(Interval::new(STATS_POLL_MS, move || {
-        if let Some(rt) = weak.upgrade() {
-            rt.poll_stats();
-        }
-    }));
-    // The speaking lights: every remote level read in one go, as often as `SPEAKING_LIGHTS` allows.
-    // The loop holds the runtime only while reading, so it ends within one interval of the call.
-    let weak = Rc::downgrade(&runtime);
-    spawn_local(async move {
-        let mut delay = SPEAKING_LIGHTS.every_ms;
-        loop {
-            TimeoutFuture::new(delay).await;
-            let Some(rt) = weak.upgrade() else { return };
-            delay = rt.read_levels();
-        }
-    });
-    let mut relay_events = relay.events();
-    let weak = Rc::downgrade(&runtime);
-    spawn_local(async move {
-        while let Some(event) = relay_events.next().await {
-            let Some(rt) = weak.upgrade() else { return };
-            rt.on_relay(event);
-        }
-    });
-    let weak = Rc::downgrade(&runtime);
-    spawn_local(async move {
-        while let Some(event) = mesh_events.next().await {
-            let Some(rt) = weak.upgrade() else { return };
-            rt.on_mesh(event);
-        }
+    let runtime = use_mesh(relay, |mesh| {
+        let runtime = Rc::new(Runtime {
+            relay,
+            media,
+            mesh,
+            s,
+            state: RefCell::new(State::default()),
+            poll: RefCell::new(None),
+            caps: Rc::default(),
+        });
+        let weak = Rc::downgrade(&runtime);
+        *runtime.poll.borrow_mut() = Some(Interval::new(STATS_POLL_MS, move || {
+            if let Some(rt) = weak.upgrade() {
+                rt.poll_stats();
+            }
+        }));
+        // The speaking lights: every remote level read in one go, as often as `SPEAKING_LIGHTS` allows.
+        // The loop holds the runtime only while reading, so it ends within one interval of the call.
+        let weak = Rc::downgrade(&runtime);
+        spawn_local(async move {
+            let mut delay = SPEAKING_LIGHTS.every_ms;
+            loop {
+                TimeoutFuture::new(delay).await;
+                let Some(rt) = weak.upgrade() else { return };
+                delay = rt.read_levels();
+            }
+        });
+        runtime
     });
     // A device switched on the page replaces the tracks of the camera stream; send the new ones.
     let tracks = media.tracks();
-    let weak = Rc::downgrade(&runtime);
     Effect::new(move |_| {
         tracks.track();
-        if let Some(rt) = weak.upgrade() {
+        if let Some(rt) = runtime.app() {
             rt.sync_outgoing();
         }
     });
-    let stored = StoredValue::new_local(Some(runtime));
-    on_cleanup(move || {
-        if let Some(rt) = stored.try_update_value(Option::take).flatten() {
-            rt.shutdown();
-        }
-    });
-    CallHandle {
-        participants: handle_signals.participants,
-        chat: handle_signals.chat,
-        streams: handle_signals.streams,
-        screen: handle_signals.screen,
-        cap: handle_signals.cap,
-        levels: handle_signals.levels,
-        forming: handle_signals.forming,
-        active: handle_signals.active,
-        welcomed: handle_signals.welcomed,
-        problem: handle_signals.problem,
-        media,
-        runtime: stored,
-        peers: Signal::derive(move || rows.get()),
-    }
+    CallHandle { s, media, runtime }
 }
 
 impl CallHandle {
     pub fn participants(&self) -> ReadSignal<Participants> {
-        self.participants.read_only()
+        self.s.participants.read_only()
     }
 
     pub fn chat(&self) -> ReadSignal<RoomChat> {
-        self.chat.read_only()
+        self.s.chat.read_only()
     }
 
     pub fn cap(&self) -> ReadSignal<Option<u32>> {
-        self.cap.read_only()
+        self.s.cap.read_only()
     }
 
     pub fn active(&self) -> ReadSignal<bool> {
-        self.active.read_only()
+        self.s.active.read_only()
     }
 
     /// Whether the relay has welcomed this client into the call since the last join: the page shows
@@ -188,32 +136,33 @@ impl CallHandle {
     /// connections the welcome starts have sent their offers, so the page builds the view after them
     /// ([`FirstOffers`]; docs/BENCHMARKS.md, mesh set-up). Reactive.
     pub fn welcomed(&self) -> ReadSignal<bool> {
-        self.welcomed.read_only()
+        self.s.welcomed.read_only()
     }
 
     pub fn problem(&self) -> ReadSignal<Option<String>> {
-        self.problem.read_only()
+        self.s.problem.read_only()
     }
 
     /// Every live peer connection's states, for the inspector.
     pub fn peers(&self) -> Signal<Vec<PeerRow>> {
-        self.peers
+        self.runtime.peers()
     }
 
     /// What the tile of `id` plays: the remote member's stream, or for this client the shared screen or
     /// the camera.
     pub fn stream_of(&self, id: &PeerId, is_self: bool) -> Option<MediaStream> {
         if is_self {
-            self.screen.get().or_else(|| self.media.stream().get())
+            self.s.screen.get().or_else(|| self.media.stream().get())
         } else {
-            self.streams.with(|m| m.get(id).cloned())
+            self.s.streams.with(|m| m.get(id).cloned())
         }
     }
 
     /// The level of `id`'s incoming audio (0 to 1, linear), read from the connection's receivers; 0 while
     /// connections are still being set up, or before any audio has arrived. Reactive.
     pub fn remote_level(&self, id: &PeerId) -> f64 {
-        self.levels
+        self.s
+            .levels
             .try_with(|levels| levels.get(id).copied())
             .flatten()
             .unwrap_or(0.0)
@@ -225,16 +174,16 @@ impl CallHandle {
     /// meanwhile: every change is a rendering pass, and the pages wait for a core for each one while the
     /// machine encodes and decodes video.
     pub fn forming(&self) -> bool {
-        self.forming.try_get().unwrap_or(false)
+        self.s.forming.try_get().unwrap_or(false)
     }
 
     /// Whether the screen is being shared.
     pub fn sharing(&self) -> bool {
-        self.screen.with(Option::is_some)
+        self.s.screen.with(Option::is_some)
     }
 
     fn rt(&self) -> Option<Rc<Runtime>> {
-        self.runtime.try_with_value(|rt| rt.clone()).flatten()
+        self.runtime.app()
     }
 
     /// Joins the call under `name` with the camera and microphone open now.
@@ -307,18 +256,28 @@ impl CallHandle {
     }
 }
 
-/// The reactive values the runtime writes and the handle reads.
+/// The reactive values the runtime writes and the handle reads: one `Copy` struct that both hold.
 #[derive(Clone, Copy)]
 struct Signals {
+    /// Everyone in the call as the grid shows them.
     participants: RwSignal<Participants>,
+    /// The room conversation.
     chat: RwSignal<RoomChat>,
+    /// Each remote member's incoming stream.
     streams: RwSignal<HashMap<PeerId, MediaStream>, LocalStorage>,
+    /// The shared screen, while sharing (the self tile shows it instead of the camera).
     screen: RwSignal<Option<MediaStream>, LocalStorage>,
+    /// The video cap applied to every outgoing video, in bit/s, once there is a peer.
     cap: RwSignal<Option<u32>>,
+    /// Each remote member's incoming audio level (0 to 1, linear), for the speaking lights.
     levels: RwSignal<HashMap<PeerId, f64>>,
+    /// Whether the call is coming together (`Runtime::forming`), as of the last level reading.
     forming: RwSignal<bool>,
+    /// Whether this page is in the call (joined, not left).
     active: RwSignal<bool>,
+    /// Whether the relay welcomed this page since its join (`CallHandle::welcomed`).
     welcomed: RwSignal<bool>,
+    /// The last problem of the call itself (screen share refused, send failed), for the page.
     problem: RwSignal<Option<String>>,
 }
 
@@ -375,43 +334,10 @@ fn new_id() -> String {
     format!("m-{:08x}{:08x}", part(), part())
 }
 
-impl Runtime {
-    fn shutdown(&self) {
-        self.poll.borrow_mut().take();
-        self.end_call();
+impl MeshApp for Runtime {
+    fn mesh(&self) -> &PeerMesh {
+        &self.mesh
     }
-
-    /// Closes every peer and channel and stops a shared screen; the page goes back to the lobby view.
-    fn end_call(&self) {
-        let state = std::mem::take(&mut *self.state.borrow_mut());
-        // The count of joins outlives the call, so a welcome's deferred effect cannot reach the next.
-        self.state.borrow_mut().joins = state.joins;
-        if let Some(screen) = &state.screen {
-            stop_stream(&screen.stream);
-        }
-        drop(state);
-        self.caps.borrow_mut().clear();
-        self.mesh.close_all();
-        self.s.screen.try_set(None);
-        self.s.streams.try_set(HashMap::new());
-        self.s.participants.try_set(Participants::new());
-        self.s.cap.try_set(None);
-        self.s.levels.try_set(HashMap::new());
-        self.s.forming.try_set(false);
-        self.s.active.try_set(false);
-        self.s.welcomed.try_set(false);
-    }
-
-    fn name_of(&self, peer: &PeerId) -> String {
-        self.s
-            .participants
-            .try_with_untracked(|p| p.remote(peer).map(|r| r.name.clone()))
-            .flatten()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "someone".to_owned())
-    }
-
-    // ---- relay and peers ------------------------------------------------------------------------
 
     fn on_relay(self: &Rc<Self>, event: SignalingEvent) {
         if !self.s.active.get_untracked() {
@@ -456,6 +382,70 @@ impl Runtime {
         }
     }
 
+    fn on_peer(self: &Rc<Self>, event: MeshEvent, problem: Option<Option<ConnectionProblem>>) {
+        if let Some(problem) = problem {
+            self.s
+                .participants
+                .try_update(|p| p.problem(&event.id, problem));
+        }
+        let peer = event.id;
+        match event.event {
+            // The end of the first offer's candidates, not the offer's `setLocalDescription`: the
+            // candidates are gathered right after it, and each waited behind the call view's first
+            // layout for its `icecandidate` event (docs/BENCHMARKS.md, mesh set-up).
+            PeerEvent::GatheringComplete => self.first_offer_done(&peer),
+            PeerEvent::ConnectionState(state) => {
+                self.s.participants.update(|p| p.connection(&peer, state));
+                self.apply_caps();
+                if state == PeerConnectionState::Connected && !self.forming() {
+                    self.fill_verifications();
+                }
+            }
+            PeerEvent::Track { track, stream } => self.remote_track(&peer, track, stream),
+            PeerEvent::Error(err) => leptos::logging::warn!("peer {peer}: {err}"),
+            _ => {}
+        }
+    }
+
+    fn shutdown(&self) {
+        self.poll.borrow_mut().take();
+        self.end_call();
+    }
+}
+
+impl Runtime {
+    /// Closes every peer and channel and stops a shared screen; the page goes back to the lobby view.
+    fn end_call(&self) {
+        let state = std::mem::take(&mut *self.state.borrow_mut());
+        // The count of joins outlives the call, so a welcome's deferred effect cannot reach the next.
+        self.state.borrow_mut().joins = state.joins;
+        if let Some(screen) = &state.screen {
+            stop_stream(&screen.stream);
+        }
+        drop(state);
+        self.caps.borrow_mut().clear();
+        self.mesh.close_all();
+        self.s.screen.try_set(None);
+        self.s.streams.try_set(HashMap::new());
+        self.s.participants.try_set(Participants::new());
+        self.s.cap.try_set(None);
+        self.s.levels.try_set(HashMap::new());
+        self.s.forming.try_set(false);
+        self.s.active.try_set(false);
+        self.s.welcomed.try_set(false);
+    }
+
+    fn name_of(&self, peer: &PeerId) -> String {
+        self.s
+            .participants
+            .try_with_untracked(|p| p.remote(peer).map(|r| r.name.clone()))
+            .flatten()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "someone".to_owned())
+    }
+
+    // ---- peers ----------------------------------------------------------------------------------
+
     /// Marks the call welcomed once the peers the welcome `made` have their first offers out (set, sent
     /// and their candidates gathered), in a task after that (see [`FirstOffers`]; at most
     /// [`super::forming::VIEW_WAIT_MS`] later). A welcome after a relay restart finds the call view
@@ -491,34 +481,6 @@ impl Runtime {
         }
     }
 
-    fn on_mesh(self: &Rc<Self>, event: MeshEvent) {
-        if !self.mesh.is_current(&event.id, event.generation) {
-            return;
-        }
-        if let Some(problem) = self.mesh.diagnose(&event) {
-            self.s
-                .participants
-                .try_update(|p| p.problem(&event.id, problem));
-        }
-        let peer = event.id;
-        match event.event {
-            // The end of the first offer's candidates, not the offer's `setLocalDescription`: the
-            // candidates are gathered right after it, and each waited behind the call view's first
-            // layout for its `icecandidate` event (docs/BENCHMARKS.md, mesh set-up).
-            PeerEvent::GatheringComplete => self.first_offer_done(&peer),
-            PeerEvent::ConnectionState(state) => {
-                self.s.participants.update(|p| p.connection(&peer, state));
-                self.apply_caps();
-                if state == PeerConnectionState::Connected && !self.forming() {
-                    self.fill_verifications();
-                }
-            }
-            PeerEvent::Track { track, stream } => self.remote_track(&peer, track, stream),
-            PeerEvent::Error(err) => leptos::logging::warn!("peer {peer}: {err}"),
-            _ => {}
-        }
-    }
-
     /// Gives every connected member without a verification code its code. Called once the call has
     /// formed: each code reads both descriptions of the connection from the browser (two synchronous
     /// copies of the SDP) and hashes them, on the main thread that the connections still being set up
@@ -531,7 +493,7 @@ impl Runtime {
             .unwrap_or_default();
         let codes: Vec<(PeerId, String)> = unverified
             .into_iter()
-            .filter_map(|peer| Some((peer.clone(), self.verification(&peer)?)))
+            .filter_map(|peer| Some((peer.clone(), self.mesh.verification(&peer)?)))
             .collect();
         if !codes.is_empty() {
             self.s.participants.update(|p| {
@@ -540,12 +502,6 @@ impl Runtime {
                 }
             });
         }
-    }
-
-    /// The six-digit code of the connection to `peer`, once both descriptions are set.
-    fn verification(&self, peer: &PeerId) -> Option<String> {
-        let (local, remote) = self.mesh.with_peer(peer, |p| p.current_sdps())?;
-        short_authentication_string(&local?, &remote?).ok()
     }
 
     /// Keeps the incoming stream of `peer` (one per member; later tracks join it).
@@ -851,7 +807,7 @@ impl Runtime {
             return;
         }
         for row in self.mesh.rows().get_untracked() {
-            let connected = row.states.connection.get_untracked() == PeerConnectionState::Connected;
+            let connected = row.is_connected();
             let applied = self.caps.borrow().get(&row.id) == Some(&cap);
             if !connected || applied {
                 continue;
@@ -971,7 +927,7 @@ impl Runtime {
         self.apply_caps();
         let rows = self.mesh.rows().get_untracked();
         for row in rows {
-            let connected = row.states.connection.get_untracked() == PeerConnectionState::Connected;
+            let connected = row.is_connected();
             if !connected {
                 continue;
             }
