@@ -9,8 +9,8 @@
 //!   hashing with SHA-256 as bytes go by; the flow-control numbers. Pure.
 //! - [`meter`]: throughput and the progress throttle. Pure.
 //! - [`session`]: [`use_chat`](session::use_chat), the chat runtime on the shared mesh runtime
-//!   (`crate::mesh`): a negotiated chat channel per user, a task per file transfer with flow control and hashing, all shown through one reactive
-//!   [`Chats`]. Browser glue.
+//!   (`crate::mesh`): a negotiated chat channel per user and a task per file transfer with flow control
+//!   and hashing, all shown through one reactive [`Chats`]. Browser glue.
 //!
 //! The pure modules import neither `web_sys` nor Leptos and are tested with `cargo test -p peerlab --lib`;
 //! the glue is tested in headless Chromium by `tests/browser_chat.rs`. Chat text and file bytes travel
