@@ -167,7 +167,7 @@ pub const CHAPTERS: &[Chapter] = &[
         code: &[
             CodeRef { file: "src/guide.rs", item: "streams", what: "The cost model of the table below." },
             CodeRef { file: "src/room/bitrate.rs", item: "video_cap_bps", what: "The mesh's answer to its uplink: a lower bitrate cap per peer as the room grows." },
-            CodeRef { file: "src/room/call.rs", item: "use_call", what: "The room's mesh: one peer connection per other member." },
+            CodeRef { file: "src/room/call/handle.rs", item: "use_call", what: "The room's call: one peer connection per other member, on the shared mesh." },
         ],
         extra: Extra::CostTable,
     },

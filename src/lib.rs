@@ -5,9 +5,11 @@
 //! - [`pages`]: one page per file: home, media, loopback, chat, room, network check, guide, TURN help and
 //!   not-found.
 //! - [`guide`]: the guide's chapters as data, and the topology cost model.
-//! - [`chat`]: peer-to-peer text and files over data channels (pure models, the per-peer mesh, the session).
+//! - [`chat`]: peer-to-peer text and files over data channels (pure models and the chat session).
 //! - [`room`]: the multi-party mesh video call (pure layout, bitrate, control, quality and participant
 //!   models; the call runtime).
+//! - [`mesh`]: the peer mesh both chat and room build on: one `rtc::Peer` per remote member, fed from the
+//!   relay, and the runtime that wires it to the relay and closes it with the page.
 //! - [`components`]: small shared views: navigation, relay indicator, the room panel.
 //! - [`signaling`]: the relay client: a sans-I/O session, the roster model, the WebSocket glue and the
 //!   `use_relay_room` hook.
@@ -29,6 +31,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod guide;
+pub mod mesh;
 pub mod pages;
 pub mod room;
 pub mod rtc;

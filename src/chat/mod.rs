@@ -8,11 +8,9 @@
 //! - [`transfer`]: the transfer state machine, the sender's chunk plan and the receiver's reassembly, both
 //!   hashing with SHA-256 as bytes go by; the flow-control numbers. Pure.
 //! - [`meter`]: throughput and the progress throttle. Pure.
-//! - [`mesh`]: [`PeerMesh`](mesh::PeerMesh), one `rtc::Peer` per remote member, created lazily, fed from
-//!   the relay's events; reusable by the room page. Browser glue.
-//! - [`session`]: [`use_chat`](session::use_chat), the chat runtime: the mesh, a negotiated chat channel
-//!   per user, a task per file transfer with flow control and hashing, all shown through one reactive
-//!   [`Chats`]. Browser glue.
+//! - [`session`]: [`use_chat`](session::use_chat), the chat runtime on the shared mesh runtime
+//!   (`crate::mesh`): a negotiated chat channel per user and a task per file transfer with flow control
+//!   and hashing, all shown through one reactive [`Chats`]. Browser glue.
 //!
 //! The pure modules import neither `web_sys` nor Leptos and are tested with `cargo test -p peerlab --lib`;
 //! the glue is tested in headless Chromium by `tests/browser_chat.rs`. Chat text and file bytes travel
@@ -23,11 +21,9 @@ pub mod meter;
 pub mod transfer;
 pub mod wire;
 
-pub mod mesh;
 pub mod session;
 
 pub use conversation::{Chats, Conversation, Item, Message, MessageStatus};
-pub use mesh::{MeshChange, MeshEvent, MeshEvents, PeerMesh, PeerRow};
 pub use session::{use_chat, ChatSession};
 pub use transfer::{Direction, Transfer, TransferState};
 pub use wire::{Wire, WireError};

@@ -6,7 +6,7 @@
 
 use leptos::prelude::*;
 
-use crate::chat::PeerRow;
+use crate::mesh::PeerRow;
 use crate::rtc::peer::PeerStates;
 use crate::signaling::{Direction, SignalLog};
 

@@ -14,15 +14,14 @@
 //!   view may be built after a welcome. Pure.
 //! - [`pacing`]: how often to repeat a reading that makes the main thread wait (the speaking lights).
 //!   Pure.
-//! - [`call`]: [`use_call`](call::use_call), the call's runtime: the `chat::PeerMesh`, local tracks on
-//!   every peer, the chat and control channels, screen sharing, the stats poll and bitrate caps. Browser
-//!   glue.
+//! - [`call`]: [`use_call`](call::use_call) and [`CallHandle`](call::CallHandle), the call's runtime on
+//!   the shared mesh runtime (`crate::mesh`): local tracks on every peer, the chat and control channels,
+//!   screen sharing, the stats poll and bitrate caps, split by concern into one file each. Browser glue.
 //!
 //! The pure modules import neither `web_sys` nor Leptos and are tested with `cargo test -p peerlab --lib`;
-//! the glue is tested in headless Chromium (`tests/e2e/room.test.mjs`, and across NATs
-//! `tests/net/nat.test.mjs`). Media and
-//! chat travel peer to peer; the relay carries only signaling. This module deliberately builds no views
-//! (the page and `components::video_tile` do).
+//! the glue is tested in headless Chromium by `tests/e2e/room.test.mjs`, and across NATs by
+//! `tests/net/nat.test.mjs`. Media and chat travel peer to peer; the relay carries only signaling. This
+//! module deliberately builds no views (the page and `components::video_tile` do).
 
 pub mod bitrate;
 pub mod chat;

@@ -1,17 +1,16 @@
 //! [`PeerMesh`]: one [`Peer`] per remote member, created lazily, fed from the relay's events and sending
-//! its signals through the relay. The chat page uses it for one connection per pair of users; the room
-//! page can reuse it as is for a full mesh.
+//! its signals through the relay. The chat page uses it for one connection per pair of users that talk,
+//! the room page for a full mesh.
 //!
 //! The mesh owns the peers and nothing else: it creates a peer when this side wants to talk to a member
 //! ([`PeerMesh::ensure`]) or when a member's first signal arrives, closes it when the member leaves the
-//! room, and closes every peer when the relay hands out a new id for this client (the old connections'
-//! signaling would go to an id nobody has). After a resumed welcome (same id) every peer is left
-//! untouched; those not connected restart ICE, which heals negotiation signals lost while the relay was
-//! away. Everything each peer reports arrives on one [`MeshEvents`] stream, tagged with the member and a
-//! generation, so events of a closed peer are told apart from those of its successor.
+//! room, and after a welcome does what [`Rejoin`] decides: a new id for this client closes every peer,
+//! a resumed one (same id) keeps them and restarts ICE on those not connected. Everything each peer
+//! reports arrives on one [`MeshEvents`] stream, tagged with the member and a generation, so events of a
+//! closed peer are told apart from those of its successor.
 //!
-//! Glue: it holds browser objects (through `rtc::Peer`) and is tested in the browser
-//! (`tests/browser_chat.rs`).
+//! Glue: it holds browser objects (through `rtc::Peer`) and is tested in the browser through the chat
+//! runtime (`tests/browser_chat.rs`) and the room page (`tests/e2e/room.test.mjs`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -23,10 +22,12 @@ use leptos::prelude::*;
 use peerlab_protocol::{IceServer, Payload, PeerId};
 use wasm_bindgen_futures::spawn_local;
 
+use super::rejoin::Rejoin;
 use crate::error::AppError;
 use crate::rtc::diagnosis::{ConnectionProblem, Observers};
 use crate::rtc::peer::{Peer, PeerConfig, PeerEvent, PeerStates};
 use crate::rtc::states::PeerConnectionState;
+use crate::rtc::verification::short_authentication_string;
 use crate::rtc::Signal;
 use crate::signaling::SignalingEvent;
 
@@ -58,6 +59,13 @@ pub enum MeshChange {
 pub struct PeerRow {
     pub id: PeerId,
     pub states: PeerStates,
+}
+
+impl PeerRow {
+    /// Whether the connection is up now (untracked: for polls, not for views).
+    pub fn is_connected(&self) -> bool {
+        self.states.connection.get_untracked() == PeerConnectionState::Connected
+    }
 }
 
 struct Entry {
@@ -134,6 +142,13 @@ impl PeerMesh {
     /// Runs `f` with the peer of `id`, if there is one. `f` must not call back into the mesh.
     pub fn with_peer<R>(&self, id: &PeerId, f: impl FnOnce(&Peer) -> R) -> Option<R> {
         self.inner.borrow().peers.get(id).map(|e| f(&e.peer))
+    }
+
+    /// The six-digit code of the connection to `id`, once both of its descriptions are set
+    /// (`rtc::verification`); both sides read the same code.
+    pub fn verification(&self, id: &PeerId) -> Option<String> {
+        let (local, remote) = self.with_peer(id, |p| p.current_sdps())?;
+        short_authentication_string(&local?, &remote?).ok()
     }
 
     /// Makes sure there is a peer for `id`; returns whether one was created. Fails before the relay has
@@ -245,24 +260,23 @@ impl PeerMesh {
                     inner.ice_servers = welcome.ice_servers.clone();
                     inner.self_id.replace(welcome.peer_id.clone())
                 };
-                match previous {
-                    Some(old) if old != welcome.peer_id => self
+                let rejoin = Rejoin::of(previous.as_ref(), &welcome.peer_id);
+                match rejoin {
+                    Rejoin::NewId => self
                         .close_all()
                         .into_iter()
                         .map(MeshChange::Closed)
                         .collect(),
-                    Some(_) => {
+                    Rejoin::Resumed => {
                         let inner = self.inner.borrow();
                         for entry in inner.peers.values() {
-                            let connected = entry.peer.states().connection.get_untracked()
-                                == PeerConnectionState::Connected;
-                            if !connected {
+                            if rejoin.restarts_ice(entry.peer.states().connection.get_untracked()) {
                                 entry.peer.restart_ice();
                             }
                         }
                         Vec::new()
                     }
-                    None => Vec::new(),
+                    Rejoin::First => Vec::new(),
                 }
             }
             SignalingEvent::IceServers(servers) => {
