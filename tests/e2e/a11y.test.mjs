@@ -68,6 +68,25 @@ test('home, TURN help and not-found pages have no serious accessibility violatio
   none(found);
 });
 
+test('the network check (with its verdict) and the guide have no serious accessibility violations', async (t) => {
+  const found = [];
+  const { context, page } = await open('/network');
+  try {
+    await page.getByTestId('page-network').waitFor();
+    await page.getByTestId('network-verdict').waitFor({ timeout: 20_000 });
+    await check(t, page, 'network check, verdict', found);
+    await page.goto(`${BASE}/learn`);
+    await page.getByTestId('page-learn').waitFor();
+    await check(t, page, 'guide, contents', found);
+    await page.goto(`${BASE}/learn/topologies`);
+    await page.getByTestId('learn-chapter-title').waitFor();
+    await check(t, page, 'guide, topologies (cost table)', found);
+  } finally {
+    await context.close();
+  }
+  none(found);
+});
+
 test('media and loopback pages have no serious accessibility violations before and while running', async (t) => {
   const found = [];
   const { context, page } = await open('/media');

@@ -92,6 +92,20 @@ test('home, TURN help and not-found pages fit a 390 px wide screen', async () =>
   }
 });
 
+test('the network check and the guide fit a 390 px wide screen', async () => {
+  const { context, page } = await open('/network');
+  try {
+    await page.getByTestId('page-network').waitFor();
+    await page.getByTestId('network-verdict').waitFor({ timeout: 20_000 });
+    await checkAndShoot(page, 'network');
+    await page.goto(`${BASE}/learn/topologies`);
+    await page.getByTestId('learn-chapter-title').waitFor();
+    await checkAndShoot(page, 'learn-topologies');
+  } finally {
+    await context.close();
+  }
+});
+
 test('media and loopback pages fit a 390 px wide screen while running', async () => {
   const { context, page } = await open('/media');
   try {
