@@ -2,7 +2,7 @@
 """Draws static/favicon.png (32x32, RGBA): the peerlab mark, two peers joined by a link on a rounded blue
 square. A small bitmap on purpose: Chromium's media controls take a page's favicon as the artwork of a
 page that plays sound and rasterize a vector icon at 512x512, a megabyte per page sent through the
-browser's main thread (docs/BENCHMARKS.md, mesh set-up, tenth round). Standard library only."""
+browser's main thread (docs/bench-log/2026-12-05-mesh-round-10.md). Standard library only."""
 import struct
 import sys
 import zlib

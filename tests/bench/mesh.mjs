@@ -20,8 +20,8 @@
 // MESH_PLAIN_CHANNELS=K and MESH_PLAIN_BUNDLE=max-bundle add a second plain mesh with K negotiated data
 // channels per connection (and that bundle policy); MESH_PLAIN_BURN=ms[,ms] adds a plain mesh whose pages
 // do that many ms of work on their main thread per relay message. MESH_LOBBY_MS=ms (1500 unless set) is how long every
-// page waits in the lobby before the joins, as a person would; 0 joins at once, as the first eleven rounds
-// did (this one changes the figure: docs/BENCHMARKS.md, eleventh and twelfth rounds). PEERLAB_CHROME_ARGS
+// page waits in the lobby before the joins, as a person would; 0 joins at once (the wait changes the figure:
+// the window the browsers' own start-up work falls in; docs/bench-log/2026-12-05-mesh-round-11.md). PEERLAB_CHROME_ARGS
 // adds Chromium flags (tests/e2e/browser.mjs). A copy of a build made by scripts/count-imports.mjs adds,
 // with MESH_TRACE=1, how often the WebAssembly called each browser function per page.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -53,7 +53,7 @@ const LOBBY_MS = Number(process.env.MESH_LOBBY_MS ?? 1500);
 const PLAIN_BUNDLE = process.env.MESH_PLAIN_BUNDLE ?? null;
 // MESH_PLAIN_BURN=a,b adds a plain mesh per value whose pages do that many ms of work (CPU, as measured
 // on the page before the join) on every relay message (the welcome too): the price of main-thread CPU per page at this size, for comparing
-// with the app's extra (docs/BENCHMARKS.md, twelfth round).
+// with the app's extra (docs/bench-log/2026-12-05-mesh-round-12.md).
 const PLAIN_BURN = (process.env.MESH_PLAIN_BURN ?? '').split(',').filter(Boolean).map(Number);
 const KINDS = [
   ...(DISTS.length
