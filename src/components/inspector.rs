@@ -8,7 +8,9 @@ use leptos::prelude::*;
 
 use crate::mesh::PeerRow;
 use crate::rtc::peer::PeerStates;
-use crate::signaling::{Direction, SignalLog};
+use crate::signaling::SignalLog;
+
+use super::RelayLog;
 
 #[component]
 pub fn Inspector(
@@ -57,7 +59,6 @@ pub fn Inspector(
 
 #[component]
 fn InspectorBody(log: RwSignal<SignalLog>, peers: Signal<Vec<PeerRow>>) -> impl IntoView {
-    let entries = move || log.with(|l| l.entries().rev().cloned().collect::<Vec<_>>());
     view! {
         <h3>"Peer connections"</h3>
         <p class="hint" hidden=move || peers.with(|p| !p.is_empty())>
@@ -80,31 +81,7 @@ fn InspectorBody(log: RwSignal<SignalLog>, peers: Signal<Vec<PeerRow>>) -> impl 
             </tbody>
         </table>
         <h3>"Relay messages " <span class="hint">"(newest first)"</span></h3>
-        <ol class="inspector-log" aria-live="off">
-            <For each=entries key=|entry| entry.seq let:entry>
-                <li
-                    class="inspector-entry"
-                    data-testid="inspector-entry"
-                    data-direction=entry.direction.token()
-                    data-kind=entry.kind.clone()
-                >
-                    <span class="inspector-arrow" aria-label=match entry.direction {
-                        Direction::Sent => "sent",
-                        Direction::Received => "received",
-                    }>
-                        {match entry.direction {
-                            Direction::Sent => "→",
-                            Direction::Received => "←",
-                        }}
-                    </span>
-                    <code class="inspector-kind">{entry.kind.clone()}</code>
-                    <code class="peer-id">
-                        {entry.peer.map(|p| p.as_str().chars().take(8).collect::<String>()).unwrap_or_default()}
-                    </code>
-                    <span class="inspector-summary">{entry.summary}</span>
-                </li>
-            </For>
-        </ol>
+        <RelayLog log=log entry_testid="inspector-entry" />
     }
 }
 

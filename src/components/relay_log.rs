@@ -1,6 +1,6 @@
-//! The relay messages a page sent and received, newest first, read-only: the guide's chapter on
-//! signaling shows its own private room's log with it. It renders a [`SignalLog`] it is given (from
-//! `RelayRoom::log`) and produces none.
+//! The relay messages a page sent and received, newest first, read-only: the inspector of chat and room
+//! and the guide's chapter on signaling show their log with it. It renders a [`SignalLog`] it is given
+//! (from `RelayRoom::log`) and produces none.
 
 use leptos::prelude::*;
 
@@ -11,6 +11,9 @@ pub fn RelayLog(
     /// The relay messages, from `RelayRoom::log`.
     #[prop(into)]
     log: Signal<SignalLog>,
+    /// The `data-testid` of each entry, so each page's tests find their own log's entries.
+    #[prop(default = "relay-log-entry")]
+    entry_testid: &'static str,
 ) -> impl IntoView {
     let entries = move || log.with(|l| l.entries().rev().cloned().collect::<Vec<_>>());
     view! {
@@ -19,7 +22,7 @@ pub fn RelayLog(
             <For each=entries key=|entry| entry.seq let:entry>
                 <li
                     class="inspector-entry"
-                    data-testid="relay-log-entry"
+                    data-testid=entry_testid
                     data-direction=entry.direction.token()
                     data-kind=entry.kind.clone()
                 >
