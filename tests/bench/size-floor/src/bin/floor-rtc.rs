@@ -29,6 +29,8 @@ fn Page(name: &'static str) -> impl IntoView {
     };
     let rtc = move |_| {
         leptos::task::spawn_local(async move {
+            // A size floor, never shipped: it only has to pull in the bindings an app needs, so failures
+            // throw in the fewest bytes instead of becoming typed errors as the app's rtc layer does.
             let pc = web_sys::RtcPeerConnection::new().unwrap_throw();
             let _dc = pc.create_data_channel("chat");
             let offer = JsFuture::from(pc.create_offer()).await.unwrap_throw();
