@@ -1,36 +1,50 @@
-//! The inspector panel: the relay messages a page sent and received, and every peer connection's states,
-//! as they happen. Shared by the chat and room pages.
+//! The inspector panel of the chat and room pages: the relay messages a page sent and received, every peer
+//! connection's states, and for each connection what the loopback page shows of its two — the offer and
+//! answer folded by section, every candidate of both ends, the selected pair and its changes, the
+//! timeline with its explanations and live charts. On the room page also the frame rate, the cap on the
+//! video this side sends, and what the mesh costs the uplink next to an SFU.
 //!
-//! It renders what it is given (the relay handle's [`SignalLog`] and the mesh's [`PeerRow`]s); it produces
-//! neither.
+//! It renders what it is given (the relay handle's [`SignalLog`] and the mesh's [`InspectorFeed`]); it
+//! produces neither. While it shows the connections it sets the feed's `watching`, and the mesh reads
+//! their statistics and descriptions every second; closed, nothing is read.
 
 use leptos::prelude::*;
 
-use crate::mesh::PeerRow;
+use crate::mesh::{InspectorFeed, PeerRow, Uplink};
+use crate::rtc::inspection::{CandidateRow, End, PeerInspection};
 use crate::rtc::peer::PeerStates;
+use crate::rtc::stats::Series;
 use crate::signaling::SignalLog;
 
-use super::RelayLog;
+use super::{LineChart, RelayLog, SdpView, SelectedPairLine, StateTable, Timeline};
 
 #[component]
 pub fn Inspector(
     /// The relay messages, from `RelayRoom::log`.
     log: RwSignal<SignalLog>,
-    /// The live peer connections, from the page's mesh.
-    #[prop(into)]
-    peers: Signal<Vec<PeerRow>>,
-    /// Starts closed, and renders nothing of the log and the states until it is opened. The room page
-    /// uses this: while a call comes together each relay message and state change would otherwise
-    /// update the page, and every update is a rendering pass the page waits for a core to do while the
-    /// machine encodes and decodes video (docs/BENCHMARKS.md, mesh set-up).
+    /// The live peer connections and their inspections, from the page's mesh.
+    feed: InspectorFeed,
+    /// Starts closed, and renders and reads nothing until it is opened. The room page uses this: while a
+    /// call comes together each relay message and state change would otherwise update the page, and
+    /// every update is a rendering pass the page waits for a core to do while the machine encodes and
+    /// decodes video (docs/BENCHMARKS.md, mesh set-up).
     #[prop(optional)]
     collapsed: bool,
+    /// The connections carry audio and video (the room): adds the frame rate, the sender's cap and the
+    /// uplink comparison.
+    #[prop(optional)]
+    media: bool,
 ) -> impl IntoView {
+    let watching = feed.watching;
+    on_cleanup(move || {
+        watching.try_set(false);
+    });
     if !collapsed {
+        watching.set(true);
         return view! {
             <section class="panel inspector" data-testid="inspector" aria-labelledby="inspector-title">
                 <h2 id="inspector-title">"Inspector"</h2>
-                <InspectorBody log=log peers=peers />
+                <InspectorBody log=log peers=feed.peers media=media />
             </section>
         }
         .into_any();
@@ -43,14 +57,15 @@ pub fn Inspector(
             on:toggle=move |ev| {
                 let details = event_target::<web_sys::HtmlDetailsElement>(&ev);
                 open.set(details.open());
+                watching.set(details.open());
             }
         >
             <summary>
                 <h2 id="inspector-title">"Inspector"</h2>
-                <span class="hint">" the relay messages and every peer connection's states"</span>
+                <span class="hint">" the relay messages and every peer connection, step by step"</span>
             </summary>
             <Show when=move || open.get()>
-                <InspectorBody log=log peers=peers />
+                <InspectorBody log=log peers=feed.peers media=media />
             </Show>
         </details>
     }
@@ -58,7 +73,11 @@ pub fn Inspector(
 }
 
 #[component]
-fn InspectorBody(log: RwSignal<SignalLog>, peers: Signal<Vec<PeerRow>>) -> impl IntoView {
+fn InspectorBody(
+    log: RwSignal<SignalLog>,
+    peers: Signal<Vec<PeerRow>>,
+    media: bool,
+) -> impl IntoView {
     view! {
         <h3>"Peer connections"</h3>
         <p class="hint" hidden=move || peers.with(|p| !p.is_empty())>
@@ -80,9 +99,17 @@ fn InspectorBody(log: RwSignal<SignalLog>, peers: Signal<Vec<PeerRow>>) -> impl 
                 </For>
             </tbody>
         </table>
+        {media.then(|| view! { <UplinkLine peers=peers /> })}
+        <For each=move || peers.get() key=|row| row.id.clone() let:row>
+            <PeerDetail row=row media=media />
+        </For>
         <h3>"Relay messages " <span class="hint">"(newest first)"</span></h3>
         <RelayLog log=log entry_testid="inspector-entry" />
     }
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(8).collect()
 }
 
 #[component]
@@ -106,7 +133,7 @@ fn PeerStateRow(row: PeerRow) -> impl IntoView {
             data-peer-id=row.id.to_string()
             data-connection=move || connection.get().as_str()
         >
-            <td><code class="peer-id">{row.id.as_str().chars().take(8).collect::<String>()}</code></td>
+            <td><code class="peer-id">{short(row.id.as_str())}</code></td>
             <td
                 class="state"
                 data-state=move || connection.get().as_str()
@@ -118,5 +145,211 @@ fn PeerStateRow(row: PeerRow) -> impl IntoView {
             <td title=move || signaling.get().words()>{move || signaling.get().as_str()}</td>
             <td title=move || gathering.get().words()>{move || gathering.get().as_str()}</td>
         </tr>
+    }
+}
+
+/// The mesh's uplink next to an SFU's, from what each connection sends now.
+#[component]
+fn UplinkLine(peers: Signal<Vec<PeerRow>>) -> impl IntoView {
+    let uplink = Memo::new(move |_| {
+        let readings: Vec<Option<f64>> = peers.with(|rows| {
+            rows.iter()
+                .map(|row| {
+                    row.inspection
+                        .with(|i| i.latest().and_then(|s| s.outbound_kbps))
+                })
+                .collect()
+        });
+        Uplink::of(&readings)
+    });
+    view! {
+        <p
+            class="uplink"
+            data-testid="inspector-uplink"
+            data-streams=move || uplink.with(|u| u.as_ref().map(|u| u.streams))
+            data-mesh-kbps=move || uplink.with(|u| u.as_ref().map(|u| format!("{:.0}", u.mesh_kbps)))
+            data-sfu-kbps=move || uplink.with(|u| u.as_ref().map(|u| format!("{:.0}", u.sfu_kbps)))
+        >
+            <strong>"Uplink: "</strong>
+            {move || {
+                uplink.with(|u| {
+                    u.as_ref().map(Uplink::words).unwrap_or_else(|| {
+                        "measured once media flows to someone (members − 1 streams in a mesh, one to an SFU)."
+                            .into()
+                    })
+                })
+            }}
+        </p>
+    }
+}
+
+/// Everything about one connection, rendered only while its summary is open.
+#[component]
+fn PeerDetail(row: PeerRow, media: bool) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let id = row.id.to_string();
+    let connection = RwSignal::from(row.states.connection.clone());
+    let summary = format!("Connection to {}", short(&id));
+    view! {
+        <details
+            class="peer-detail"
+            data-testid="inspector-peer-detail"
+            data-peer-id=id
+            on:toggle=move |ev| open.set(event_target::<web_sys::HtmlDetailsElement>(&ev).open())
+        >
+            <summary>
+                <h3 class="peer-detail-title">{summary}</h3>
+                <span class="hint">" " {move || connection.get().as_str()}</span>
+            </summary>
+            <Show when=move || open.get()>
+                <PeerDetailBody row=row.clone() media=media />
+            </Show>
+        </details>
+    }
+}
+
+#[component]
+fn PeerDetailBody(row: PeerRow, media: bool) -> impl IntoView {
+    let inspection = RwSignal::from(row.inspection.clone());
+    let part = move |f: fn(&PeerInspection) -> Series| Signal::derive(move || inspection.with(f));
+    let steps = Memo::new(move |_| inspection.with(|i| i.steps().cloned().collect::<Vec<_>>()));
+    let dropped = Memo::new(move |_| inspection.with(PeerInspection::dropped_steps));
+    let pair = Memo::new(move |_| inspection.with(|i| i.paths().last().map(|p| p.pair.clone())));
+    let paths = Memo::new(move |_| inspection.with(|i| i.paths().to_vec()));
+    let local = Memo::new(move |_| inspection.with(|i| i.local_description().cloned()));
+    let remote = Memo::new(move |_| inspection.with(|i| i.remote_description().cloned()));
+    let cap = Memo::new(move |_| inspection.with(PeerInspection::sender_cap_bps));
+    let sdp_title = |side: &'static str, sdp: Memo<Option<crate::rtc::inspection::Sdp>>| {
+        Signal::derive(move || {
+            sdp.with(|s| match s {
+                Some(s) => format!("{side} description ({}, SDP)", s.kind.as_str()),
+                None => format!("{side} description (SDP)"),
+            })
+        })
+    };
+    view! {
+        <div class="peer-detail-body">
+            <StateTable name="This connection".to_owned() test_id="inspector-states" states=row.states.clone() />
+            <SelectedPairLine pair=pair test_id="inspector-path" />
+            <Show when=move || paths.with(|p| p.len() > 1)>
+                <h4>"Path changes"</h4>
+                <ol class="path-changes" data-testid="inspector-path-changes">
+                    {move || {
+                        paths
+                            .get()
+                            .into_iter()
+                            .map(|change| {
+                                let words = change.reading.as_ref().map(|r| r.path.words()).unwrap_or("unknown path");
+                                view! {
+                                    <li data-testid="inspector-path-change">
+                                        {format!("{:.0} ms: {words}", change.at_ms)}
+                                    </li>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </ol>
+            </Show>
+            <h4>"Live statistics " <span class="hint">"(getStats, every second)"</span></h4>
+            <div class="charts">
+                <LineChart title="Sent" unit="kbit/s" series=part(|i| i.charts().sent.clone()) test_id="inspector-chart-sent" />
+                <LineChart title="Received" unit="kbit/s" series=part(|i| i.charts().received.clone()) test_id="inspector-chart-received" />
+                <LineChart title="Round-trip time" unit="ms" series=part(|i| i.charts().rtt.clone()) test_id="inspector-chart-rtt" />
+                <LineChart title="Packets lost" unit="%" series=part(|i| i.charts().loss.clone()) test_id="inspector-chart-loss" />
+                {media.then(|| view! {
+                    <LineChart title="Frames per second" unit="fps" series=part(|i| i.charts().fps.clone()) test_id="inspector-chart-fps" />
+                })}
+            </div>
+            <p class="hint">
+                "Sent and received count everything the connection carries: media, data channels and their "
+                "overhead. Packet loss is of the audio and video (RTP) streams; data channels retransmit "
+                "what is lost, so a chat has none to show."
+            </p>
+            {media.then(|| view! {
+                <p class="hint" data-testid="inspector-cap" data-cap-bps=move || cap.get()>
+                    "Cap on the video you send on this connection: "
+                    {move || cap.get().map(|bps| format!("{} kbit/s", bps / 1000)).unwrap_or_else(|| "not set yet".into())}
+                    " (the room divides your uplink budget between the others)."
+                </p>
+            })}
+            <h4>"Candidates"</h4>
+            <Candidates inspection=inspection />
+            <h4>"Session descriptions"</h4>
+            <SdpView
+                title=sdp_title("Local", local)
+                sdp=Signal::derive(move || local.with(|s| s.as_ref().map(|s| s.text.clone())))
+                test_id="inspector-sdp-local"
+                empty="Not set yet."
+            />
+            <SdpView
+                title=sdp_title("Remote", remote)
+                sdp=Signal::derive(move || remote.with(|s| s.as_ref().map(|s| s.text.clone())))
+                test_id="inspector-sdp-remote"
+                empty="Not set yet."
+            />
+            <h4>"Timeline " <span class="hint">"(since the connection was made)"</span></h4>
+            <p class="hint" hidden=move || dropped.get() == 0>
+                {move || format!("{} older steps are not shown.", dropped.get())}
+            </p>
+            <Timeline steps=steps first_key=dropped test_id="inspector-timeline" step_test_id="inspector-step" />
+        </div>
+    }
+}
+
+/// Every candidate of both ends, as gathered and as received.
+#[component]
+fn Candidates(inspection: RwSignal<PeerInspection>) -> impl IntoView {
+    let rows = Memo::new(move |_| {
+        inspection.with(|i| {
+            i.candidates(End::Local)
+                .chain(i.candidates(End::Remote))
+                .cloned()
+                .collect::<Vec<CandidateRow>>()
+        })
+    });
+    view! {
+        <p class="hint" hidden=move || rows.with(|r| !r.is_empty())>"None yet."</p>
+        <div class="table-scroll" hidden=move || rows.with(Vec::is_empty)>
+            <table class="inspector-candidates">
+                <thead>
+                    <tr>
+                        <th scope="col">"End"</th>
+                        <th scope="col">"Type"</th>
+                        <th scope="col">"Protocol"</th>
+                        <th scope="col">"Address"</th>
+                        <th scope="col">"At"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {move || {
+                        rows.get()
+                            .into_iter()
+                            .map(|c| {
+                                let kind = c.kind.map_or("?", |k| k.as_str());
+                                let protocol = match c.relay {
+                                    Some(over) => format!("{} (TURN over {})", c.protocol, over.as_str()),
+                                    None => c.protocol.clone(),
+                                };
+                                view! {
+                                    <tr
+                                        data-testid="inspector-candidate"
+                                        data-end=c.end.as_str()
+                                        data-type=kind
+                                        data-protocol=c.protocol.clone()
+                                        data-address=c.address.clone()
+                                    >
+                                        <td>{c.end.as_str()}</td>
+                                        <td>{kind}</td>
+                                        <td>{protocol}</td>
+                                        <td><code>{c.address.clone()}</code></td>
+                                        <td>{format!("{:.0} ms", c.at_ms)}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </tbody>
+            </table>
+        </div>
     }
 }

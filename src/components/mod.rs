@@ -1,11 +1,14 @@
 //! Small views shared by several pages: the site header pieces, the room panel and its rename form, a
-//! video tile, a live chart, a relay log, and the message of a connection that could not be made.
+//! video tile, a live chart, a relay log, the views of one peer connection (states, selected pair,
+//! timeline, SDP) that the loopback and the inspectors share, the inspector, and the message of a
+//! connection that could not be made.
 //!
 //! Components here render state they are given or find in context; they deliberately own no browser
 //! connections themselves (the room panel renders the `RelayRoom` its page holds).
 
 pub mod chart;
 pub mod connection_problem;
+pub mod connection_views;
 pub mod inspector;
 pub mod nav;
 pub mod relay_indicator;
@@ -17,6 +20,7 @@ pub mod video_tile;
 
 pub use chart::LineChart;
 pub use connection_problem::ConnectionProblemNote;
+pub use connection_views::{SdpView, SelectedPairLine, StateTable, Timeline};
 pub use inspector::Inspector;
 pub use nav::Nav;
 pub use relay_indicator::RelayIndicator;

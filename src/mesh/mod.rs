@@ -9,7 +9,10 @@
 //!   them and restart ICE where not connected, or close them all). Pure.
 //! - [`runtime`]: [`use_mesh`], the scaffolding around the mesh that every page needs — the relay's and
 //!   the peers' events delivered to the page's runtime (a [`MeshApp`]), the failure diagnosis kept, and
-//!   everything closed with the page's component — and [`MeshRuntime`], the page's handle. Browser glue.
+//!   everything closed with the page's component — and [`MeshRuntime`], the page's handle, with the
+//!   [`InspectorFeed`] an inspector reads (each connection's `rtc::inspection`, read every second while
+//!   an inspector is open). Browser glue.
+//! - [`uplink`]: [`Uplink`], what the mesh costs this side's uplink next to what an SFU would. Pure.
 //!
 //! The pure part is tested with `cargo test -p peerlab --lib`; the glue in the browser, through the chat
 //! (`tests/browser_chat.rs`) and the room (`tests/e2e/room.test.mjs`).
@@ -21,7 +24,9 @@
 pub mod peers;
 pub mod rejoin;
 pub mod runtime;
+pub mod uplink;
 
 pub use peers::{MeshChange, MeshEvent, MeshEvents, PeerMesh, PeerRow, SendSignal};
 pub use rejoin::Rejoin;
-pub use runtime::{use_mesh, MeshApp, MeshRuntime};
+pub use runtime::{use_mesh, InspectorFeed, MeshApp, MeshRuntime};
+pub use uplink::Uplink;

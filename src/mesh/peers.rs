@@ -25,6 +25,7 @@ use wasm_bindgen_futures::spawn_local;
 use super::rejoin::Rejoin;
 use crate::error::AppError;
 use crate::rtc::diagnosis::{ConnectionProblem, Observers};
+use crate::rtc::inspection::{End, PeerInspection};
 use crate::rtc::peer::{Peer, PeerConfig, PeerEvent, PeerStates};
 use crate::rtc::states::PeerConnectionState;
 use crate::rtc::verification::short_authentication_string;
@@ -54,11 +55,14 @@ pub enum MeshChange {
     Closed(PeerId),
 }
 
-/// One peer's states, for the inspector.
+/// One peer's states and what the inspector knows of it.
 #[derive(Clone)]
 pub struct PeerRow {
     pub id: PeerId,
     pub states: PeerStates,
+    /// Steps and candidates always (folding them is cheap); descriptions and readings while an inspector
+    /// is open ([`PeerMesh::read_inspections`]).
+    pub inspection: ArcRwSignal<PeerInspection>,
 }
 
 impl PeerRow {
@@ -71,6 +75,15 @@ impl PeerRow {
 struct Entry {
     peer: Peer,
     generation: u64,
+    /// `Date.now()` when the peer was made: the inspector's times count from it.
+    created_at: f64,
+    inspection: ArcRwSignal<PeerInspection>,
+}
+
+impl Entry {
+    fn since_created(&self) -> f64 {
+        js_sys::Date::now() - self.created_at
+    }
 }
 
 struct Inner {
@@ -173,16 +186,26 @@ impl PeerMesh {
             }
         })?;
         let states = peer.states();
+        let inspection = ArcRwSignal::new(PeerInspection::default());
         let generation = {
             let mut inner = self.inner.borrow_mut();
             inner.next_generation += 1;
             let generation = inner.next_generation;
-            inner.peers.insert(id.clone(), Entry { peer, generation });
+            inner.peers.insert(
+                id.clone(),
+                Entry {
+                    peer,
+                    generation,
+                    created_at: js_sys::Date::now(),
+                    inspection: inspection.clone(),
+                },
+            );
             inner.rows.update(|rows| {
                 rows.retain(|r| &r.id != id);
                 rows.push(PeerRow {
                     id: id.clone(),
                     states,
+                    inspection,
                 });
             });
             generation
@@ -220,6 +243,56 @@ impl PeerMesh {
         };
         let changed = observers.observe(&event.id, event.generation, servers, observation);
         changed.then(|| observers.problem(&event.id))
+    }
+
+    /// Folds one peer event into its connection's inspection: the step on the timeline, and a candidate
+    /// of either end into the candidate list.
+    pub fn inspect(&self, event: &MeshEvent) {
+        let inner = self.inner.borrow();
+        let Some(entry) = inner.peers.get(&event.id) else {
+            return;
+        };
+        let at = entry.since_created();
+        let step = event.event.step();
+        let candidate = match &event.event {
+            PeerEvent::LocalCandidate(c) => Some((End::Local, c)),
+            PeerEvent::CandidateAdded(c) => Some((End::Remote, c)),
+            _ => None,
+        };
+        entry.inspection.update(|i| {
+            if let Some((kind, text)) = step {
+                i.step(at, kind, text);
+            }
+            if let Some((end, candidate)) = candidate {
+                i.candidate(at, end, candidate);
+            }
+        });
+    }
+
+    /// Reads every connection's statistics and descriptions once into its inspection. `getStats` runs on
+    /// the browser's WebRTC threads, so this runs only while an inspector is open.
+    pub fn read_inspections(&self) {
+        let inner = self.inner.borrow();
+        for entry in inner.peers.values() {
+            let (local, remote) = entry.peer.descriptions();
+            entry.inspection.update(|i| i.descriptions(local, remote));
+            let reading = entry.peer.stats();
+            let (inspection, created_at) = (entry.inspection.clone(), entry.created_at);
+            spawn_local(async move {
+                // A connection closed meanwhile has no statistics; its inspection is gone with it.
+                if let Ok(snapshot) = reading.await {
+                    let at = js_sys::Date::now() - created_at;
+                    inspection.update(|i| i.sample(at, snapshot));
+                }
+            });
+        }
+    }
+
+    /// Notes the cap this side set on the video it sends to `id`, for the inspector.
+    pub fn note_sender_cap(&self, id: &PeerId, bps: Option<u32>) {
+        if let Some(entry) = self.inner.borrow().peers.get(id) {
+            entry.inspection.update(|i| i.set_sender_cap(bps));
+        }
     }
 
     /// Closes the peer of `id`, if any; returns whether there was one.

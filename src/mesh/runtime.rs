@@ -14,6 +14,7 @@
 use std::rc::Rc;
 
 use futures::StreamExt;
+use gloo_timers::callback::Interval;
 use leptos::prelude::*;
 use peerlab_protocol::PeerId;
 use wasm_bindgen_futures::spawn_local;
@@ -42,11 +43,23 @@ pub trait MeshApp: 'static {
     fn shutdown(&self);
 }
 
+/// How often an open inspector reads each connection's statistics and descriptions.
+pub const INSPECT_EVERY_MS: u32 = 1_000;
+
+/// What an inspector needs of a page's mesh: every live connection with its inspection, and the switch
+/// that says whether an inspector is open (connections are read only then). `Copy`.
+#[derive(Clone, Copy)]
+pub struct InspectorFeed {
+    pub peers: Signal<Vec<PeerRow>>,
+    /// Set by the inspector while it shows the connections' details.
+    pub watching: RwSignal<bool>,
+}
+
 /// A handle to the runtime of one page. `Copy`, so view closures capture it freely; [`MeshRuntime::app`]
 /// is `None` once the owning component is gone.
 pub struct MeshRuntime<A: 'static> {
     app: StoredValue<Option<Rc<A>>, LocalStorage>,
-    peers: Signal<Vec<PeerRow>>,
+    feed: InspectorFeed,
 }
 
 impl<A> Clone for MeshRuntime<A> {
@@ -63,9 +76,14 @@ impl<A: MeshApp> MeshRuntime<A> {
         self.app.try_with_value(|app| app.clone()).flatten()
     }
 
-    /// Every live peer connection's states, for the inspector.
+    /// Every live peer connection's states and inspection.
     pub fn peers(&self) -> Signal<Vec<PeerRow>> {
-        self.peers
+        self.feed.peers
+    }
+
+    /// What the page's inspector shows.
+    pub fn inspector(&self) -> InspectorFeed {
+        self.feed
     }
 }
 
@@ -96,12 +114,34 @@ pub fn use_mesh<A: MeshApp>(
             if !app.mesh().is_current(&event.id, event.generation) {
                 continue;
             }
+            app.mesh().inspect(&event);
             let problem = app.mesh().diagnose(&event);
             app.on_peer(event, problem);
         }
     });
+    let watching = RwSignal::new(false);
+    let weak = Rc::downgrade(&app);
+    let read = move || {
+        if let Some(app) = weak.upgrade() {
+            app.mesh().read_inspections();
+        }
+    };
+    // An inspector that opens reads at once, then every second while it stays open.
+    let first = read.clone();
+    Effect::new(move |_| {
+        if watching.get() {
+            first();
+        }
+    });
+    let timer = Interval::new(INSPECT_EVERY_MS, move || {
+        if watching.try_get_untracked() == Some(true) {
+            read();
+        }
+    });
     let stored = StoredValue::new_local(Some(app));
+    let timer = StoredValue::new_local(Some(timer));
     on_cleanup(move || {
+        timer.try_update_value(Option::take);
         if let Some(app) = stored.try_update_value(Option::take).flatten() {
             app.shutdown();
             app.mesh().close_all();
@@ -109,6 +149,9 @@ pub fn use_mesh<A: MeshApp>(
     });
     MeshRuntime {
         app: stored,
-        peers: Signal::derive(move || rows.get()),
+        feed: InspectorFeed {
+            peers: Signal::derive(move || rows.get()),
+            watching,
+        },
     }
 }

@@ -129,7 +129,7 @@ pub fn ChatPage() -> impl IntoView {
                     }}
                 </div>
             </div>
-            <Inspector log=relay.log() peers=chat.peers() />
+            <Inspector log=relay.log() feed=chat.inspector() />
         </article>
     }
 }

@@ -6,10 +6,8 @@
 
 use leptos::prelude::*;
 
-use crate::components::{LineChart, VideoView};
+use crate::components::{LineChart, SdpView, SelectedPairLine, StateTable, Timeline, VideoView};
 use crate::rtc::loopback::{use_loopback, LoopbackOptions, Phase};
-use crate::rtc::peer::PeerStates;
-use crate::rtc::stats::{CandidateInfo, StatsSample};
 use crate::rtc::verification::short_authentication_string;
 
 #[component]
@@ -116,13 +114,16 @@ pub fn LoopbackPage() -> impl IntoView {
                             .get()
                             .map(|(caller, callee)| {
                                 view! {
-                                    <StateTable name="Caller" test_id="caller-state" states=caller />
-                                    <StateTable name="Callee" test_id="callee-state" states=callee />
+                                    <StateTable name="Caller".to_owned() test_id="caller-state" states=caller />
+                                    <StateTable name="Callee".to_owned() test_id="callee-state" states=callee />
                                 }
                             })
                     }}
                 </div>
-                <SelectedPair sample=lb.caller_stats() />
+                <SelectedPairLine
+                    pair=Signal::derive(move || lb.caller_stats().with(|s| s.as_ref().and_then(|s| s.snapshot.pair.clone())))
+                    test_id="selected-pair"
+                />
             </section>
 
             <section class="panel" aria-labelledby="data-heading">
@@ -170,14 +171,8 @@ pub fn LoopbackPage() -> impl IntoView {
 
             <section class="panel" aria-labelledby="sdp-heading">
                 <h2 id="sdp-heading">"Session descriptions"</h2>
-                <details data-testid="sdp-offer">
-                    <summary>"Offer (SDP)"</summary>
-                    <pre>{move || lb.offer_sdp().get().unwrap_or_else(|| "No offer yet.".into())}</pre>
-                </details>
-                <details data-testid="sdp-answer">
-                    <summary>"Answer (SDP)"</summary>
-                    <pre>{move || lb.answer_sdp().get().unwrap_or_else(|| "No answer yet.".into())}</pre>
-                </details>
+                <SdpView title="Offer (SDP)".to_owned() sdp=lb.offer_sdp() test_id="sdp-offer" empty="No offer yet." />
+                <SdpView title="Answer (SDP)".to_owned() sdp=lb.answer_sdp() test_id="sdp-answer" empty="No answer yet." />
                 <p class="hint">
                     "Verification code: "
                     <strong data-testid="verification-code">
@@ -194,95 +189,8 @@ pub fn LoopbackPage() -> impl IntoView {
 
             <section class="panel" aria-labelledby="timeline-heading">
                 <h2 id="timeline-heading">"Timeline"</h2>
-                <ol class="timeline" data-testid="timeline" aria-live="polite">
-                    {move || {
-                        lb.timeline()
-                            .get()
-                            .into_iter()
-                            .map(|step| {
-                                let side = step.side.map(|s| s.label()).unwrap_or("page");
-                                view! {
-                                    <li class="step" data-testid="step" data-step=step.kind.code() data-side=side>
-                                        <span class="step-time">{format!("{:.0} ms", step.at_ms)}</span>
-                                        <span class=format!("step-side side-{side}")>{side}</span>
-                                        <span class="step-title">{step.kind.title()}</span>
-                                        <p class="step-why">{step.kind.explanation()}</p>
-                                        {step.sdp.map(|sdp| view! {
-                                            <details><summary>"Show text"</summary><pre>{sdp}</pre></details>
-                                        })}
-                                    </li>
-                                }
-                            })
-                            .collect_view()
-                    }}
-                </ol>
+                <Timeline steps=lb.timeline() test_id="timeline" step_test_id="step" two_sides=true live=true />
             </section>
         </article>
-    }
-}
-
-#[component]
-fn StateTable(name: &'static str, test_id: &'static str, states: PeerStates) -> impl IntoView {
-    let PeerStates {
-        connection,
-        ice,
-        signaling,
-        gathering,
-    } = states;
-    // The inspector teaches the browser's vocabulary: each cell shows the browser's word, and its
-    // tooltip what the state means.
-    let (connection, ice, signaling, gathering) = (
-        RwSignal::from(connection),
-        RwSignal::from(ice),
-        RwSignal::from(signaling),
-        RwSignal::from(gathering),
-    );
-    view! {
-        <dl class="connection-facts state-table" data-testid=test_id aria-label=format!("{name} states")>
-            <dt class="state-name">{name}</dt>
-            <dd></dd>
-            <dt>"Signaling"</dt>
-            <dd data-testid=format!("{test_id}-signaling") title=move || signaling.get().words()>
-                {move || signaling.get().as_str()}
-            </dd>
-            <dt>"ICE gathering"</dt>
-            <dd title=move || gathering.get().words()>{move || gathering.get().as_str()}</dd>
-            <dt>"ICE connection"</dt>
-            <dd data-testid=format!("{test_id}-ice") title=move || ice.get().words()>
-                {move || ice.get().as_str()}
-            </dd>
-            <dt>"Connection"</dt>
-            <dd
-                data-testid=format!("{test_id}-connection")
-                data-state=move || connection.get().as_str()
-                title=move || connection.get().words()
-            >
-                {move || connection.get().as_str()}
-            </dd>
-        </dl>
-    }
-}
-
-#[component]
-fn SelectedPair(sample: Signal<Option<StatsSample>>) -> impl IntoView {
-    let describe = |c: &CandidateInfo| {
-        format!(
-            "{} {} {}",
-            c.kind.map_or("?", |k| k.as_str()),
-            c.protocol,
-            c.address
-        )
-    };
-    view! {
-        <p class="selected-pair" data-testid="selected-pair">
-            <strong>"Selected candidate pair: "</strong>
-            {move || {
-                sample
-                    .get()
-                    .and_then(|s| s.snapshot.pair)
-                    .map(|p| format!("{} ⇄ {}", describe(&p.local), describe(&p.remote)))
-                    .unwrap_or_else(|| "none yet (ICE has not chosen a path)".into())
-            }}
-        </p>
     }
 }

@@ -289,7 +289,7 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                 shown=Signal::derive(move || view_mode.get() == RoomView::InCall)
             />
             <RoomPanel relay=relay />
-            <Inspector log=relay.log() peers=call.peers() collapsed=true />
+            <Inspector log=relay.log() feed=call.inspector() collapsed=true media=true />
         </div>
     }
 }

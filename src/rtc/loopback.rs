@@ -366,61 +366,18 @@ impl Loopback {
             if !self.is_current(generation) {
                 return;
             }
+            if let Some((kind, text)) = event.step() {
+                self.step(Some(side), kind, text);
+            }
             match event {
                 PeerEvent::DescriptionCreated {
                     description: Description { kind, sdp },
-                    ice_restart,
-                } => {
-                    let step = match kind {
-                        SdpKind::Offer => {
-                            self.offer.set(Some(sdp.clone()));
-                            StepKind::OfferCreated { ice_restart }
-                        }
-                        SdpKind::Answer => {
-                            self.answer.set(Some(sdp.clone()));
-                            StepKind::AnswerCreated
-                        }
-                    };
-                    self.step(Some(side), step, Some(sdp));
-                }
-                PeerEvent::LocalDescriptionSet(kind) => {
-                    self.step(Some(side), StepKind::LocalDescriptionSet(kind), None)
-                }
-                PeerEvent::RemoteDescriptionSet(kind) => {
-                    self.step(Some(side), StepKind::RemoteDescriptionSet(kind), None)
-                }
-                PeerEvent::RolledBack => self.step(Some(side), StepKind::RolledBack, None),
-                PeerEvent::LocalCandidate(c) => {
-                    let kind = StepKind::LocalCandidate {
-                        kind: c.kind(),
-                        address: format!(
-                            "{} {}",
-                            c.protocol().unwrap_or(""),
-                            c.address().unwrap_or_default()
-                        ),
-                    };
-                    self.step(Some(side), kind, Some(c.candidate));
-                }
-                PeerEvent::GatheringComplete => {
-                    self.step(Some(side), StepKind::GatheringComplete, None)
-                }
-                PeerEvent::CandidateAdded(c) => self.step(
-                    Some(side),
-                    StepKind::CandidateAdded { kind: c.kind() },
-                    None,
-                ),
-                PeerEvent::Negotiation(note) => {
-                    self.step(Some(side), StepKind::Negotiation(note), None)
-                }
-                PeerEvent::SignalingState(s) => {
-                    self.step(Some(side), StepKind::SignalingState(s), None)
-                }
-                PeerEvent::IceState(s) => self.step(Some(side), StepKind::IceState(s), None),
-                PeerEvent::ConnectionState(s) => {
-                    self.step(Some(side), StepKind::ConnectionState(s), None)
-                }
+                    ..
+                } => match kind {
+                    SdpKind::Offer => self.offer.set(Some(sdp)),
+                    SdpKind::Answer => self.answer.set(Some(sdp)),
+                },
                 PeerEvent::Track { track, stream } => {
-                    self.step(Some(side), StepKind::Track { kind: track.kind() }, None);
                     let stream = stream.or_else(|| {
                         let s = MediaStream::new().ok()?;
                         s.add_track(&track);
@@ -438,18 +395,8 @@ impl Loopback {
                     });
                     spawn_local(self.pump_channel(generation, side, channel_events));
                 }
-                PeerEvent::IceRestart { reason } => self.step(
-                    Some(side),
-                    StepKind::IceRestart {
-                        reason: reason.to_owned(),
-                    },
-                    None,
-                ),
-                PeerEvent::Error(err) => {
-                    let message = err.to_string();
-                    self.step(Some(side), StepKind::Failed(message.clone()), None);
-                    self.error.set(Some(message));
-                }
+                PeerEvent::Error(err) => self.error.set(Some(err.to_string())),
+                _ => {}
             }
         }
     }

@@ -15,7 +15,10 @@
 //!   is `crate::error::MediaError`.)
 //! - [`states`]: the connection, ICE, signaling, gathering and data channel states as enums, with the
 //!   browser's word for each and what people read. Pure.
-//! - [`timeline`]: the loopback inspector's steps, each with its one-sentence explanation. Pure.
+//! - [`timeline`]: the inspectors' steps, each with its one-sentence explanation. Pure.
+//! - [`sdp`]: a session description folded by section, each titled with what it negotiates. Pure.
+//! - [`inspection`]: what the chat and room inspectors know of one connection (steps, candidates,
+//!   descriptions, selected pairs, charts, sender cap), folded from its events and readings. Pure.
 //! - [`verification`]: the short code both sides of a call derive from its DTLS fingerprints, to compare
 //!   aloud and detect a relay that rewrote the SDP. Pure.
 //! - [`peer`]: [`Peer`], the owner of one `RTCPeerConnection` that carries out the negotiator's decisions,
@@ -31,9 +34,11 @@
 
 pub mod constraints;
 pub mod diagnosis;
+pub mod inspection;
 pub mod negotiation;
 pub mod path;
 pub mod reach_check;
+pub mod sdp;
 pub mod states;
 pub mod stats;
 pub mod timeline;

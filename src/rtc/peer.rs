@@ -41,6 +41,7 @@ use web_sys::{
 
 use super::data::{DataChannel, DataEvents};
 use super::diagnosis::Observation;
+use super::inspection::Sdp;
 use super::js;
 use super::negotiation::RelayTransport;
 use super::negotiation::{
@@ -49,6 +50,7 @@ use super::negotiation::{
 };
 use super::states::{IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState};
 use super::stats::{parse_report, StatsSnapshot, RAW_STAT_FIELDS};
+use super::timeline::StepKind;
 use crate::error::{describe_js, RtcError};
 
 /// How long a connection may stay `disconnected` before the peer restarts ICE. Short interruptions (a
@@ -165,6 +167,55 @@ impl PeerEvent {
             }
             _ => None,
         }
+    }
+}
+
+impl PeerEvent {
+    /// The inspector's timeline step for this event, with the text it can show on demand (the SDP of a
+    /// created description, the line of a gathered candidate); `None` for events that are not steps of
+    /// the connection (a data channel the other side opened shows as its `open`).
+    pub fn step(&self) -> Option<(StepKind, Option<String>)> {
+        let kind = match self {
+            PeerEvent::DescriptionCreated {
+                description: Description { kind, sdp },
+                ice_restart,
+            } => {
+                let step = match kind {
+                    SdpKind::Offer => StepKind::OfferCreated {
+                        ice_restart: *ice_restart,
+                    },
+                    SdpKind::Answer => StepKind::AnswerCreated,
+                };
+                return Some((step, Some(sdp.clone())));
+            }
+            PeerEvent::LocalCandidate(c) => {
+                let step = StepKind::LocalCandidate {
+                    kind: c.kind(),
+                    address: format!(
+                        "{} {}",
+                        c.protocol().unwrap_or(""),
+                        c.address().unwrap_or_default()
+                    ),
+                };
+                return Some((step, Some(c.candidate.clone())));
+            }
+            PeerEvent::LocalDescriptionSet(kind) => StepKind::LocalDescriptionSet(*kind),
+            PeerEvent::RemoteDescriptionSet(kind) => StepKind::RemoteDescriptionSet(*kind),
+            PeerEvent::RolledBack => StepKind::RolledBack,
+            PeerEvent::GatheringComplete => StepKind::GatheringComplete,
+            PeerEvent::CandidateAdded(c) => StepKind::CandidateAdded { kind: c.kind() },
+            PeerEvent::Negotiation(note) => StepKind::Negotiation(note.clone()),
+            PeerEvent::SignalingState(s) => StepKind::SignalingState(*s),
+            PeerEvent::IceState(s) => StepKind::IceState(*s),
+            PeerEvent::ConnectionState(s) => StepKind::ConnectionState(*s),
+            PeerEvent::Track { track, .. } => StepKind::Track { kind: track.kind() },
+            PeerEvent::IceRestart { reason } => StepKind::IceRestart {
+                reason: (*reason).to_owned(),
+            },
+            PeerEvent::Error(err) => StepKind::Failed(err.to_string()),
+            PeerEvent::DataChannel(..) => return None,
+        };
+        Some((kind, None))
     }
 }
 
@@ -465,6 +516,23 @@ impl Peer {
             read("currentLocalDescription"),
             read("currentRemoteDescription"),
         )
+    }
+
+    /// The descriptions the connection holds now (`localDescription`, `remoteDescription`: the pending
+    /// one during a negotiation, else the current one), with the candidates gathered since, for the
+    /// inspector.
+    pub fn descriptions(&self) -> (Option<Sdp>, Option<Sdp>) {
+        let read = |key: &str| {
+            let description = js_sys::Reflect::get(&self.pc, &JsValue::from_str(key)).ok()?;
+            let kind = match js::string(&description, "type")?.as_str() {
+                "offer" => SdpKind::Offer,
+                "answer" | "pranswer" => SdpKind::Answer,
+                _ => return None,
+            };
+            let text = js::string(&description, "sdp")?;
+            Some(Sdp { kind, text })
+        };
+        (read("localDescription"), read("remoteDescription"))
     }
 
     /// Replaces the STUN/TURN servers (`setConfiguration`), e.g. when the relay refreshes time-limited TURN

@@ -114,6 +114,10 @@ pub struct StatsSnapshot {
     pub packets_lost: f64,
     /// Packets received on every inbound RTP stream (with `packets_lost`, the share lost).
     pub packets_received: f64,
+    /// Bytes the transport sent and received: media, data channels and their overhead, everything
+    /// the connection carries (the inspector's bitrate each way, which a data-only chat has too).
+    pub transport_bytes_sent: f64,
+    pub transport_bytes_received: f64,
     /// Round-trip time of the selected candidate pair.
     pub rtt_ms: Option<f64>,
     /// Frames per second of received video, or of sent video when nothing is received.
@@ -134,6 +138,13 @@ pub struct StatsSample {
     pub outbound_kbps: Option<f64>,
     /// Receiving bitrate in kbit/s since the previous sample.
     pub inbound_kbps: Option<f64>,
+    /// Everything the transport sent, in kbit/s since the previous sample.
+    pub transport_out_kbps: Option<f64>,
+    /// Everything the transport received, in kbit/s since the previous sample.
+    pub transport_in_kbps: Option<f64>,
+    /// The share of RTP packets lost since the previous sample, in percent; `None` without RTP
+    /// (data channels retransmit, so nothing is lost at this layer) or without a previous sample.
+    pub loss_percent: Option<f64>,
 }
 
 impl StatsSample {
@@ -145,10 +156,28 @@ impl StatsSample {
         };
         let outbound_kbps = previous.and_then(|p| rate(p.bytes_sent, current.bytes_sent, p));
         let inbound_kbps = previous.and_then(|p| rate(p.bytes_received, current.bytes_received, p));
+        let transport_out_kbps =
+            previous.and_then(|p| rate(p.transport_bytes_sent, current.transport_bytes_sent, p));
+        let transport_in_kbps = previous.and_then(|p| {
+            rate(
+                p.transport_bytes_received,
+                current.transport_bytes_received,
+                p,
+            )
+        });
+        let loss_percent = previous.and_then(|p| {
+            let lost = current.packets_lost - p.packets_lost;
+            let received = current.packets_received - p.packets_received;
+            let total = lost.max(0.0) + received.max(0.0);
+            (total > 0.0).then(|| lost.max(0.0) / total * 100.0)
+        });
         StatsSample {
             snapshot: current,
             outbound_kbps,
             inbound_kbps,
+            transport_out_kbps,
+            transport_in_kbps,
+            loss_percent,
         }
     }
 }
@@ -187,6 +216,8 @@ pub fn snapshot(stats: &[RawStat]) -> StatsSnapshot {
                 }
             }
             "transport" => {
+                snap.transport_bytes_sent += stat.bytes_sent.unwrap_or(0.0);
+                snap.transport_bytes_received += stat.bytes_received.unwrap_or(0.0);
                 if let Some(state) = stat.dtls_state.as_deref().and_then(DtlsState::parse) {
                     snap.dtls_state = Some(state);
                 }
@@ -326,7 +357,8 @@ mod tests {
 
     /// A trimmed Chromium report of a video call over loopback.
     const REPORT: &str = r#"[
-      {"id":"T01","type":"transport","timestamp":2000,"dtlsState":"connected","selectedCandidatePairId":"CP1"},
+      {"id":"T01","type":"transport","timestamp":2000,"dtlsState":"connected","selectedCandidatePairId":"CP1",
+       "bytesSent":320000,"bytesReceived":260000},
       {"id":"CP1","type":"candidate-pair","timestamp":2000,"localCandidateId":"IL1","remoteCandidateId":"IR1",
        "state":"succeeded","nominated":true,"currentRoundTripTime":0.004},
       {"id":"CP2","type":"candidate-pair","timestamp":2000,"localCandidateId":"IL2","remoteCandidateId":"IR1",
@@ -351,6 +383,8 @@ mod tests {
         assert_eq!(snap.video_bytes_received, 200_000.0);
         assert_eq!(snap.packets_lost, 4.0);
         assert_eq!(snap.packets_received, 396.0);
+        assert_eq!(snap.transport_bytes_sent, 320_000.0);
+        assert_eq!(snap.transport_bytes_received, 260_000.0);
         assert_eq!(
             snap.rtt_ms,
             Some(4.0),
@@ -412,6 +446,30 @@ mod tests {
             StatsSample::between(None, StatsSnapshot::default()).inbound_kbps,
             None
         );
+    }
+
+    #[test]
+    fn transport_rates_and_loss_come_from_the_differences() {
+        let before = StatsSnapshot {
+            timestamp_ms: 1000.0,
+            transport_bytes_sent: 195_000.0,
+            transport_bytes_received: 260_000.0,
+            packets_lost: 2.0,
+            packets_received: 298.0,
+            ..Default::default()
+        };
+        let sample = StatsSample::between(Some(&before), parse_report(REPORT).unwrap());
+        assert_eq!(sample.transport_out_kbps, Some(1000.0));
+        assert_eq!(sample.transport_in_kbps, Some(0.0));
+        // 2 more lost, 98 more received: 2 %.
+        assert_eq!(sample.loss_percent, Some(2.0));
+        let no_rtp = StatsSnapshot {
+            timestamp_ms: 2000.0,
+            ..Default::default()
+        };
+        let sample = StatsSample::between(Some(&StatsSnapshot::default()), no_rtp);
+        assert_eq!(sample.loss_percent, None, "no packets, no share");
+        assert_eq!(sample.transport_out_kbps, Some(0.0));
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! The loopback inspector's timeline: each stage of a connection as it happens, with one sentence that says
-//! what just happened and why.
+//! The inspectors' timeline: each stage of a connection as it happens, with one sentence that says what
+//! just happened and why.
 //!
-//! The loopback hook turns peer events into [`StepKind`]s and appends them as [`Step`]s; the page renders
-//! [`StepKind::title`] and [`StepKind::explanation`]. This module deliberately imports neither `web_sys` nor
+//! `rtc::peer` turns peer events into [`StepKind`]s (`PeerEvent::step`); the loopback appends them as
+//! [`Step`]s of its two sides, the chat and room inspectors per connection (`rtc::inspection`). The views
+//! render [`StepKind::title`] and [`StepKind::explanation`]. This module deliberately imports neither `web_sys` nor
 //! Leptos, so every step's wording is checked natively.
 
 use super::negotiation::{CandidateType, Note, SdpKind};
+use super::path::NetworkPath;
 use super::states::{DtlsState, IceConnectionState, PeerConnectionState, SignalingState};
 
 /// Which of the loopback's two peer connections a step belongs to.
@@ -56,6 +58,12 @@ pub enum StepKind {
         kind: String,
     },
     DataChannelOpen,
+    /// ICE selected a candidate pair (from `getStats`); `changed` when it replaced another.
+    PathSelected {
+        path: NetworkPath,
+        pair: String,
+        changed: bool,
+    },
     MessageReceived {
         text: String,
     },
@@ -72,7 +80,8 @@ pub enum StepKind {
 pub struct Step {
     /// Milliseconds since Start was pressed.
     pub at_ms: f64,
-    /// The peer connection it happened on; `None` for the page as a whole.
+    /// The loopback's peer connection it happened on; `None` for the page as a whole, and on the chat
+    /// and room pages, whose timelines are each of one connection.
     pub side: Option<Side>,
     pub kind: StepKind,
     /// The SDP of a created offer or answer, shown on demand.
@@ -99,6 +108,7 @@ impl StepKind {
             StepKind::DtlsState(_) => "dtls-state",
             StepKind::Track { .. } => "track",
             StepKind::DataChannelOpen => "data-channel-open",
+            StepKind::PathSelected { .. } => "path",
             StepKind::MessageReceived { .. } => "message",
             StepKind::IceRestart { .. } => "ice-restart",
             StepKind::Negotiation(_) => "negotiation",
@@ -138,6 +148,19 @@ impl StepKind {
             StepKind::DtlsState(s) => format!("DTLS state: {}", s.as_str()),
             StepKind::Track { kind } => format!("Remote {kind} track arrived"),
             StepKind::DataChannelOpen => "Data channel open".into(),
+            StepKind::PathSelected {
+                path,
+                pair,
+                changed,
+            } => format!(
+                "{}: {} — {pair}",
+                if *changed {
+                    "Path changed"
+                } else {
+                    "Path selected"
+                },
+                path.words()
+            ),
             StepKind::MessageReceived { text } => format!("Message received: {text:?}"),
             StepKind::IceRestart { reason } => format!("ICE restart ({reason})"),
             StepKind::Negotiation(note) => match note {
@@ -168,8 +191,8 @@ impl StepKind {
             StepKind::AnswerCreated => "createAnswer replied to the offer, accepting the media lines it can handle and adding this side's own ICE credentials and fingerprint.",
             StepKind::LocalDescriptionSet(SdpKind::Offer) => "setLocalDescription committed the offer: the signaling state becomes have-local-offer and ICE candidate gathering starts.",
             StepKind::LocalDescriptionSet(SdpKind::Answer) => "setLocalDescription committed the answer, so negotiation is complete on this side and it returns to stable.",
-            StepKind::RemoteDescriptionSet(SdpKind::Offer) => "setRemoteDescription gave the callee the caller's offer (here passed in memory; normally through a signaling server), so it can now answer.",
-            StepKind::RemoteDescriptionSet(SdpKind::Answer) => "setRemoteDescription gave the caller the answer: both sides now agree on the session and ICE can pick a path.",
+            StepKind::RemoteDescriptionSet(SdpKind::Offer) => "setRemoteDescription gave this side the other's offer (in the loopback passed in memory, in chat and room through the relay), so it can now answer.",
+            StepKind::RemoteDescriptionSet(SdpKind::Answer) => "setRemoteDescription gave the offering side the answer: both sides now agree on the session and ICE can pick a path.",
             StepKind::RolledBack => "Both sides offered at once; the polite side undid its own offer (rollback) so the other one could win.",
             StepKind::LocalCandidate { .. } => "ICE found an address this side can be reached at (host = a local interface, srflx = seen by STUN, relay = on a TURN server) and trickles it to the other side.",
             StepKind::CandidateAdded { .. } => "addIceCandidate handed a candidate from the other side to ICE, which pairs it with local candidates and sends connectivity checks.",
@@ -178,15 +201,17 @@ impl StepKind {
             StepKind::IceState(_) => "The ICE agent's progress: checking pairs, connected once one pair works, completed when it stops checking, disconnected or failed if the path breaks.",
             StepKind::ConnectionState(_) => "The overall state combines ICE and DTLS: connected means packets flow and the keys are agreed.",
             StepKind::DtlsState(_) => "DTLS is the handshake over the selected ICE path that agrees the keys SRTP media and SCTP data are encrypted with.",
-            StepKind::Track { .. } => "The remote description announced a media line, so the callee got a track; frames only flow once ICE and DTLS are connected.",
-            StepKind::DataChannelOpen => "The SCTP association over DTLS is up, so text can be sent peer to peer.",
+            StepKind::Track { .. } => "The remote description announced a media line, so this side got a track; frames only flow once ICE and DTLS are connected.",
+            StepKind::DataChannelOpen => "The SCTP association over DTLS is up, so text and files can be sent peer to peer.",
+            StepKind::PathSelected { changed: false, .. } => "ICE nominated this candidate pair after its connectivity checks succeeded: media and data now take this path.",
+            StepKind::PathSelected { changed: true, .. } => "ICE moved to another candidate pair, because the old path broke or an ICE restart found a new one; the call carries on over this one.",
             StepKind::MessageReceived { .. } => "The text crossed from the caller to the callee over the data channel, encrypted, without any server.",
             StepKind::IceRestart { .. } => "restartIce renegotiates with fresh ICE credentials, so a broken path can be replaced by a working one while the call stays up.",
             StepKind::Negotiation(Note::OfferCollision { .. }) => "Perfect negotiation: when offers cross, the impolite side ignores the other's offer and the polite side rolls back its own.",
             StepKind::Negotiation(Note::CandidateBuffered) => "A candidate arrived before its description; it is kept and added once the description is set, instead of being lost.",
             StepKind::Negotiation(Note::StaleCandidateDropped) => "This candidate belongs to ICE credentials that a restart replaced, so adding it would fail; it is dropped.",
             StepKind::Negotiation(_) => "Perfect negotiation decided that nothing needs to happen in the browser for this.",
-            StepKind::HungUp => "Both peer connections were closed: their transports stop, and no more media or data flows.",
+            StepKind::HungUp => "Closing a peer connection stops its transport, so no more media or data flows on it.",
             StepKind::Failed(_) => "A browser call failed; the message says what to do.",
         }
     }
@@ -215,6 +240,11 @@ mod tests {
             },
             StepKind::IceState(IceConnectionState::Connected),
             StepKind::DtlsState(DtlsState::Connected),
+            StepKind::PathSelected {
+                path: NetworkPath::Direct,
+                pair: "a ↔ b".into(),
+                changed: true,
+            },
             StepKind::Negotiation(Note::StaleCandidateDropped),
             StepKind::HungUp,
         ];

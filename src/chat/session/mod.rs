@@ -36,7 +36,7 @@ use super::transfer::{Direction, Transfer};
 use super::wire::{
     decode, encode, Wire, WireError, CHAT_CHANNEL_ID, CHAT_CHANNEL_LABEL, MAX_TEXT_BYTES,
 };
-use crate::mesh::{use_mesh, MeshApp, MeshChange, MeshEvent, MeshRuntime, PeerMesh, PeerRow};
+use crate::mesh::{use_mesh, InspectorFeed, MeshApp, MeshChange, MeshEvent, MeshRuntime, PeerMesh};
 use crate::rtc::data::{DataChannel, DataEvent};
 use crate::rtc::diagnosis::ConnectionProblem;
 use crate::rtc::path::PathReading;
@@ -91,9 +91,9 @@ impl ChatSession {
         self.model.read_only()
     }
 
-    /// Every live peer connection's states, for the inspector.
-    pub fn peers(&self) -> Signal<Vec<PeerRow>> {
-        self.runtime.peers()
+    /// Every live peer connection with its inspection, for the inspector.
+    pub fn inspector(&self) -> InspectorFeed {
+        self.runtime.inspector()
     }
 
     fn rt(&self) -> Option<Rc<Runtime>> {

@@ -15,7 +15,7 @@ use web_sys::MediaStream;
 
 use super::readings::STATS_POLL_MS;
 use super::{Runtime, Signals, State};
-use crate::mesh::{use_mesh, MeshRuntime, PeerRow};
+use crate::mesh::{use_mesh, InspectorFeed, MeshRuntime};
 use crate::room::chat::RoomChat;
 use crate::room::pacing::SPEAKING_LIGHTS;
 use crate::room::participants::Participants;
@@ -119,9 +119,9 @@ impl CallHandle {
         self.s.problem.read_only()
     }
 
-    /// Every live peer connection's states, for the inspector.
-    pub fn peers(&self) -> Signal<Vec<PeerRow>> {
-        self.runtime.peers()
+    /// Every live peer connection with its inspection, for the inspector.
+    pub fn inspector(&self) -> InspectorFeed {
+        self.runtime.inspector()
     }
 
     /// What the tile of `id` plays: the remote member's stream, or for this client the shared screen or

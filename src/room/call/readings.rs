@@ -54,12 +54,15 @@ impl Runtime {
                 .with_peer(&row.id, |p| p.set_max_bitrate("video", cap))
             {
                 self.caps.borrow_mut().insert(row.id.clone(), cap);
-                let (caps, peer) = (Rc::clone(&self.caps), row.id.clone());
+                let (caps, peer, mesh) = (Rc::clone(&self.caps), row.id.clone(), self.mesh.clone());
                 spawn_local(async move {
-                    if let Err(err) = setting.await {
-                        leptos::logging::warn!("{err}");
-                        // Set it again on the next change.
-                        caps.borrow_mut().remove(&peer);
+                    match setting.await {
+                        Ok(applied) => mesh.note_sender_cap(&peer, (applied > 0).then_some(cap)),
+                        Err(err) => {
+                            leptos::logging::warn!("{err}");
+                            // Set it again on the next change.
+                            caps.borrow_mut().remove(&peer);
+                        }
                     }
                 });
             }
