@@ -107,6 +107,9 @@ pub fn Timeline(
             class:one-connection=!two_sides
             data-testid=test_id
             aria-live=live.then_some("polite")
+            aria-label="Timeline"
+            // Focusable: the list scrolls, and a keyboard must be able to scroll it.
+            tabindex="0"
         >
             <For each=keyed key=|(key, _)| *key let:item>
                 <TimelineStep step=item.1 test_id=step_test_id two_sides=two_sides />
@@ -153,7 +156,7 @@ pub fn SdpView(
                         view! {
                             <details class="sdp-section" data-testid="sdp-section">
                                 <summary>{part.title}</summary>
-                                <pre data-testid="sdp-text">{part.text}</pre>
+                                <pre data-testid="sdp-text" tabindex="0">{part.text}</pre>
                             </details>
                         }
                     })

@@ -18,7 +18,8 @@ pub fn RelayLog(
     let entries = move || log.with(|l| l.entries().rev().cloned().collect::<Vec<_>>());
     view! {
         <p class="hint" hidden=move || log.with(|l| !l.is_empty())>"Nothing sent or received yet."</p>
-        <ol class="inspector-log" aria-live="off" data-testid="relay-log">
+        // Focusable: the list scrolls, and a keyboard must be able to scroll it.
+        <ol class="inspector-log" aria-live="off" data-testid="relay-log" tabindex="0" aria-label="Relay messages">
             <For each=entries key=|entry| entry.seq let:entry>
                 <li
                     class="inspector-entry"

@@ -57,7 +57,7 @@ test('loopback page connects, shows candidate steps, carries a message and chart
     && document.querySelector('[data-testid="chart-bitrate"] polyline').getAttribute('points').split(' ').length >= 4);
   // The verification code both sides of a call would read aloud: six digits from the two DTLS fingerprints.
   assert.match(await page.getByTestId('verification-code').textContent(), /^\d{3} \d{3}$/);
-  await page.locator('[data-testid="sdp-offer"] summary').click();
+  await page.locator('[data-testid="sdp-offer"] > summary').click();
   await page.screenshot({ path: `${SCREENSHOTS}loopback.png`, fullPage: true });
   await page.getByRole('button', { name: 'Hang up' }).click();
   await page.locator('[data-testid="callee-state-connection"][data-state="closed"]').waitFor();

@@ -45,8 +45,12 @@ function layoutProblems(page) {
       // Not shown now (a hidden part of the page, a closed <details>), or shown only to screen readers or
       // on focus (the skip link, the visually hidden file input inside its label).
       if (el.closest('[hidden], .visually-hidden, .skip-link')) continue;
-      const closed = el.closest('details:not([open])');
-      if (closed && el.tagName !== 'SUMMARY') continue;
+      // A summary shows while every <details> around its own is open.
+      let closed = el.closest('details:not([open])');
+      if (closed && el.tagName === 'SUMMARY' && el.parentElement === closed) {
+        closed = closed.parentElement.closest('details:not([open])');
+      }
+      if (closed) continue;
       if (el.getClientRects().length === 0) continue;
       // A control drawn by its label (a file input styled as a button): the label is what a finger hits.
       let target = el;
@@ -116,7 +120,7 @@ test('media and loopback pages fit a 390 px wide screen while running', async ()
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await page.locator('[data-testid="callee-state-connection"][data-state="connected"]').waitFor();
     await page.waitForFunction(() => /host/.test(document.querySelector('[data-testid="selected-pair"]').textContent));
-    await page.locator('[data-testid="sdp-offer"] summary').click();
+    await page.locator('[data-testid="sdp-offer"] > summary').click();
     await checkAndShoot(page, 'loopback');
   } finally {
     await context.close();
@@ -139,6 +143,12 @@ test('the chat fits a 390 px wide screen with a conversation open', async () => 
     await ada.page.getByTestId('chat-send').click();
     await ada.page.locator('[data-testid="chat-message"][data-status="delivered"]').waitFor({ timeout: WAIT });
     await checkAndShoot(ada.page, 'chat');
+    // The inspector's view of the connection, with its description unfolded.
+    await ada.page.locator('[data-testid="inspector-peer-detail"] > summary').click();
+    await ada.page.locator('[data-testid="inspector-sdp-local"] > summary').click();
+    await ada.page.locator('[data-testid="inspector-sdp-local"] [data-testid="sdp-section"] > summary').last().click();
+    await ada.page.locator('[data-testid="inspector-candidate"]').first().waitFor({ timeout: WAIT });
+    await checkAndShoot(ada.page, 'chat-inspector');
   } finally {
     await ada.context.close();
     await bob.context.close();
@@ -160,6 +170,10 @@ test('the room fits a 390 px wide screen in its lobby and in a call of two', asy
     }
     await ada.page.locator('[data-testid="tile"][data-self="false"][data-connection="connected"]').waitFor({ timeout: WAIT });
     await checkAndShoot(ada.page, 'room-call');
+    await ada.page.locator('[data-testid="inspector"] > summary').click();
+    await ada.page.locator('[data-testid="inspector-peer-detail"] > summary').click();
+    await ada.page.locator('[data-testid="inspector-uplink"][data-streams="1"]').waitFor({ timeout: WAIT });
+    await checkAndShoot(ada.page, 'room-inspector');
   } finally {
     await ada.context.close();
     await bob.context.close();
