@@ -87,13 +87,18 @@ pub const CHAPTERS: &[Chapter] = &[
             "An RTCPeerConnection is one side of a call. The two sides agree on what they send (codecs, tracks, data channels) by exchanging session descriptions in SDP: one side makes an offer, the other answers, and each sets its own description as local and the other's as remote.",
             "Either side may change the call at any time (add a camera, restart ICE), so both may offer at once. \"Perfect negotiation\" settles that with one rule: one side is polite and rolls back its own offer when the other's arrives; the impolite side ignores the colliding offer. This project decides every step of it in a pure state machine, tested without a browser.",
             "The loopback page runs two connections in one page and wires them together directly, so every step (offer, answer, candidates, state changes) shows with a one-line explanation.",
+            "The chat and the room show the same for each of their connections, made through the relay: open a connection in the inspector to read its local and remote descriptions folded by section (the session part, then one section per media line, titled with its direction and codecs) and its timeline from the first offer on.",
         ],
-        live: &[Link { href: "/loopback", text: "Loopback page: two peer connections in one page, step by step" }],
+        live: &[
+            Link { href: "/loopback", text: "Loopback page: two peer connections in one page, step by step" },
+            Link { href: "/chat", text: "Chat page: each conversation's connection in the inspector" },
+        ],
         code: &[
             CodeRef { file: "src/rtc/negotiation.rs", item: "Negotiator", what: "Perfect negotiation as a sans-I/O state machine." },
             CodeRef { file: "src/rtc/negotiation.rs", item: "handle", what: "Turns one input (a signal, a state change) into the browser calls to make." },
             CodeRef { file: "src/rtc/peer.rs", item: "Peer", what: "Owns one RTCPeerConnection and carries out the negotiator's decisions." },
             CodeRef { file: "src/rtc/loopback.rs", item: "use_loopback", what: "The loopback: two peers signaling straight into each other." },
+            CodeRef { file: "src/rtc/sdp.rs", item: "sections", what: "Folds a description by section for the inspectors, without changing a byte." },
         ],
         extra: Extra::None,
     },
@@ -141,16 +146,18 @@ pub const CHAPTERS: &[Chapter] = &[
         paragraphs: &[
             "Most devices sit behind a router that shares one public address (NAT). ICE gathers candidate addresses for each side: host candidates (the device's own addresses), server-reflexive ones (srflx: the public address a STUN server saw) and relay ones (an address on a TURN server). Both sides trade candidates and test pairs of them until one works.",
             "Across most home routers srflx pairs work. Routers that give every destination a new port (symmetric NATs, common on mobile networks) and firewalls that let only TCP out break them; then the TURN server relays the call, over UDP or, where UDP is blocked, over TCP. Without a TURN server such calls fail.",
-            "The network check gathers candidates with this relay's servers and says which of these ways out your network has. The chat and the room show the path a call took, and explain a call that could not connect.",
+            "The network check gathers candidates with this relay's servers and says which of these ways out your network has. The chat and the room show the path a call took, and explain a call that could not connect; their inspectors list every candidate of both ends with its type and address, the pair ICE selected, and each time it changed (after an ICE restart, say).",
         ],
         live: &[
             Link { href: "/network", text: "Network check: what this browser can reach" },
             Link { href: "/help/turn-server", text: "Help: running a TURN server beside the relay" },
+            Link { href: "/chat", text: "Chat page: each connection's candidates and selected pair in the inspector" },
         ],
         code: &[
             CodeRef { file: "src/rtc/reach_check.rs", item: "verdict", what: "The network check's verdict from the candidates gathered." },
             CodeRef { file: "src/rtc/path.rs", item: "NetworkPath", what: "The path of the selected candidate pair, in words." },
             CodeRef { file: "src/rtc/diagnosis.rs", item: "diagnose", what: "Why a connection could not be made, and what would fix it." },
+            CodeRef { file: "src/rtc/inspection.rs", item: "sample", what: "Records each change of the selected pair from getStats, with a step on the timeline." },
         ],
         extra: Extra::None,
     },
@@ -161,13 +168,14 @@ pub const CHAPTERS: &[Chapter] = &[
         paragraphs: &[
             "With more than two people, who sends to whom? In a mesh every participant sends its video to every other one and receives from each: no server carries media, but the uplink and the encoding work grow with the group. peerlab's room is a mesh, and it lowers each sender's bitrate as people join.",
             "A selective forwarding unit (SFU) is a server that receives one stream from each participant and forwards it to the others: everyone sends once, and the server's outgoing traffic grows with the square of the group. A multipoint control unit (MCU) also mixes: it decodes every stream and sends each participant one composed stream, at the cost of heavy processing on the server and some delay.",
-            "The table counts streams per participant and at the server for groups of 2 to 8.",
+            "The table counts streams per participant and at the server for groups of 2 to 8. In a call, the room's inspector measures it: the bitrate you send to each of the others, added up, next to the one stream an SFU would take from you.",
         ],
         live: &[Link { href: "/room/learn-mesh", text: "Room page: a mesh video call (room learn-mesh)" }],
         code: &[
             CodeRef { file: "src/guide.rs", item: "streams", what: "The cost model of the table below." },
             CodeRef { file: "src/room/bitrate.rs", item: "video_cap_bps", what: "The mesh's answer to its uplink: a lower bitrate cap per peer as the room grows." },
             CodeRef { file: "src/room/call/handle.rs", item: "use_call", what: "The room's call: one peer connection per other member, on the shared mesh." },
+            CodeRef { file: "src/mesh/uplink.rs", item: "Uplink", what: "Your uplink in the mesh next to an SFU's, from the live bitrates." },
         ],
         extra: Extra::CostTable,
     },
@@ -192,7 +200,7 @@ pub const CHAPTERS: &[Chapter] = &[
         title: "Security: DTLS fingerprints, TLS and room tokens",
         summary: "What protects a call, and how to check nobody in the middle rewrote it.",
         paragraphs: &[
-            "Every WebRTC connection is encrypted: DTLS for data, SRTP with keys from DTLS for media. Each side's certificate fingerprint travels in its SDP, so a relay that rewrote the SDP could put itself in the middle. The chat and the room derive a short verification code from both fingerprints: read it aloud, and if both people see the same code, nobody swapped the certificates.",
+            "Every WebRTC connection is encrypted: DTLS for data, SRTP with keys from DTLS for media. Each side's certificate fingerprint travels in its SDP, so a relay that rewrote the SDP could put itself in the middle. The chat and the room derive a short verification code from both fingerprints: read it aloud, and if both people see the same code, nobody swapped the certificates. The fingerprints themselves are the a=fingerprint lines of each description in the inspector.",
             "The signaling itself should run over TLS (wss://), in the relay (--tls-cert, --tls-key) or at a proxy in front of it. A relay can protect its rooms with --join-secret: a join must then carry a signed, expiring token for that room, handed out as part of the room's link. TURN credentials are made per member and expire.",
         ],
         live: &[
