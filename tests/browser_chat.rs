@@ -240,8 +240,8 @@ async fn text_goes_both_ways_over_one_connection_with_acknowledgements() -> Test
     })
     .await?;
     assert_eq!(received(&ada, &b), ["hi Ada"]);
-    assert_eq!(ada.chat.peers().get_untracked().len(), 1);
-    assert_eq!(bob.chat.peers().get_untracked().len(), 1);
+    assert_eq!(ada.chat.inspector().peers.get_untracked().len(), 1);
+    assert_eq!(bob.chat.inspector().peers.get_untracked().len(), 1);
 
     // Both show the same verification code once connected.
     wait_for("verification codes", || {

@@ -123,19 +123,24 @@ async fn chat_page_remembers_the_display_name() -> TestResult {
 
 /// The room page's inspector is closed and renders none of the relay log or peer states until it is
 /// opened (each update while a call forms would be a rendering pass); opened, it shows the log as it grows,
-/// and closed again it lets go of the rows.
+/// and closed again it lets go of the rows. Its `watching` switch (the mesh reads connections only while it
+/// is on) follows the same opening and closing.
 #[wasm_bindgen_test]
 async fn a_collapsed_inspector_renders_its_log_only_while_open() -> TestResult {
     use leptos::prelude::*;
     use peerlab::components::Inspector;
+    use peerlab::mesh::InspectorFeed;
     use peerlab::signaling::{Direction, SignalLog};
 
     // The log lives outside the mounted view, as the relay handle's does on the page.
     let log = RwSignal::new(SignalLog::new());
     log.update(|l| l.push(Direction::Received, "welcome", None, "joined as Ada"));
-    let app = Mounted::view(move || {
-        view! { <Inspector log=log peers=Signal::derive(Vec::new) collapsed=true /> }
-    })?;
+    let watching = RwSignal::new(false);
+    let feed = InspectorFeed {
+        peers: Signal::derive(Vec::new),
+        watching,
+    };
+    let app = Mounted::view(move || view! { <Inspector log=log feed=feed collapsed=true /> })?;
     let root = app.root();
     // The log's rows (none while the list itself is not rendered).
     let entries = || -> Result<u32, wasm_bindgen::JsValue> {
@@ -153,14 +158,17 @@ async fn a_collapsed_inspector_renders_its_log_only_while_open() -> TestResult {
     log.update(|l| l.push(Direction::Sent, "signal", None, "offer"));
     TimeoutFuture::new(50).await;
     assert_eq!(entries().map_err(js)?, 0, "nothing rendered while closed");
+    assert!(!watching.get_untracked(), "nothing read while closed");
 
     details.set_open(true);
     wait_for("two entries once opened", || entries().ok() == Some(2)).await?;
+    assert!(watching.get_untracked(), "connections read while open");
     log.update(|l| l.push(Direction::Received, "signal", None, "answer"));
     wait_for("the new entry while open", || entries().ok() == Some(3)).await?;
 
     details.set_open(false);
     wait_for("no rows once closed again", || entries().ok() == Some(0)).await?;
+    assert!(!watching.get_untracked(), "reading stops once closed");
     Ok(())
 }
 

@@ -67,10 +67,12 @@ impl Uplink {
 mod tests {
     use super::*;
 
+    /// Readings, then streams, measured, mesh kbit/s and SFU kbit/s.
+    type Row<'a> = (&'a [Option<f64>], usize, usize, f64, f64);
+
     #[test]
     fn the_mesh_sends_every_copy_and_an_sfu_one() {
-        // (readings, streams, measured, mesh kbit/s, sfu kbit/s)
-        let table: [(&[Option<f64>], usize, usize, f64, f64); 4] = [
+        let table: [Row; 4] = [
             (&[Some(600.0)], 1, 1, 600.0, 600.0),
             (
                 &[Some(600.0), Some(550.0), Some(650.0)],
