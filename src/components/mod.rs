@@ -6,8 +6,10 @@
 
 pub mod chart;
 pub mod connection_problem;
+pub mod device_notice;
 pub mod inspector;
 pub mod nav;
+pub mod notify_toggle;
 pub mod relay_indicator;
 pub mod relay_log;
 pub mod room_panel;
@@ -17,8 +19,10 @@ pub mod video_tile;
 
 pub use chart::LineChart;
 pub use connection_problem::ConnectionProblemNote;
+pub use device_notice::DeviceLossNotice;
 pub use inspector::Inspector;
 pub use nav::Nav;
+pub use notify_toggle::NotifyToggle;
 pub use relay_indicator::RelayIndicator;
 pub use relay_log::RelayLog;
 pub use room_panel::{ActivityLog, MemberList, RenameForm, RoomPanel};
