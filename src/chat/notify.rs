@@ -149,13 +149,13 @@ fn notification_class() -> Option<js_sys::Function> {
 }
 
 fn read_permission() -> Permission {
-    let value = notification_class()
-        .and_then(|class| js_sys::Reflect::get(&class, &"permission".into()).ok())
+    let Some(class) = notification_class() else {
+        return Permission::Unsupported;
+    };
+    let value = js_sys::Reflect::get(&class, &"permission".into())
+        .ok()
         .and_then(|v| v.as_string());
-    match notification_class() {
-        None => Permission::Unsupported,
-        Some(_) => Permission::from_browser(Some(value.as_deref().unwrap_or("default"))),
-    }
+    Permission::from_browser(Some(value.as_deref().unwrap_or("default")))
 }
 
 /// Asks the browser (`Notification.requestPermission`), which prompts the person once.
