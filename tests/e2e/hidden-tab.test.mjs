@@ -10,6 +10,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch, BASE } from './browser.mjs';
+import { audit, blocking, describe } from './axe.mjs';
 
 let browser;
 let scratch;
@@ -97,6 +98,8 @@ test('a hidden chat tab counts new messages and file offers in its title and not
     await ada.page.getByTestId('notify-toggle').click();
     await ada.page.locator('[data-testid="notify-toggle"][aria-pressed="true"]').waitFor({ timeout: WAIT });
     assert.match(await state.textContent(), /^Allowed:/);
+    const violations = blocking(await audit(ada.page));
+    assert.equal(violations.length, 0, describe(violations));
     assert.equal(await ada.page.evaluate(() => window.__permissionAsked), 1);
 
     // A message while Ada looks: no count, no notification.
