@@ -11,8 +11,10 @@ use wasm_bindgen::JsCast;
 use web_sys::{FileList, HtmlInputElement};
 
 use crate::chat::meter::{format_bytes, format_rate};
-use crate::chat::{use_chat, ChatSession, Direction, Item, MessageStatus, TransferState};
-use crate::components::{ActivityLog, ConnectionProblemNote, Inspector, RenameForm};
+use crate::chat::{
+    use_chat, use_tab_attention, ChatSession, Direction, Item, MessageStatus, TransferState,
+};
+use crate::components::{ActivityLog, ConnectionProblemNote, Inspector, NotifyToggle, RenameForm};
 use crate::rtc::states::{connection_token, connection_words};
 use crate::signaling::{use_relay_room, ConnectionState};
 use crate::storage;
@@ -26,6 +28,7 @@ pub fn ChatPage() -> impl IntoView {
     let chat = use_chat(relay);
     let roster = relay.roster();
     let chats = chat.chats();
+    let alerts = use_tab_attention(chats);
     let name = RwSignal::new(storage::load_name().unwrap_or_default());
     let in_room = move || {
         roster.with(|r| {
@@ -86,6 +89,7 @@ pub fn ChatPage() -> impl IntoView {
                     </code> " · relay: " {move || roster.with(|r| r.state.label())}
                 </p>
                 <RenameForm relay=relay />
+                <NotifyToggle alerts=alerts />
             </Show>
             // Joins, leaves and renames, for screen readers only: the list shows them already.
             <div class="visually-hidden">

@@ -6,7 +6,7 @@
 use leptos::html::Video;
 use leptos::prelude::*;
 
-use crate::components::VideoView;
+use crate::components::{DeviceLossNotice, VideoView};
 use crate::rtc::constraints::{MediaRequest, FRAME_RATES, RESOLUTIONS};
 use crate::rtc::media::{snapshot_png, use_audio_level, use_media_stream, MediaStatus, TrackKind};
 
@@ -219,6 +219,8 @@ pub fn MediaPage() -> impl IntoView {
                         }
                     })
             }}
+
+            <DeviceLossNotice media=media request=request />
 
             <section class="panel preview" aria-labelledby="preview-heading">
                 <h2 id="preview-heading">

@@ -18,7 +18,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use peerlab_protocol::{validate_room, ErrorCode};
 use wasm_bindgen::JsCast;
 
-use crate::components::{use_settled, Inspector, RoomPanel, VideoTile, VideoView};
+use crate::components::{
+    use_settled, DeviceLossNotice, Inspector, RoomPanel, VideoTile, VideoView,
+};
 use crate::room::bitrate::{format_cap, UPLINK_BUDGET_BPS};
 use crate::room::layout::grid_templates;
 use crate::room::participants::capacity_from_refusal;
@@ -225,6 +227,7 @@ fn RoomCall(room: String, token: Option<String>, video: VideoSettings) -> impl I
                         }
                     })
             }}
+            <DeviceLossNotice media=media request=request />
             {move || match view_mode.get() {
                 RoomView::Full(capacity) => Some(view! {
                     <RoomFull capacity=capacity on_retry=Callback::new(move |_| join()) />

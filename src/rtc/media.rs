@@ -4,6 +4,11 @@
 //! The hook owns its `MediaStream`: every track is stopped when the stream is replaced, when `stop` is
 //! called and when the component is cleaned up (the camera light goes off as the page is left). Failures
 //! become [`MediaError`]s whose message says what to do. This module deliberately builds no views.
+//!
+//! The hook also owns two kinds of listener, removed with it: an `ended` listener on each of its tracks,
+//! which records a device that stopped by itself (unplugged, taken by another app) for the page to say
+//! and offer a replacement (`rtc::devices` decides which), and a `devicechange` listener on
+//! `navigator.mediaDevices`, which lists the devices again so the pickers follow what is plugged in.
 
 use futures::future::{select, Either};
 use gloo_timers::callback::Interval;
@@ -14,42 +19,19 @@ use wasm_bindgen_futures::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AnalyserNode, AudioContext, CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement,
-    MediaDeviceInfo, MediaDevices, MediaStream, MediaStreamAudioSourceNode, MediaStreamConstraints,
+    MediaDevices, MediaStream, MediaStreamAudioSourceNode, MediaStreamConstraints,
     MediaStreamTrack,
 };
 
 use super::constraints::MediaRequest;
+use super::devices::{record_loss, DeviceLoss};
+pub use super::devices::{DeviceInfo, TrackKind};
 use super::js;
 use crate::error::{describe_js, MediaError};
 
 /// The longest a `getUserMedia` call may take before it is reported; a permission prompt the user ignores
 /// would otherwise leave the page "opening" forever.
 const OPEN_TIMEOUT_MS: u32 = 30_000;
-
-/// Audio or video.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TrackKind {
-    Audio,
-    Video,
-}
-
-impl TrackKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrackKind::Audio => "audio",
-            TrackKind::Video => "video",
-        }
-    }
-}
-
-/// One input device, as `enumerateDevices` lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceInfo {
-    pub kind: TrackKind,
-    pub device_id: String,
-    /// Empty until the user has granted permission once: labels identify hardware, so browsers hide them.
-    pub label: String,
-}
 
 /// What a live track really got, which may differ from what was asked for.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +82,12 @@ pub struct MediaHandle {
     /// Counts requests, so a slow `getUserMedia` that finishes after a newer one (or after cleanup) stops
     /// its tracks instead of replacing the newer stream.
     generation: StoredValue<u64>,
+    /// The devices whose track ended by themselves, at most one per kind, until replaced or restarted.
+    losses: RwSignal<Vec<DeviceLoss>>,
+    /// The `ended` listener of each track of the stream (by track id), so a device that stops is noticed.
+    watches: StoredValue<Vec<(String, OnTrackEnded)>, LocalStorage>,
+    /// The `devicechange` listener, which refreshes `devices` when something is plugged in or out.
+    device_change: StoredValue<Option<OnDeviceChange>, LocalStorage>,
 }
 
 /// Gives the calling component a camera and microphone; every track stops when the component goes.
@@ -111,10 +99,19 @@ pub fn use_media_stream() -> MediaHandle {
         tracks: RwSignal::new(Vec::new()),
         status: RwSignal::new(MediaStatus::Idle),
         generation: StoredValue::new(0),
+        losses: RwSignal::new(Vec::new()),
+        watches: StoredValue::new_local(Vec::new()),
+        device_change: StoredValue::new_local(None),
     };
     // List the devices at once, so the pickers are filled before Start (names stay hidden until then).
     spawn_local(async move { handle.refresh_devices().await });
+    let listener = OnDeviceChange::new(move || {
+        spawn_local(async move { handle.refresh_devices().await });
+    });
+    handle.device_change.set_value(listener);
     on_cleanup(move || {
+        handle.device_change.try_update_value(Option::take);
+        handle.watches.try_update_value(std::mem::take);
         handle.generation.try_update_value(|g| *g += 1);
         if let Some(Some(stream)) = handle.stream.try_update_untracked(Option::take) {
             stop_stream(&stream);
@@ -144,6 +141,12 @@ impl MediaHandle {
         self.status.into()
     }
 
+    /// The devices whose track ended by itself (unplugged, or taken by another app), at most one per
+    /// kind; cleared for a kind when its device is switched, and for all when the media restarts or stops.
+    pub fn losses(&self) -> Signal<Vec<DeviceLoss>> {
+        self.losses.into()
+    }
+
     /// Opens camera and/or microphone as `request` says, replacing (and stopping) any current stream.
     pub fn start(&self, request: MediaRequest) {
         if !request.video && !request.audio {
@@ -164,6 +167,7 @@ impl MediaHandle {
             match opened {
                 Ok(stream) => {
                     this.replace_stream(Some(stream));
+                    this.losses.set(Vec::new());
                     this.error.set(None);
                     this.status.set(MediaStatus::Live);
                 }
@@ -181,6 +185,7 @@ impl MediaHandle {
     pub fn stop(&self) {
         self.next_generation();
         self.replace_stream(None);
+        self.losses.set(Vec::new());
         self.status.set(MediaStatus::Stopped);
     }
 
@@ -210,6 +215,7 @@ impl MediaHandle {
                     for track in tracks_of(&fresh, kind) {
                         stream.add_track(&track);
                     }
+                    this.losses.update(|l| l.retain(|loss| loss.kind != kind));
                     this.error.set(None);
                     this.refresh_tracks();
                 }
@@ -257,6 +263,52 @@ impl MediaHandle {
             .try_with_untracked(|s| s.as_ref().map(track_infos).unwrap_or_default())
             .unwrap_or_default();
         self.tracks.try_set(infos);
+        self.watch_tracks();
+    }
+
+    /// Keeps one `ended` listener on each track of the stream: listeners of tracks that left it go, new
+    /// tracks get one. A track this app stops fires no `ended`, so only a device that stopped by itself
+    /// is recorded.
+    fn watch_tracks(&self) {
+        let tracks: Vec<(TrackKind, MediaStreamTrack)> = self
+            .stream
+            .try_with_untracked(|s| {
+                s.as_ref()
+                    .map(|s| {
+                        [TrackKind::Video, TrackKind::Audio]
+                            .into_iter()
+                            .flat_map(|kind| tracks_of(s, kind).into_iter().map(move |t| (kind, t)))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        let this = *self;
+        self.watches.try_update_value(|watches| {
+            watches.retain(|(id, _)| tracks.iter().any(|(_, t)| &t.id() == id));
+            for (kind, track) in &tracks {
+                if watches.iter().any(|(id, _)| *id == track.id()) {
+                    continue;
+                }
+                let settings: JsValue = track.get_settings().into();
+                let loss = DeviceLoss {
+                    kind: *kind,
+                    device_id: js::string(&settings, "deviceId").unwrap_or_default(),
+                    label: track.label(),
+                };
+                let listener = OnTrackEnded::new(track, move || {
+                    this.losses.try_update(|l| record_loss(l, loss.clone()));
+                    // The ready state shows `ended`; an unplugged device also leaves the list.
+                    this.tracks.try_set(
+                        this.stream
+                            .try_with_untracked(|s| s.as_ref().map(track_infos).unwrap_or_default())
+                            .unwrap_or_default(),
+                    );
+                    spawn_local(async move { this.refresh_devices().await });
+                });
+                watches.push((track.id(), listener));
+            }
+        });
     }
 
     fn next_generation(&self) -> u64 {
@@ -313,18 +365,17 @@ pub async fn list_devices() -> Result<Vec<DeviceInfo>, MediaError> {
         .map_err(|err| MediaError::from_js(&err))?;
     let mut out = Vec::new();
     for entry in js_sys::Array::from(&list).iter() {
-        let Ok(info) = entry.dyn_into::<MediaDeviceInfo>() else {
-            continue;
-        };
-        let kind = match js::string(&info, "kind").as_deref() {
+        // Read as fields rather than through `MediaDeviceInfo`'s getters: the same for the browser's own
+        // entries, and a test can list a device of its own.
+        let kind = match js::string(&entry, "kind").as_deref() {
             Some("videoinput") => TrackKind::Video,
             Some("audioinput") => TrackKind::Audio,
             _ => continue,
         };
         out.push(DeviceInfo {
             kind,
-            device_id: info.device_id(),
-            label: info.label(),
+            device_id: js::string(&entry, "deviceId").unwrap_or_default(),
+            label: js::string(&entry, "label").unwrap_or_default(),
         });
     }
     Ok(out)
@@ -615,5 +666,36 @@ impl OnTrackEnded {
 impl Drop for OnTrackEnded {
     fn drop(&mut self) {
         self.track.set_onended(None);
+    }
+}
+
+/// Calls a function when the browser's list of cameras and microphones changes (`devicechange` on
+/// `navigator.mediaDevices`). The listener is removed when this value is dropped.
+struct OnDeviceChange {
+    devices: MediaDevices,
+    listener: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl OnDeviceChange {
+    /// `None` where there are no media devices (an insecure page, an old browser): nothing to follow.
+    fn new(f: impl FnMut() + 'static) -> Option<Self> {
+        let devices = media_devices().ok()?;
+        let mut f = f;
+        let listener = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(
+            move |_: web_sys::Event| f(),
+        );
+        devices
+            .add_event_listener_with_callback("devicechange", listener.as_ref().unchecked_ref())
+            .ok()?;
+        Some(OnDeviceChange { devices, listener })
+    }
+}
+
+impl Drop for OnDeviceChange {
+    fn drop(&mut self) {
+        let _ = self.devices.remove_event_listener_with_callback(
+            "devicechange",
+            self.listener.as_ref().unchecked_ref(),
+        );
     }
 }

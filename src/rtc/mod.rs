@@ -11,6 +11,8 @@
 //!   the candidates gathered on both sides; the same words in chat and room. Pure.
 //! - [`reach_check`]: the network check's verdict (host only, STUN, TURN over UDP or TCP) in words, and
 //!   each STUN/TURN server's answer time and estimated round-trip time, from the candidates gathered. Pure.
+//! - [`devices`]: cameras and microphones as data, and what to say and offer when the one in use stops
+//!   mid-call (the next device of its kind, or what still works). Pure.
 //! - [`constraints`]: the constraints the media page builds. Pure. (What each `getUserMedia` failure means
 //!   is `crate::error::MediaError`.)
 //! - [`states`]: the connection, ICE, signaling, gathering and data channel states as enums, with the
@@ -25,14 +27,15 @@
 //!   trickles ICE, restarts ICE when the connection breaks and exposes its states as signals.
 //! - [`data`]: [`DataChannel`], the owner of one `RTCDataChannel`.
 //! - [`gathering`]: `GatheringProbe`, a connection that only gathers candidates, and `use_network_check`.
-//! - [`media`]: `use_media_stream` (camera and microphone, devices, switching, mute), the audio level
-//!   meter and snapshots.
+//! - [`media`]: `use_media_stream` (camera and microphone, devices, switching, mute, a device that
+//!   stopped, `devicechange`), the audio level meter and snapshots.
 //! - [`loopback`]: `use_loopback`, two peers in one page, for the loopback inspector.
 //!
 //! The pure modules import neither `web_sys` nor Leptos and are tested with `cargo test -p peerlab --lib`.
 //! Every browser object here has one owner whose drop closes it; there is no `Closure::forget`.
 
 pub mod constraints;
+pub mod devices;
 pub mod diagnosis;
 pub mod inspection;
 pub mod negotiation;

@@ -5,20 +5,27 @@ import { chromium } from '../../tools/node_modules/playwright-core/index.mjs';
 export const BASE = process.env.PEERLAB_URL ?? 'http://127.0.0.1:18081';
 export const SCREENSHOTS = new URL('../../target/screenshots/', import.meta.url).pathname;
 
-const options = () => ({
-  executablePath: process.env.CHROME_BIN ?? '/usr/lib/chromium/chromium',
-  args: [
+// `extra` flags replace the default flag of the same name (`--use-fake-device-for-media-stream=device-count=2`
+// for a second camera).
+const options = (extra = []) => {
+  const name = (flag) => flag.split('=')[0];
+  const replaced = new Set(extra.map(name));
+  const args = [
     '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
     '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
     '--allow-loopback-in-peer-connection', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
     // More flags for an experiment (benchmarks), space-separated.
     ...(process.env.PEERLAB_CHROME_ARGS ?? '').split(' ').filter(Boolean),
-  ],
-});
+  ];
+  return {
+    executablePath: process.env.CHROME_BIN ?? '/usr/lib/chromium/chromium',
+    args: [...args.filter((a) => !replaced.has(name(a))), ...extra],
+  };
+};
 
-export async function launch() {
-  return chromium.launch(options());
+export async function launch(extra = []) {
+  return chromium.launch(options(extra));
 }
 
 // A browser of its own that a test can kill outright (`kill()`: SIGKILL to Chromium's whole process
