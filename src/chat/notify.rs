@@ -5,10 +5,11 @@
 //! `chat::attention` decides; this module reads `document.visibilityState` and `Notification.permission`,
 //! sets `document.title` and constructs `Notification`s. Permission is asked only by
 //! [`TabAlerts::toggle`], which the page calls from a click: never on load. The hook owns its
-//! `visibilitychange` listener and removes it, and any count from the title, when the page goes.
+//! `visibilitychange` listener (gloo-events removes it on drop), and takes any count out of the title
+//! when the page goes.
 
+use gloo_events::EventListener;
 use leptos::prelude::*;
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
@@ -42,17 +43,20 @@ pub fn use_tab_attention(chats: ReadSignal<Chats>) -> TabAlerts {
     let marks: StoredValue<Watermarks, LocalStorage> =
         StoredValue::new_local(Watermarks::default());
 
-    let listener: StoredValue<Option<OnVisibility>, LocalStorage> =
-        StoredValue::new_local(OnVisibility::new(move || {
-            let Some((title, unread)) =
-                state.try_update_value(|s| (s.visibility(is_hidden()), s.unread()))
-            else {
-                return;
-            };
-            if let Some(title) = title {
-                set_title(&title);
-            }
-            alerts.unread.try_set(unread);
+    // Removed with the component (dropping the listener removes it).
+    let listener: StoredValue<Option<EventListener>, LocalStorage> =
+        StoredValue::new_local(document().map(|d| {
+            EventListener::new(&d, "visibilitychange", move |_| {
+                let Some((title, unread)) =
+                    state.try_update_value(|s| (s.visibility(is_hidden()), s.unread()))
+                else {
+                    return;
+                };
+                if let Some(title) = title {
+                    set_title(&title);
+                }
+                alerts.unread.try_set(unread);
+            })
         }));
 
     Effect::new(move |_| {
@@ -205,32 +209,5 @@ fn current_title() -> String {
 fn set_title(title: &str) {
     if let Some(d) = document() {
         d.set_title(title);
-    }
-}
-
-/// The document's `visibilitychange` listener, removed when this value is dropped.
-struct OnVisibility {
-    document: web_sys::Document,
-    listener: Closure<dyn FnMut(web_sys::Event)>,
-}
-
-impl OnVisibility {
-    fn new(f: impl FnMut() + 'static) -> Option<Self> {
-        let document = document()?;
-        let mut f = f;
-        let listener = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| f());
-        document
-            .add_event_listener_with_callback("visibilitychange", listener.as_ref().unchecked_ref())
-            .ok()?;
-        Some(OnVisibility { document, listener })
-    }
-}
-
-impl Drop for OnVisibility {
-    fn drop(&mut self) {
-        let _ = self.document.remove_event_listener_with_callback(
-            "visibilitychange",
-            self.listener.as_ref().unchecked_ref(),
-        );
     }
 }

@@ -11,6 +11,7 @@
 //! `navigator.mediaDevices`, which lists the devices again so the pickers follow what is plugged in.
 
 use futures::future::{select, Either};
+use gloo_events::EventListener;
 use gloo_timers::callback::Interval;
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
@@ -85,9 +86,9 @@ pub struct MediaHandle {
     /// The devices whose track ended by themselves, at most one per kind, until replaced or restarted.
     losses: RwSignal<Vec<DeviceLoss>>,
     /// The `ended` listener of each track of the stream (by track id), so a device that stops is noticed.
-    watches: StoredValue<Vec<(String, OnTrackEnded)>, LocalStorage>,
+    watches: StoredValue<Vec<(String, EventListener)>, LocalStorage>,
     /// The `devicechange` listener, which refreshes `devices` when something is plugged in or out.
-    device_change: StoredValue<Option<OnDeviceChange>, LocalStorage>,
+    device_change: StoredValue<Option<EventListener>, LocalStorage>,
 }
 
 /// Gives the calling component a camera and microphone; every track stops when the component goes.
@@ -105,7 +106,7 @@ pub fn use_media_stream() -> MediaHandle {
     };
     // List the devices at once, so the pickers are filled before Start (names stay hidden until then).
     spawn_local(async move { handle.refresh_devices().await });
-    let listener = OnDeviceChange::new(move || {
+    let listener = on_device_change(move || {
         spawn_local(async move { handle.refresh_devices().await });
     });
     handle.device_change.set_value(listener);
@@ -296,7 +297,7 @@ impl MediaHandle {
                     device_id: js::string(&settings, "deviceId").unwrap_or_default(),
                     label: track.label(),
                 };
-                let listener = OnTrackEnded::new(track, move || {
+                let listener = on_track_ended(track, move || {
                     this.losses.try_update(|l| record_loss(l, loss.clone()));
                     // The ready state shows `ended`; an unplugged device also leaves the list.
                     this.tracks.try_set(
@@ -642,60 +643,16 @@ pub async fn open_display(
         .map_err(|_| RtcError::ScreenShare("getDisplayMedia returned no stream".into()))
 }
 
-/// Calls a function when a track ends by itself (a shared screen's "Stop sharing" bar, an unplugged
-/// camera). The listener is removed when this value is dropped.
-pub struct OnTrackEnded {
-    track: MediaStreamTrack,
-    _listener: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)>,
+/// Calls `f` when a track ends by itself (a shared screen's "Stop sharing" bar, an unplugged camera). The
+/// listener is removed when the returned value is dropped.
+pub fn on_track_ended(track: &MediaStreamTrack, mut f: impl FnMut() + 'static) -> EventListener {
+    EventListener::new(track, "ended", move |_| f())
 }
 
-impl OnTrackEnded {
-    pub fn new(track: &MediaStreamTrack, f: impl FnMut() + 'static) -> Self {
-        let mut f = f;
-        let listener = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(
-            move |_: web_sys::Event| f(),
-        );
-        track.set_onended(Some(listener.as_ref().unchecked_ref()));
-        OnTrackEnded {
-            track: Clone::clone(track),
-            _listener: listener,
-        }
-    }
-}
-
-impl Drop for OnTrackEnded {
-    fn drop(&mut self) {
-        self.track.set_onended(None);
-    }
-}
-
-/// Calls a function when the browser's list of cameras and microphones changes (`devicechange` on
-/// `navigator.mediaDevices`). The listener is removed when this value is dropped.
-struct OnDeviceChange {
-    devices: MediaDevices,
-    listener: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)>,
-}
-
-impl OnDeviceChange {
-    /// `None` where there are no media devices (an insecure page, an old browser): nothing to follow.
-    fn new(f: impl FnMut() + 'static) -> Option<Self> {
-        let devices = media_devices().ok()?;
-        let mut f = f;
-        let listener = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(
-            move |_: web_sys::Event| f(),
-        );
-        devices
-            .add_event_listener_with_callback("devicechange", listener.as_ref().unchecked_ref())
-            .ok()?;
-        Some(OnDeviceChange { devices, listener })
-    }
-}
-
-impl Drop for OnDeviceChange {
-    fn drop(&mut self) {
-        let _ = self.devices.remove_event_listener_with_callback(
-            "devicechange",
-            self.listener.as_ref().unchecked_ref(),
-        );
-    }
+/// Calls `f` when the browser's list of cameras and microphones changes (`devicechange` on
+/// `navigator.mediaDevices`); `None` where there are no media devices (an insecure page, an old browser):
+/// nothing to follow. The listener is removed when the returned value is dropped.
+fn on_device_change(mut f: impl FnMut() + 'static) -> Option<EventListener> {
+    let devices = media_devices().ok()?;
+    Some(EventListener::new(&devices, "devicechange", move |_| f()))
 }

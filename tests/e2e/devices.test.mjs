@@ -8,7 +8,7 @@
 // A `devicechange` (with one more camera listed) refreshes the pickers of both pages.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, BASE } from './browser.mjs';
+import { launch, openPage as open, BASE } from './browser.mjs';
 import { audit, blocking, describe } from './axe.mjs';
 
 let browser;
@@ -24,16 +24,6 @@ after(async () => {
 
 const WAIT = 60_000;
 const unique = (name) => `${name}-${Math.random().toString(36).slice(2, 7)}`;
-
-async function open(from, path) {
-  const context = await from.newContext();
-  const page = await context.newPage();
-  const problems = [];
-  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
-  page.on('pageerror', (err) => problems.push(`exception: ${err.message}`));
-  await page.goto(BASE + path);
-  return { context, page, problems };
-}
 
 // The camera track a <video> plays, as its label and ready state.
 const trackOf = (page, selector) =>

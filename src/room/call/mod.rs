@@ -41,7 +41,9 @@ use super::participants::Participants;
 use crate::mesh::{MeshApp, MeshChange, MeshEvent, PeerMesh};
 use crate::rtc::data::DataChannel;
 use crate::rtc::diagnosis::ConnectionProblem;
-use crate::rtc::media::{stop_stream, MediaHandle, OnTrackEnded};
+use gloo_events::EventListener;
+
+use crate::rtc::media::{stop_stream, MediaHandle};
 use crate::rtc::peer::PeerEvent;
 use crate::rtc::states::PeerConnectionState;
 use crate::rtc::stats::StatsSnapshot;
@@ -94,7 +96,7 @@ struct Links {
 struct Screen {
     stream: MediaStream,
     track: MediaStreamTrack,
-    _ended: OnTrackEnded,
+    _ended: EventListener,
 }
 
 #[derive(Default)]

@@ -11,7 +11,7 @@ use web_sys::{MediaStream, MediaStreamTrack};
 
 use super::{Runtime, Screen};
 use crate::room::control::MediaState;
-use crate::rtc::media::{open_display, stop_stream, tracks_of, OnTrackEnded, TrackKind};
+use crate::rtc::media::{on_track_ended, open_display, stop_stream, tracks_of, TrackKind};
 
 impl Runtime {
     /// Keeps the incoming stream of `peer` (one per member; later tracks join it).
@@ -146,7 +146,7 @@ impl Runtime {
                 return;
             }
             let weak_rt = Rc::downgrade(&rt);
-            let ended = OnTrackEnded::new(&track, move || {
+            let ended = on_track_ended(&track, move || {
                 if let Some(rt) = weak_rt.upgrade() {
                     rt.stop_sharing();
                 }
