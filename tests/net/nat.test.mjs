@@ -2,7 +2,8 @@
 // a Chromium of their own, reach each other through the relay and coturn on the "internet". Chat (text both
 // ways, a 20 MiB file byte-exact) and a two-person room call (video both ways) must work on every path, the
 // path the app shows must be the one expected, and no connection may be torn down and made again while ICE
-// works. Then: 5 % loss on both homes, a home cut off for 10 s, and a connection that cannot be made.
+// works. Then: 5 % loss on both homes, a home cut off for 10 s (the inspector shows the pair changing), and
+// a connection that cannot be made.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -138,6 +139,15 @@ test('a home cut off for 10 s comes back by itself: the conversation and the cal
     }
     assert.deepEqual([await ada.peerConnections(), await bob.peerConnections()], [1, 1],
       'the chat came back over the same connection (ICE restart), not a new one');
+    // The restart found new relay addresses: Ada's inspector shows the pair changing, as a step with its
+    // explanation and in the list of the connection's paths.
+    const detail = ada.page.locator(`[data-testid="inspector-peer-detail"][data-peer-id="${bob.id}"]`);
+    await detail.locator('summary').first().click();
+    await detail.locator('[data-testid="inspector-step"][data-step="path"]').filter({ hasText: 'Path changed' })
+      .first().waitFor({ timeout: WAIT });
+    assert.ok(await detail.getByTestId('inspector-path-change').count() >= 2, 'the paths before and after the cut');
+    assert.ok(await detail.locator('[data-testid="inspector-step"][data-step="ice-restart"]').count() > 0,
+      'the ICE restart is on the timeline');
     assert.deepEqual([await cat.peerConnections(), await dan.peerConnections()], [1, 1],
       'the call came back over the same connection (ICE restart), not a new one');
   } finally {
