@@ -124,7 +124,8 @@ async fn chat_page_remembers_the_display_name() -> TestResult {
 /// The room page's inspector is closed and renders none of the relay log or peer states until it is
 /// opened (each update while a call forms would be a rendering pass); opened, it shows the log as it grows,
 /// and closed again it lets go of the rows. Its `watching` switch (the mesh reads connections only while it
-/// is on) follows the same opening and closing.
+/// is on) follows the same opening and closing: the room's inspector shows the uplink, made from readings,
+/// as soon as it is open.
 #[wasm_bindgen_test]
 async fn a_collapsed_inspector_renders_its_log_only_while_open() -> TestResult {
     use leptos::prelude::*;
@@ -140,7 +141,8 @@ async fn a_collapsed_inspector_renders_its_log_only_while_open() -> TestResult {
         peers: Signal::derive(Vec::new),
         watching,
     };
-    let app = Mounted::view(move || view! { <Inspector log=log feed=feed collapsed=true /> })?;
+    let app =
+        Mounted::view(move || view! { <Inspector log=log feed=feed collapsed=true media=true /> })?;
     let root = app.root();
     // The log's rows (none while the list itself is not rendered).
     let entries = || -> Result<u32, wasm_bindgen::JsValue> {

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::rtc::path::describe_pair;
 use crate::rtc::peer::PeerStates;
-use crate::rtc::sdp::sections;
+use crate::rtc::sdp::{sections, SdpSection};
 use crate::rtc::stats::SelectedPair;
 use crate::rtc::timeline::Step;
 
@@ -76,7 +76,8 @@ pub fn SelectedPairLine(
 /// The steps of one or two connections, oldest first, each with its time, a title and why it happened;
 /// a created description or a gathered candidate shows its text on demand. `first_key` is the number of
 /// steps dropped before the first one given, so each step keeps its key as older ones are dropped and
-/// only new steps are rendered.
+/// only new steps are rendered; the key also holds the step's time, so a timeline that starts again (the
+/// loopback's next run) renders its new steps rather than keeping the old rows.
 #[component]
 pub fn Timeline(
     #[prop(into)] steps: Signal<Vec<Step>>,
@@ -98,7 +99,7 @@ pub fn Timeline(
             .get()
             .into_iter()
             .enumerate()
-            .map(|(i, step)| (first + i, step))
+            .map(|(i, step)| ((first + i, step.at_ms.to_bits()), step))
             .collect::<Vec<_>>()
     };
     view! {
@@ -135,7 +136,8 @@ fn TimelineStep(step: Step, test_id: &'static str, two_sides: bool) -> impl Into
 }
 
 /// A session description folded by section (`rtc::sdp`): the session part and each media line under its
-/// own summary. The sections' texts together are the description exactly.
+/// own summary. The sections' texts together are the description exactly. Sections are keyed by their
+/// place, so one that is open stays open while the description grows (gathering adds candidate lines).
 #[component]
 pub fn SdpView(
     #[prop(into)] title: Signal<String>,
@@ -145,24 +147,27 @@ pub fn SdpView(
     empty: &'static str,
 ) -> impl IntoView {
     let parts = Memo::new(move |_| sdp.with(|s| s.as_deref().map(sections)));
+    let count = Memo::new(move |_| parts.with(|p| p.as_ref().map_or(0, Vec::len)));
+    let part = move |index: usize, f: fn(&SdpSection) -> String| {
+        move || {
+            parts.with(|p| {
+                p.as_ref()
+                    .and_then(|p| p.get(index))
+                    .map(f)
+                    .unwrap_or_default()
+            })
+        }
+    };
     view! {
         <details class="sdp" data-testid=test_id>
             <summary>{title}</summary>
-            {move || match parts.get() {
-                None => view! { <p class="hint">{empty}</p> }.into_any(),
-                Some(parts) => parts
-                    .into_iter()
-                    .map(|part| {
-                        view! {
-                            <details class="sdp-section" data-testid="sdp-section">
-                                <summary>{part.title}</summary>
-                                <pre data-testid="sdp-text" tabindex="0">{part.text}</pre>
-                            </details>
-                        }
-                    })
-                    .collect_view()
-                    .into_any(),
-            }}
+            <p class="hint" hidden=move || count.get() > 0>{empty}</p>
+            <For each=move || 0..count.get() key=|index| *index let:index>
+                <details class="sdp-section" data-testid="sdp-section">
+                    <summary>{part(index, |p| p.title.clone())}</summary>
+                    <pre data-testid="sdp-text" tabindex="0">{part(index, |p| p.text.clone())}</pre>
+                </details>
+            </For>
         </details>
     }
 }

@@ -5,14 +5,16 @@
 //! video this side sends, and what the mesh costs the uplink next to an SFU.
 //!
 //! It renders what it is given (the relay handle's [`SignalLog`] and the mesh's [`InspectorFeed`]); it
-//! produces neither. While it shows the connections it sets the feed's `watching`, and the mesh reads
-//! their statistics and descriptions every second; closed, nothing is read.
+//! produces neither. While it shows something made from the connections' readings — a connection's
+//! details, or the room's uplink — it sets the feed's `watching`, and the mesh reads their statistics
+//! and descriptions every second; otherwise nothing is read.
 
 use leptos::prelude::*;
 
 use crate::mesh::{InspectorFeed, PeerRow, Uplink};
 use crate::rtc::inspection::{CandidateRow, End, PeerInspection};
 use crate::rtc::peer::PeerStates;
+use crate::rtc::states::PeerConnectionState;
 use crate::rtc::stats::Series;
 use crate::signaling::SignalLog;
 
@@ -36,20 +38,27 @@ pub fn Inspector(
     media: bool,
 ) -> impl IntoView {
     let watching = feed.watching;
+    let open = RwSignal::new(!collapsed);
+    // How many connections' details are open now.
+    let open_details = RwSignal::new(0usize);
+    Effect::new(move |_| {
+        let reads = open.get() && (media || open_details.get() > 0);
+        if watching.get_untracked() != reads {
+            watching.set(reads);
+        }
+    });
     on_cleanup(move || {
         watching.try_set(false);
     });
     if !collapsed {
-        watching.set(true);
         return view! {
             <section class="panel inspector" data-testid="inspector" aria-labelledby="inspector-title">
                 <h2 id="inspector-title">"Inspector"</h2>
-                <InspectorBody log=log peers=feed.peers media=media />
+                <InspectorBody log=log peers=feed.peers media=media open_details=open_details />
             </section>
         }
         .into_any();
     }
-    let open = RwSignal::new(false);
     view! {
         <details
             class="panel inspector"
@@ -57,7 +66,6 @@ pub fn Inspector(
             on:toggle=move |ev| {
                 let details = event_target::<web_sys::HtmlDetailsElement>(&ev);
                 open.set(details.open());
-                watching.set(details.open());
             }
         >
             <summary>
@@ -65,7 +73,7 @@ pub fn Inspector(
                 <span class="hint">" the relay messages and every peer connection, step by step"</span>
             </summary>
             <Show when=move || open.get()>
-                <InspectorBody log=log peers=feed.peers media=media />
+                <InspectorBody log=log peers=feed.peers media=media open_details=open_details />
             </Show>
         </details>
     }
@@ -77,6 +85,7 @@ fn InspectorBody(
     log: RwSignal<SignalLog>,
     peers: Signal<Vec<PeerRow>>,
     media: bool,
+    open_details: RwSignal<usize>,
 ) -> impl IntoView {
     view! {
         <h3>"Peer connections"</h3>
@@ -101,7 +110,7 @@ fn InspectorBody(
         </table>
         {media.then(|| view! { <UplinkLine peers=peers /> })}
         <For each=move || peers.get() key=|row| row.id.clone() let:row>
-            <PeerDetail row=row media=media />
+            <PeerDetail row=row media=media open_details=open_details />
         </For>
         <h3>"Relay messages " <span class="hint">"(newest first)"</span></h3>
         <RelayLog log=log entry_testid="inspector-entry" />
@@ -152,8 +161,10 @@ fn PeerStateRow(row: PeerRow) -> impl IntoView {
 #[component]
 fn UplinkLine(peers: Signal<Vec<PeerRow>>) -> impl IntoView {
     let uplink = Memo::new(move |_| {
+        // Connections still being set up (or that failed) send nothing, and are not streams of the mesh.
         let readings: Vec<Option<f64>> = peers.with(|rows| {
             rows.iter()
+                .filter(|row| row.states.connection.get() == PeerConnectionState::Connected)
                 .map(|row| {
                     row.inspection
                         .with(|i| i.latest().and_then(|s| s.outbound_kbps))
@@ -185,8 +196,16 @@ fn UplinkLine(peers: Signal<Vec<PeerRow>>) -> impl IntoView {
 
 /// Everything about one connection, rendered only while its summary is open.
 #[component]
-fn PeerDetail(row: PeerRow, media: bool) -> impl IntoView {
+fn PeerDetail(row: PeerRow, media: bool, open_details: RwSignal<usize>) -> impl IntoView {
     let open = RwSignal::new(false);
+    let count = move |opened: bool| {
+        open_details.try_update(|n| *n = if opened { *n + 1 } else { n.saturating_sub(1) });
+    };
+    on_cleanup(move || {
+        if open.try_get_untracked() == Some(true) {
+            count(false);
+        }
+    });
     let id = row.id.to_string();
     let connection = RwSignal::from(row.states.connection.clone());
     let summary = format!("Connection to {}", short(&id));
@@ -195,7 +214,13 @@ fn PeerDetail(row: PeerRow, media: bool) -> impl IntoView {
             class="peer-detail"
             data-testid="inspector-peer-detail"
             data-peer-id=id
-            on:toggle=move |ev| open.set(event_target::<web_sys::HtmlDetailsElement>(&ev).open())
+            on:toggle=move |ev| {
+                let opened = event_target::<web_sys::HtmlDetailsElement>(&ev).open();
+                if opened != open.get_untracked() {
+                    open.set(opened);
+                    count(opened);
+                }
+            }
         >
             <summary>
                 <h3 class="peer-detail-title">{summary}</h3>
@@ -212,10 +237,21 @@ fn PeerDetail(row: PeerRow, media: bool) -> impl IntoView {
 fn PeerDetailBody(row: PeerRow, media: bool) -> impl IntoView {
     let inspection = RwSignal::from(row.inspection.clone());
     let part = move |f: fn(&PeerInspection) -> Series| Signal::derive(move || inspection.with(f));
-    let steps = Memo::new(move |_| inspection.with(|i| i.steps().cloned().collect::<Vec<_>>()));
-    let dropped = Memo::new(move |_| inspection.with(PeerInspection::dropped_steps));
-    let pair = Memo::new(move |_| inspection.with(|i| i.paths().last().map(|p| p.pair.clone())));
-    let paths = Memo::new(move |_| inspection.with(|i| i.paths().to_vec()));
+    // The inspection changes with every reading; the lists are copied out only when they grew.
+    let step_count = Memo::new(move |_| inspection.with(|i| (i.dropped_steps(), i.steps().len())));
+    let steps = Memo::new(move |_| {
+        // Read, not only tracked: a memo that is never read never runs, and never hears of changes.
+        let _ = step_count.get();
+        inspection.with_untracked(|i| i.steps().cloned().collect::<Vec<_>>())
+    });
+    let dropped = Memo::new(move |_| step_count.get().0);
+    let path_count = Memo::new(move |_| inspection.with(|i| (i.dropped_paths(), i.paths().len())));
+    let paths = Memo::new(move |_| {
+        let _ = path_count.get();
+        inspection.with_untracked(|i| i.paths().cloned().collect::<Vec<_>>())
+    });
+    let pair = Memo::new(move |_| paths.with(|p| p.last().map(|p| p.pair.clone())));
+    let readings = Memo::new(move |_| inspection.with(PeerInspection::readings));
     let local = Memo::new(move |_| inspection.with(|i| i.local_description().cloned()));
     let remote = Memo::new(move |_| inspection.with(|i| i.remote_description().cloned()));
     let cap = Memo::new(move |_| inspection.with(PeerInspection::sender_cap_bps));
@@ -228,7 +264,7 @@ fn PeerDetailBody(row: PeerRow, media: bool) -> impl IntoView {
         })
     };
     view! {
-        <div class="peer-detail-body">
+        <div class="peer-detail-body" data-readings=move || readings.get()>
             <StateTable name="This connection".to_owned() test_id="inspector-states" states=row.states.clone() />
             <SelectedPairLine pair=pair test_id="inspector-path" />
             <Show when=move || paths.with(|p| p.len() > 1)>
@@ -252,7 +288,24 @@ fn PeerDetailBody(row: PeerRow, media: bool) -> impl IntoView {
             </Show>
             <h4>"Live statistics " <span class="hint">"(getStats, every second)"</span></h4>
             <div class="charts">
-                <LineChart title="Sent" unit="kbit/s" series=part(|i| i.charts().sent.clone()) test_id="inspector-chart-sent" />
+                {if media {
+                    let cap_kbps = Signal::derive(move || cap.get().map(|bps| f64::from(bps) / 1000.0));
+                    view! {
+                        <LineChart
+                            title="Sent"
+                            unit="kbit/s"
+                            series=part(|i| i.charts().sent.clone())
+                            test_id="inspector-chart-sent"
+                            limit=("video cap", cap_kbps)
+                        />
+                    }
+                    .into_any()
+                } else {
+                    view! {
+                        <LineChart title="Sent" unit="kbit/s" series=part(|i| i.charts().sent.clone()) test_id="inspector-chart-sent" />
+                    }
+                    .into_any()
+                }}
                 <LineChart title="Received" unit="kbit/s" series=part(|i| i.charts().received.clone()) test_id="inspector-chart-received" />
                 <LineChart title="Round-trip time" unit="ms" series=part(|i| i.charts().rtt.clone()) test_id="inspector-chart-rtt" />
                 <LineChart title="Packets lost" unit="%" series=part(|i| i.charts().loss.clone()) test_id="inspector-chart-loss" />
@@ -269,7 +322,8 @@ fn PeerDetailBody(row: PeerRow, media: bool) -> impl IntoView {
                 <p class="hint" data-testid="inspector-cap" data-cap-bps=move || cap.get()>
                     "Cap on the video you send on this connection: "
                     {move || cap.get().map(|bps| format!("{} kbit/s", bps / 1000)).unwrap_or_else(|| "not set yet".into())}
-                    " (the room divides your uplink budget between the others)."
+                    " (the room divides your uplink budget between the others; the dashed line on the Sent "
+                    "chart, which also counts the audio and the packets' overhead)."
                 </p>
             })}
             <h4>"Candidates"</h4>
@@ -299,8 +353,24 @@ fn PeerDetailBody(row: PeerRow, media: bool) -> impl IntoView {
 /// Every candidate of both ends, as gathered and as received.
 #[component]
 fn Candidates(inspection: RwSignal<PeerInspection>) -> impl IntoView {
-    let rows = Memo::new(move |_| {
+    // Candidates only come and go; the list is copied out when its ends change.
+    let ends = Memo::new(move |_| {
         inspection.with(|i| {
+            let newest = |end| {
+                i.candidates(end)
+                    .last()
+                    .map(|c| (c.address.clone(), c.at_ms.to_bits()))
+            };
+            (
+                newest(End::Local),
+                newest(End::Remote),
+                i.candidates(End::Local).count(),
+            )
+        })
+    });
+    let rows = Memo::new(move |_| {
+        let _ = ends.get();
+        inspection.with_untracked(|i| {
             i.candidates(End::Local)
                 .chain(i.candidates(End::Remote))
                 .cloned()

@@ -12,7 +12,7 @@
 //! Glue: it holds browser objects (through `rtc::Peer`) and is tested in the browser through the chat
 //! runtime (`tests/browser_chat.rs`) and the room page (`tests/e2e/room.test.mjs`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -78,6 +78,9 @@ struct Entry {
     /// `Date.now()` when the peer was made: the inspector's times count from it.
     created_at: f64,
     inspection: ArcRwSignal<PeerInspection>,
+    /// A `getStats` for the inspector is under way: the next tick skips this peer rather than pile up
+    /// calls on a busy machine.
+    reading: Rc<Cell<bool>>,
 }
 
 impl Entry {
@@ -198,6 +201,7 @@ impl PeerMesh {
                     generation,
                     created_at: js_sys::Date::now(),
                     inspection: inspection.clone(),
+                    reading: Rc::new(Cell::new(false)),
                 },
             );
             inner.rows.update(|rows| {
@@ -270,17 +274,29 @@ impl PeerMesh {
     }
 
     /// Reads every connection's statistics and descriptions once into its inspection. `getStats` runs on
-    /// the browser's WebRTC threads, so this runs only while an inspector is open.
+    /// the browser's WebRTC threads, so this runs only while an inspector shows them; a connection whose
+    /// last reading has not come back is skipped, and descriptions that did not change notify no view.
     pub fn read_inspections(&self) {
         let inner = self.inner.borrow();
         for entry in inner.peers.values() {
             let (local, remote) = entry.peer.descriptions();
-            entry.inspection.update(|i| i.descriptions(local, remote));
+            entry
+                .inspection
+                .maybe_update(|i| i.descriptions(local, remote));
+            if entry.reading.replace(true) {
+                continue;
+            }
             let reading = entry.peer.stats();
-            let (inspection, created_at) = (entry.inspection.clone(), entry.created_at);
+            let (inspection, created_at, busy) = (
+                entry.inspection.clone(),
+                entry.created_at,
+                Rc::clone(&entry.reading),
+            );
             spawn_local(async move {
+                let result = reading.await;
+                busy.set(false);
                 // A connection closed meanwhile has no statistics; its inspection is gone with it.
-                if let Ok(snapshot) = reading.await {
+                if let Ok(snapshot) = result {
                     let at = js_sys::Date::now() - created_at;
                     inspection.update(|i| i.sample(at, snapshot));
                 }

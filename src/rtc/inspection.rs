@@ -18,8 +18,11 @@ pub const CHART_POINTS: usize = 60;
 /// How many steps a timeline keeps; older ones are dropped and counted (a connection that runs for
 /// hours restarts ICE and renegotiates, and its timeline must not grow without bound).
 pub const STEP_LIMIT: usize = 400;
-/// How many candidates of each end are listed (every ICE restart gathers a new set).
+/// How many candidates of each end are listed; past it the oldest go (every ICE restart gathers a new
+/// set, and the current ones are what matters).
 pub const CANDIDATE_LIMIT: usize = 64;
+/// How many selected pairs are kept; past it the oldest go, and are counted.
+pub const PATH_LIMIT: usize = 32;
 
 /// Which end of the connection a candidate belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,9 +109,12 @@ pub struct PeerInspection {
     candidates: Vec<CandidateRow>,
     local: Option<Sdp>,
     remote: Option<Sdp>,
-    paths: Vec<PathChange>,
+    paths: VecDeque<PathChange>,
+    dropped_paths: usize,
     charts: PeerCharts,
     latest: Option<StatsSample>,
+    /// How many readings were folded in, so a view can tell that they keep coming.
+    readings: u64,
     sender_cap_bps: Option<u32>,
 }
 
@@ -127,8 +133,8 @@ impl PeerInspection {
         });
     }
 
-    /// Lists a candidate of `end`, unless that end already lists it or is full. The end-of-candidates
-    /// marker (an empty line) is not a candidate.
+    /// Lists a candidate of `end`, unless that end already lists it; a full end forgets its oldest. The
+    /// end-of-candidates marker (an empty line) is not a candidate.
     pub fn candidate(&mut self, at_ms: f64, end: End, candidate: &Candidate) {
         let Some(address) = candidate.address() else {
             return;
@@ -149,23 +155,36 @@ impl PeerInspection {
                 && r.address == row.address
                 && r.generation == row.generation
         };
-        let listed = self.candidates.iter().filter(|r| r.end == end).count();
-        if listed < CANDIDATE_LIMIT && !self.candidates.iter().any(|r| same(&r)) {
-            self.candidates.push(row);
+        if self.candidates.iter().any(|r| same(&r)) {
+            return;
         }
+        if self.candidates.iter().filter(|r| r.end == end).count() == CANDIDATE_LIMIT {
+            if let Some(oldest) = self.candidates.iter().position(|r| r.end == end) {
+                self.candidates.remove(oldest);
+            }
+        }
+        self.candidates.push(row);
     }
 
     /// Keeps the descriptions the browser holds now (`localDescription`, `remoteDescription`), which grow
-    /// the candidates gathered since they were set.
-    pub fn descriptions(&mut self, local: Option<Sdp>, remote: Option<Sdp>) {
+    /// the candidates gathered since they were set; returns whether they changed.
+    pub fn descriptions(&mut self, local: Option<Sdp>, remote: Option<Sdp>) -> bool {
+        let changed = self.local != local || self.remote != remote;
         self.local = local;
         self.remote = remote;
+        changed
     }
 
     /// Folds one `getStats` reading in: the rates since the previous one go on the charts, and a selected
-    /// pair that differs from the last one is recorded, with a step on the timeline.
+    /// pair that differs from the last one is recorded, with a step on the timeline. A reading that is
+    /// not newer than the last one (readings that overtook each other) is dropped: it would chart a
+    /// negative interval and show the path flip back.
     pub fn sample(&mut self, at_ms: f64, snapshot: StatsSnapshot) {
         let previous = self.latest.as_ref().map(|s| &s.snapshot);
+        if previous.is_some_and(|p| snapshot.timestamp_ms <= p.timestamp_ms) {
+            return;
+        }
+        self.readings += 1;
         let sample = StatsSample::between(previous, snapshot);
         let charts = &mut self.charts;
         charts.sent.push(sample.transport_out_kbps);
@@ -174,7 +193,7 @@ impl PeerInspection {
         charts.loss.push(sample.loss_percent);
         charts.fps.push(sample.snapshot.fps);
         if let Some(pair) = &sample.snapshot.pair {
-            let last = self.paths.last().map(|p| &p.pair);
+            let last = self.paths.back().map(|p| &p.pair);
             if last != Some(pair) {
                 let changed = last.is_some();
                 let reading = PathReading::of(pair);
@@ -189,7 +208,11 @@ impl PeerInspection {
                         None,
                     );
                 }
-                self.paths.push(PathChange {
+                if self.paths.len() == PATH_LIMIT {
+                    self.paths.pop_front();
+                    self.dropped_paths += 1;
+                }
+                self.paths.push_back(PathChange {
                     at_ms,
                     pair: pair.clone(),
                     reading,
@@ -225,9 +248,19 @@ impl PeerInspection {
         self.remote.as_ref()
     }
 
-    /// Every pair ICE selected, oldest first; the last is the one in use.
-    pub fn paths(&self) -> &[PathChange] {
-        &self.paths
+    /// The pairs ICE selected, oldest first (the newest [`PATH_LIMIT`]); the last is the one in use.
+    pub fn paths(&self) -> impl DoubleEndedIterator<Item = &PathChange> + ExactSizeIterator {
+        self.paths.iter()
+    }
+
+    /// How many of the oldest pairs were dropped.
+    pub fn dropped_paths(&self) -> usize {
+        self.dropped_paths
+    }
+
+    /// How many readings were folded in.
+    pub fn readings(&self) -> u64 {
+        self.readings
     }
 
     pub fn charts(&self) -> &PeerCharts {
@@ -293,14 +326,18 @@ mod tests {
     }
 
     #[test]
-    fn the_candidate_list_is_bounded() {
+    fn the_candidate_list_is_bounded_and_keeps_the_newest() {
         let mut i = PeerInspection::default();
+        i.candidate(0.0, End::Local, &candidate(HOST, None));
         for port in 0..CANDIDATE_LIMIT + 10 {
             let line = format!("candidate:1 1 udp 1 192.0.2.1 {port} typ host");
             i.candidate(0.0, End::Remote, &candidate(&line, None));
         }
         assert_eq!(i.candidates(End::Remote).count(), CANDIDATE_LIMIT);
-        i.candidate(0.0, End::Local, &candidate(HOST, None));
+        let first = i.candidates(End::Remote).next().unwrap();
+        assert_eq!(first.address, "192.0.2.1:10", "the oldest ten went");
+        let last = i.candidates(End::Remote).last().unwrap();
+        assert_eq!(last.address, format!("192.0.2.1:{}", CANDIDATE_LIMIT + 9));
         assert_eq!(
             i.candidates(End::Local).count(),
             1,
@@ -403,22 +440,74 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(i.paths()[1].at_ms, 5000.0);
+        assert_eq!(i.paths().nth(1).unwrap().at_ms, 5000.0);
+        assert_eq!(i.readings(), 5);
         assert_eq!(i.charts().rtt.latest(), Some(12.0));
         assert_eq!(i.charts().sent.values().count(), 5, "a point per reading");
+    }
+
+    #[test]
+    fn a_reading_that_is_not_newer_is_dropped() {
+        let direct = SelectedPair {
+            local: end(CandidateType::Host, "192.0.2.10:50000"),
+            remote: end(CandidateType::Host, "192.0.2.20:50002"),
+        };
+        let relayed = SelectedPair {
+            local: end(CandidateType::Relay, "198.51.100.1:3478"),
+            remote: end(CandidateType::Host, "192.0.2.20:50002"),
+        };
+        let mut i = PeerInspection::default();
+        // (report time, pair, readings kept, paths recorded)
+        let table = [
+            (1000.0, direct.clone(), 1, 1),
+            (3000.0, relayed.clone(), 2, 2),
+            // An older reading that resolved late: no flip back to the direct pair.
+            (2000.0, direct.clone(), 2, 2),
+            (3000.0, relayed.clone(), 2, 2),
+            (4000.0, relayed.clone(), 3, 2),
+        ];
+        for (at, pair, readings, paths) in table {
+            i.sample(at, reading(at, 0.0, Some(pair)));
+            assert_eq!(
+                (i.readings(), i.paths().len()),
+                (readings, paths),
+                "at {at}"
+            );
+        }
+        assert_eq!(i.charts().sent.values().count(), 3);
+    }
+
+    #[test]
+    fn the_paths_are_bounded_and_count_the_dropped() {
+        let mut i = PeerInspection::default();
+        for n in 0..PATH_LIMIT + 3 {
+            let pair = SelectedPair {
+                local: end(CandidateType::Host, &format!("192.0.2.10:{n}")),
+                remote: end(CandidateType::Host, "192.0.2.20:50002"),
+            };
+            let at = (n as f64 + 1.0) * 1000.0;
+            i.sample(at, reading(at, 0.0, Some(pair)));
+        }
+        assert_eq!(i.paths().len(), PATH_LIMIT);
+        assert_eq!(i.dropped_paths(), 3);
+        assert_eq!(i.paths().next().unwrap().pair.local.address, "192.0.2.10:3");
     }
 
     #[test]
     fn descriptions_and_the_cap_are_kept_as_given() {
         let mut i = PeerInspection::default();
         assert!(i.local_description().is_none());
-        i.descriptions(
+        let offer = || {
             Some(Sdp {
                 kind: SdpKind::Offer,
                 text: "v=0\r\n".into(),
-            }),
-            None,
+            })
+        };
+        assert!(
+            i.descriptions(offer(), None),
+            "a new description is a change"
         );
+        assert!(!i.descriptions(offer(), None), "the same one again is not");
         assert_eq!(i.local_description().unwrap().kind, SdpKind::Offer);
         assert!(i.remote_description().is_none());
         i.set_sender_cap(Some(625_000));

@@ -203,6 +203,8 @@ impl PeerEvent {
             PeerEvent::RemoteDescriptionSet(kind) => StepKind::RemoteDescriptionSet(*kind),
             PeerEvent::RolledBack => StepKind::RolledBack,
             PeerEvent::GatheringComplete => StepKind::GatheringComplete,
+            // The other side's end-of-candidates marker is not a candidate.
+            PeerEvent::CandidateAdded(c) if c.candidate.is_empty() => return None,
             PeerEvent::CandidateAdded(c) => StepKind::CandidateAdded { kind: c.kind() },
             PeerEvent::Negotiation(note) => StepKind::Negotiation(note.clone()),
             PeerEvent::SignalingState(s) => StepKind::SignalingState(*s),

@@ -121,6 +121,8 @@ m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\na=sctp-port:5000\
         for sdp in [
             OFFER,
             "",
+            "\n\n",
+            "m=x",
             "v=0\r\n",
             "m=audio 9 RTP 0\n",
             "v=0\nm=video 9 RTP 96",

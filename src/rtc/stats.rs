@@ -319,10 +319,16 @@ impl Series {
         self.values.iter().flatten().copied().reduce(f64::max)
     }
 
-    /// The points of an SVG polyline `width` × `height` high, right-aligned so the newest value is at the
-    /// right edge; gaps split the line into several polylines.
-    pub fn polylines(&self, width: f64, height: f64) -> Vec<String> {
-        let top = self.max().unwrap_or(0.0).max(1e-9) * 1.1;
+    /// The value at the top of a chart of this series: a tenth above the largest value, or above `limit`
+    /// when that is larger (a cap drawn on the chart stays inside it).
+    pub fn top(&self, limit: Option<f64>) -> f64 {
+        let highest = self.max().unwrap_or(0.0).max(limit.unwrap_or(0.0));
+        highest.max(1e-9) * 1.1
+    }
+
+    /// The points of an SVG polyline `width` × `height` high scaled to `top` ([`Series::top`]),
+    /// right-aligned so the newest value is at the right edge; gaps split the line into several polylines.
+    pub fn polylines(&self, width: f64, height: f64, top: f64) -> Vec<String> {
         let step = width / (self.capacity.saturating_sub(1).max(1)) as f64;
         let offset = self.capacity - self.values.len();
         let mut lines = Vec::new();
@@ -508,12 +514,26 @@ mod tests {
         );
         assert_eq!(s.latest(), Some(4.0));
         assert_eq!(s.max(), Some(4.0));
-        let lines = s.polylines(100.0, 10.0);
+        let lines = s.polylines(100.0, 10.0, s.top(None));
         assert_eq!(lines.len(), 1);
         assert!(lines[0].starts_with("50.0,"), "{lines:?}");
         assert!(
             lines[0].contains("100.0,"),
             "newest at the right edge: {lines:?}"
         );
+    }
+
+    #[test]
+    fn the_top_leaves_room_above_the_largest_value_or_the_limit() {
+        let mut s = Series::new(4);
+        assert!(s.top(None) > 0.0, "an empty chart still has a scale");
+        s.push(Some(100.0));
+        // (limit, top)
+        for (limit, top) in [(None, 110.0), (Some(50.0), 110.0), (Some(200.0), 220.0)] {
+            assert!((s.top(limit) - top).abs() < 1e-9, "{limit:?}");
+        }
+        // At the top, a value of 100 is a tenth of the height below the edge.
+        let line = &s.polylines(30.0, 11.0, 110.0)[0];
+        assert_eq!(line, "30.0,1.0");
     }
 }

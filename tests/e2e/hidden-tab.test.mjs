@@ -134,6 +134,15 @@ test('a hidden chat tab counts new messages and file offers in its title and not
     await ada.page.waitForTimeout(500);
     assert.equal(await ada.page.title(), base);
     assert.equal((await ada.page.evaluate(() => window.__notifications)).length, 3);
+
+    // Turned off: a hidden tab still counts, and notifies no more.
+    await ada.page.getByTestId('notify-toggle').click();
+    await ada.page.locator('[data-testid="notify-toggle"][aria-pressed="false"]').waitFor({ timeout: WAIT });
+    await setHidden(ada.page, true);
+    await send(bob, 'after turning them off');
+    await waitTitle(ada.page, `(1) ${base}`);
+    assert.equal((await ada.page.evaluate(() => window.__notifications)).length, 3);
+    assert.equal(await ada.page.evaluate(() => window.__permissionAsked), 1, 'asked once in all');
     assert.deepEqual(ada.problems, []);
     assert.deepEqual(bob.problems, []);
   } finally {
@@ -149,6 +158,8 @@ test('the notification setting says when the browser blocks them or has none, an
     await blocked.page.getByTestId('notify-toggle').click();
     assert.match(await blocked.page.getByTestId('notify-state').textContent(), /^Blocked by the browser/);
     assert.equal(await blocked.page.getByTestId('notify-toggle').getAttribute('aria-pressed'), 'false');
+    // A browser that blocks them is not asked again: only the browser's settings can undo it.
+    assert.equal(await blocked.page.evaluate(() => window.__permissionAsked), 0);
     assert.match(await none.page.getByTestId('notify-state').textContent(), /^Not supported/);
     assert.equal(await none.page.getByTestId('notify-toggle').isDisabled(), true);
 

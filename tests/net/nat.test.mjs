@@ -119,6 +119,10 @@ test('a home cut off for 10 s comes back by itself: the conversation and the cal
 
     // Marks the pages, so that a reload (which would clear it) shows.
     for (const who of [ada, bob, cat, dan]) await who.page.evaluate(() => { window.__notReloaded = true; });
+    // Ada's inspector follows the connection to Bob (it reads it while its details are open).
+    const detail = ada.page.locator(`[data-testid="inspector-peer-detail"][data-peer-id="${bob.id}"]`);
+    await detail.locator('summary').first().click();
+    await detail.getByTestId('inspector-path').filter({ hasText: /relay/ }).waitFor({ timeout: WAIT });
     s.net.cut('a');
     // The others notice: the connection leaves `connected` (ICE consent checks go unanswered).
     await tileOf(dan, cat).and(dan.page.locator(':not([data-connection="connected"])')).waitFor({ timeout: WAIT });
@@ -141,8 +145,6 @@ test('a home cut off for 10 s comes back by itself: the conversation and the cal
       'the chat came back over the same connection (ICE restart), not a new one');
     // The restart found new relay addresses: Ada's inspector shows the pair changing, as a step with its
     // explanation and in the list of the connection's paths.
-    const detail = ada.page.locator(`[data-testid="inspector-peer-detail"][data-peer-id="${bob.id}"]`);
-    await detail.locator('summary').first().click();
     await detail.locator('[data-testid="inspector-step"][data-step="path"]').filter({ hasText: 'Path changed' })
       .first().waitFor({ timeout: WAIT });
     assert.ok(await detail.getByTestId('inspector-path-change').count() >= 2, 'the paths before and after the cut');
