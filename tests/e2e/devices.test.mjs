@@ -108,6 +108,26 @@ test('media page: a camera that stops is said, the other camera is offered and w
   }
 });
 
+test('media page: stops the page makes itself (a switch, Stop) are not said as a lost device', async () => {
+  const { context, page, problems } = await open(browser, '/media');
+  try {
+    await page.getByTestId('media-start').click();
+    await page.locator('[data-testid="media-status"][data-status="live"]').waitFor({ timeout: WAIT });
+    const preview = '[data-testid="media-preview"]';
+    await waitLiveCamera(page, preview, 'fake_device_0');
+    // The old camera's track is stopped by the switch; `ended` does not fire for that.
+    await page.getByTestId('camera-select').selectOption({ label: 'fake_device_1' });
+    await waitLiveCamera(page, preview, 'fake_device_1');
+    await page.getByTestId('media-stop').click();
+    await page.locator('[data-testid="media-status"]:not([data-status="live"])').waitFor({ timeout: WAIT });
+    await page.waitForTimeout(500);
+    assert.equal(await page.getByTestId('device-lost').count(), 0);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('media page: with no other camera, the page says what still works', async () => {
   const { context, page, problems } = await open(oneCamera, '/media');
   try {
