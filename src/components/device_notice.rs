@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use crate::rtc::constraints::MediaRequest;
 use crate::rtc::devices::{notice, TrackKind};
 use crate::rtc::media::MediaHandle;
+use crate::rtc::states::MediaTrackState;
 
 /// One notice per kind whose device stopped. The button records the chosen device in `request` (so the
 /// pickers and a later restart keep it) and switches the live stream to it; in a call the new track then
@@ -22,18 +23,12 @@ pub fn DeviceLossNotice(media: MediaHandle, request: RwSignal<MediaRequest>) -> 
             .map(|loss| {
                 let other_live = tracks
                     .iter()
-                    .any(|t| t.kind == loss.kind.other() && t.ready_state == "live");
+                    .any(|t| t.kind == loss.kind.other() && t.ready_state == MediaTrackState::Live);
                 notice(loss, &devices, other_live)
             })
             .collect::<Vec<_>>()
     };
-    let switch = move |kind: TrackKind, id: String| {
-        request.update(|r| match kind {
-            TrackKind::Video => r.camera = Some(id),
-            TrackKind::Audio => r.microphone = Some(id),
-        });
-        media.switch_device(kind, request.get_untracked());
-    };
+    let switch = move |kind: TrackKind, id: String| media.choose_device(request, kind, &id);
     view! {
         {move || {
             notices()

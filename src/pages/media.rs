@@ -28,9 +28,12 @@ pub fn MediaPage() -> impl IntoView {
         audio_muted.set(false);
         media.start(request.get_untracked());
     };
-    let switch = move |kind: TrackKind| {
+    // Before Start the choice is only kept in the request; live, the stream switches too.
+    let switch = move |kind: TrackKind, id: String| {
         if live() {
-            media.switch_device(kind, request.get_untracked());
+            media.choose_device(request, kind, &id);
+        } else {
+            request.update(|r| r.choose(kind, &id));
         }
     };
     let take_snapshot = move |_| {
@@ -101,11 +104,7 @@ pub fn MediaPage() -> impl IntoView {
                         <span>"Camera device"</span>
                         <select
                             data-testid="camera-select"
-                            on:change=move |ev| {
-                                let id = event_target_value(&ev);
-                                request.update(|r| r.camera = (!id.is_empty()).then_some(id));
-                                switch(TrackKind::Video);
-                            }
+                            on:change=move |ev| switch(TrackKind::Video, event_target_value(&ev))
                         >
                             <option value="">"Default camera"</option>
                             {move || device_options(TrackKind::Video)}
@@ -115,11 +114,7 @@ pub fn MediaPage() -> impl IntoView {
                         <span>"Microphone device"</span>
                         <select
                             data-testid="microphone-select"
-                            on:change=move |ev| {
-                                let id = event_target_value(&ev);
-                                request.update(|r| r.microphone = (!id.is_empty()).then_some(id));
-                                switch(TrackKind::Audio);
-                            }
+                            on:change=move |ev| switch(TrackKind::Audio, event_target_value(&ev))
                         >
                             <option value="">"Default microphone"</option>
                             {move || device_options(TrackKind::Audio)}
@@ -345,7 +340,7 @@ pub fn MediaPage() -> impl IntoView {
                                     <dl
                                         class="connection-facts"
                                         data-testid=format!("track-{}", t.kind.as_str())
-                                        data-ready-state=t.ready_state.clone()
+                                        data-ready-state=t.ready_state.as_str()
                                         data-device-id=t.device_id.clone()
                                     >
                                         <dt>"Kind"</dt>
@@ -353,7 +348,7 @@ pub fn MediaPage() -> impl IntoView {
                                         <dt>"Device"</dt>
                                         <dd>{t.label.clone()}</dd>
                                         <dt>"State"</dt>
-                                        <dd>{t.ready_state.clone()}</dd>
+                                        <dd>{t.ready_state.as_str()}</dd>
                                         {(t.kind == TrackKind::Video)
                                             .then(|| {
                                                 view! {

@@ -355,13 +355,7 @@ fn DevicePickers(media: MediaHandle, request: RwSignal<MediaRequest>) -> impl In
             })
             .collect_view()
     };
-    let switch = move |kind: TrackKind, id: String| {
-        request.update(|r| match kind {
-            TrackKind::Video => r.camera = (!id.is_empty()).then_some(id),
-            TrackKind::Audio => r.microphone = (!id.is_empty()).then_some(id),
-        });
-        media.switch_device(kind, request.get_untracked());
-    };
+    let switch = move |kind: TrackKind, id: String| media.choose_device(request, kind, &id);
     view! {
         <div class="room-devices">
             <label class="field">

@@ -6,6 +6,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::devices::TrackKind;
+
 /// The resolutions offered, as (label, width, height).
 pub const RESOLUTIONS: &[(&str, u32, u32)] = &[
     ("320 × 240", 320, 240),
@@ -51,6 +53,15 @@ impl Default for MediaRequest {
 }
 
 impl MediaRequest {
+    /// Makes `device_id` the device of `kind`; an empty id lets the browser choose.
+    pub fn choose(&mut self, kind: TrackKind, device_id: &str) {
+        let id = (!device_id.is_empty()).then(|| device_id.to_owned());
+        match kind {
+            TrackKind::Video => self.camera = id,
+            TrackKind::Audio => self.microphone = id,
+        }
+    }
+
     /// The `MediaStreamConstraints` for the whole request.
     pub fn constraints(&self) -> Value {
         json!({
@@ -92,6 +103,25 @@ impl MediaRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn choosing_a_device_sets_its_kind_and_an_empty_id_lets_the_browser_choose() {
+        let mut r = MediaRequest::default();
+        // (kind, id, camera after, microphone after)
+        let table = [
+            (TrackKind::Video, "cam-2", Some("cam-2"), None),
+            (TrackKind::Audio, "mic-1", Some("cam-2"), Some("mic-1")),
+            (TrackKind::Video, "", None, Some("mic-1")),
+        ];
+        for (kind, id, camera, microphone) in table {
+            r.choose(kind, id);
+            assert_eq!(
+                (r.camera.as_deref(), r.microphone.as_deref()),
+                (camera, microphone),
+                "{kind:?} {id:?}"
+            );
+        }
+    }
 
     #[test]
     fn ideal_by_default_exact_on_request() {

@@ -28,6 +28,7 @@ use super::constraints::MediaRequest;
 use super::devices::{record_loss, DeviceLoss};
 pub use super::devices::{DeviceInfo, TrackKind};
 use super::js;
+use super::states::MediaTrackState;
 use crate::error::{describe_js, MediaError};
 
 /// The longest a `getUserMedia` call may take before it is reported; a permission prompt the user ignores
@@ -40,8 +41,7 @@ pub struct TrackInfo {
     pub kind: TrackKind,
     pub label: String,
     pub device_id: String,
-    /// `live` or `ended`.
-    pub ready_state: String,
+    pub ready_state: MediaTrackState,
     pub enabled: bool,
     pub width: Option<f64>,
     pub height: Option<f64>,
@@ -192,6 +192,13 @@ impl MediaHandle {
 
     /// Switches the camera or microphone of the live stream to the device `request` names, keeping the
     /// same `MediaStream` (so a preview attached to it keeps playing) and the other kind's track.
+    /// Makes `id` the device of `kind` in `request` (empty: the browser's default), and switches the live
+    /// stream to it, as the pickers and the notice of a lost device do.
+    pub fn choose_device(&self, request: RwSignal<MediaRequest>, kind: TrackKind, id: &str) {
+        request.update(|r| r.choose(kind, id));
+        self.switch_device(kind, request.get_untracked());
+    }
+
     pub fn switch_device(&self, kind: TrackKind, request: MediaRequest) {
         let Some(stream) = self.stream.get_untracked() else {
             return;
@@ -412,7 +419,11 @@ pub fn track_infos(stream: &MediaStream) -> Vec<TrackInfo> {
                 kind,
                 label: track.label(),
                 device_id: js::string(&settings, "deviceId").unwrap_or_default(),
-                ready_state: js::string(&track, "readyState").unwrap_or_default(),
+                // A track whose state cannot be read is of no use: counted as ended.
+                ready_state: js::string(&track, "readyState")
+                    .as_deref()
+                    .and_then(MediaTrackState::parse)
+                    .unwrap_or(MediaTrackState::Ended),
                 enabled: track.enabled(),
                 width: js::number(&settings, "width"),
                 height: js::number(&settings, "height"),

@@ -289,6 +289,31 @@ impl DataChannelState {
     }
 }
 
+/// `MediaStreamTrack.readyState`: a track is live until it ends, by the page's `stop()` or by itself
+/// (an unplugged camera).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaTrackState {
+    Live,
+    Ended,
+}
+
+impl MediaTrackState {
+    pub const ALL: [Self; 2] = [Self::Live, Self::Ended];
+
+    /// Parses the browser's word; `None` for a word this app does not know.
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// The browser's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Ended => "ended",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,6 +395,12 @@ mod tests {
             &DataChannelState::ALL,
             DataChannelState::parse,
             DataChannelState::as_str,
+        );
+        check_words(
+            &["live", "ended"],
+            &MediaTrackState::ALL,
+            MediaTrackState::parse,
+            MediaTrackState::as_str,
         );
     }
 
