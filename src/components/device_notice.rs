@@ -13,7 +13,9 @@ use crate::rtc::states::MediaTrackState;
 /// replaces the old one on every peer (`replaceTrack`, nothing renegotiated).
 #[component]
 pub fn DeviceLossNotice(media: MediaHandle, request: RwSignal<MediaRequest>) -> impl IntoView {
-    let notices = move || {
+    // A notice is rendered again only when its words change: each rendering of an alert is announced
+    // again by screen readers, and the device list and the tracks change more often than that.
+    let notices = Memo::new(move |_| {
         let devices = media.devices().get();
         let tracks = media.tracks().get();
         media
@@ -27,11 +29,12 @@ pub fn DeviceLossNotice(media: MediaHandle, request: RwSignal<MediaRequest>) -> 
                 notice(loss, &devices, other_live)
             })
             .collect::<Vec<_>>()
-    };
+    });
     let switch = move |kind: TrackKind, id: String| media.choose_device(request, kind, &id);
     view! {
         {move || {
-            notices()
+            notices
+                .get()
                 .into_iter()
                 .map(|n| {
                     let kind = n.kind;

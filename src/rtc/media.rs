@@ -87,6 +87,9 @@ pub struct MediaHandle {
     losses: RwSignal<Vec<DeviceLoss>>,
     /// The `ended` listener of each track of the stream (by track id), so a device that stops is noticed.
     watches: StoredValue<Vec<(String, EventListener)>, LocalStorage>,
+    /// Counts device listings, so one that finishes after a newer one (a burst of `devicechange`) is
+    /// dropped instead of bringing back an older list.
+    device_reads: StoredValue<u64>,
     /// The `devicechange` listener, which refreshes `devices` when something is plugged in or out.
     device_change: StoredValue<Option<EventListener>, LocalStorage>,
 }
@@ -102,6 +105,7 @@ pub fn use_media_stream() -> MediaHandle {
         generation: StoredValue::new(0),
         losses: RwSignal::new(Vec::new()),
         watches: StoredValue::new_local(Vec::new()),
+        device_reads: StoredValue::new(0),
         device_change: StoredValue::new_local(None),
     };
     // List the devices at once, so the pickers are filled before Start (names stay hidden until then).
@@ -245,7 +249,17 @@ impl MediaHandle {
 
     /// Lists the cameras and microphones again.
     pub async fn refresh_devices(&self) {
-        match list_devices().await {
+        let Some(read) = self.device_reads.try_update_value(|n| {
+            *n += 1;
+            *n
+        }) else {
+            return;
+        };
+        let listed = list_devices().await;
+        if self.device_reads.try_get_value() != Some(read) {
+            return;
+        }
+        match listed {
             Ok(devices) => {
                 self.devices.try_set(devices);
             }
