@@ -366,6 +366,22 @@ mod tests {
         }
     }
 
+    /// Host to host on one network.
+    fn direct() -> SelectedPair {
+        SelectedPair {
+            local: end(CandidateType::Host, "192.0.2.10:50000"),
+            remote: end(CandidateType::Host, "192.0.2.20:50002"),
+        }
+    }
+
+    /// Through this side's TURN allocation.
+    fn relayed() -> SelectedPair {
+        SelectedPair {
+            local: end(CandidateType::Relay, "198.51.100.1:3478"),
+            remote: end(CandidateType::Host, "192.0.2.20:50002"),
+        }
+    }
+
     fn reading(at: f64, sent: f64, pair: Option<SelectedPair>) -> StatsSnapshot {
         StatsSnapshot {
             timestamp_ms: at,
@@ -378,14 +394,7 @@ mod tests {
 
     #[test]
     fn readings_chart_the_rates_and_record_each_change_of_path() {
-        let direct = SelectedPair {
-            local: end(CandidateType::Host, "192.0.2.10:50000"),
-            remote: end(CandidateType::Host, "192.0.2.20:50002"),
-        };
-        let relayed = SelectedPair {
-            local: end(CandidateType::Relay, "198.51.100.1:3478"),
-            remote: end(CandidateType::Host, "192.0.2.20:50002"),
-        };
+        let (direct, relayed) = (direct(), relayed());
         let mut i = PeerInspection::default();
         // (time, bytes sent, pair, sent kbit/s charted, paths recorded, last step's code)
         let table = [
@@ -448,14 +457,7 @@ mod tests {
 
     #[test]
     fn a_reading_that_is_not_newer_is_dropped() {
-        let direct = SelectedPair {
-            local: end(CandidateType::Host, "192.0.2.10:50000"),
-            remote: end(CandidateType::Host, "192.0.2.20:50002"),
-        };
-        let relayed = SelectedPair {
-            local: end(CandidateType::Relay, "198.51.100.1:3478"),
-            remote: end(CandidateType::Host, "192.0.2.20:50002"),
-        };
+        let (direct, relayed) = (direct(), relayed());
         let mut i = PeerInspection::default();
         // (report time, pair, readings kept, paths recorded)
         let table = [

@@ -80,13 +80,19 @@ async function plugInCamera(page, label) {
   }, label);
 }
 
+// Starts the media page's camera and microphone; returns the preview's selector once the first camera plays.
+async function startCamera(page) {
+  await page.getByTestId('media-start').click();
+  await page.locator('[data-testid="media-status"][data-status="live"]').waitFor({ timeout: WAIT });
+  const preview = '[data-testid="media-preview"]';
+  await waitLiveCamera(page, preview, 'fake_device_0');
+  return preview;
+}
+
 test('media page: a camera that stops is said, the other camera is offered and works', async () => {
   const { context, page, problems } = await open(browser, '/media');
   try {
-    await page.getByTestId('media-start').click();
-    await page.locator('[data-testid="media-status"][data-status="live"]').waitFor({ timeout: WAIT });
-    const preview = '[data-testid="media-preview"]';
-    await waitLiveCamera(page, preview, 'fake_device_0');
+    const preview = await startCamera(page);
 
     const lost = await unplugCamera(page, preview);
     const notice = page.locator('[data-testid="device-lost"][data-kind="video"]');
@@ -111,10 +117,7 @@ test('media page: a camera that stops is said, the other camera is offered and w
 test('media page: stops the page makes itself (a switch, Stop) are not said as a lost device', async () => {
   const { context, page, problems } = await open(browser, '/media');
   try {
-    await page.getByTestId('media-start').click();
-    await page.locator('[data-testid="media-status"][data-status="live"]').waitFor({ timeout: WAIT });
-    const preview = '[data-testid="media-preview"]';
-    await waitLiveCamera(page, preview, 'fake_device_0');
+    const preview = await startCamera(page);
     // The old camera's track is stopped by the switch; `ended` does not fire for that.
     await page.getByTestId('camera-select').selectOption({ label: 'fake_device_1' });
     await waitLiveCamera(page, preview, 'fake_device_1');
@@ -131,10 +134,7 @@ test('media page: stops the page makes itself (a switch, Stop) are not said as a
 test('media page: with no other camera, the page says what still works', async () => {
   const { context, page, problems } = await open(oneCamera, '/media');
   try {
-    await page.getByTestId('media-start').click();
-    await page.locator('[data-testid="media-status"][data-status="live"]').waitFor({ timeout: WAIT });
-    const preview = '[data-testid="media-preview"]';
-    await waitLiveCamera(page, preview, 'fake_device_0');
+    const preview = await startCamera(page);
 
     // Still listed (another app took it): trying it again is offered.
     await unplugCamera(page, preview);
